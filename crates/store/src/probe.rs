@@ -1,0 +1,36 @@
+//! What the probe engine reads and writes.
+
+/// A monitor as the probe engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeMonitor {
+    pub id: String,
+    pub project_id: String,
+    pub vpn_connection_id: String,
+    pub source_ip: String,
+    pub destination_ip: String,
+    pub status: String,
+}
+
+/// A monitor's link state: `up` is `None` until a window has finished;
+/// `note` says why a monitor is not probed, when it is not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkState {
+    pub up: Option<bool>,
+    pub changed_us: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// One probe window's statistics for one monitor (a raw datapoint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowPoint {
+    pub monitor_id: String,
+    pub project_id: String,
+    pub window_start_ms: i64,
+    pub sent: i64,
+    pub received: i64,
+    pub loss_pct: f64,
+    pub rtt_min_ms: Option<f64>,
+    pub rtt_avg_ms: Option<f64>,
+    pub rtt_max_ms: Option<f64>,
+    pub jitter_ms: Option<f64>,
+}

@@ -1,0 +1,28 @@
+//! Listing parameters shared by the resource queries.
+
+/// `limit`/`marker` pagination: the marker is the `created_at` (with
+/// microseconds) of the last item of the previous page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Page {
+    pub limit: Option<i64>,
+    pub marker_us: Option<i64>,
+}
+
+/// One page of a list, with the total over all pages.
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    /// `created_at` of the last item, with microseconds.
+    pub next_marker: Option<String>,
+}
+
+/// Filters of `GET /vpn-connection`.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub vpn_id: Option<String>,
+    pub vgw_id: Option<String>,
+    pub vgw_ip: Option<String>,
+    pub eip_id: Option<String>,
+    pub eps: Vec<String>,
+}
