@@ -1,1 +1,164 @@
-//! api
+//! vpnmon's HTTP API: the Huawei Cloud VPN v5 resources a connection
+//! monitor needs, and IAM tokens, in the wire format of the real service.
+//!
+//! Design choices:
+//! - Errors are converted to the Huawei body in one place ([`error`]), and
+//!   every response carries `X-Request-Id` ([`context`]).
+//! - Authentication is a chain of schemes ([`authn`]): token, then AK/SK.
+//!   A resource of another project answers 404, never 403; a path project
+//!   other than the caller's answers 403.
+//! - The router records every (method, path) it serves ([`RouteInfo`]) so
+//!   a test can prove that the credential sweep covers every route.
+
+pub mod authn;
+pub mod context;
+pub mod error;
+pub mod json;
+pub mod routes;
+pub mod state;
+
+pub use error::ApiError;
+pub use state::{AppState, Clock, MonitorWatcher, NoWatcher, SystemClock};
+
+use axum::Router;
+use axum::routing::{MethodRouter, get, post};
+
+/// One served route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path template, e.g. `/v5/{project_id}/vpn-gateways/{vgw_id}`.
+    pub path: &'static str,
+    /// Whether the route needs credentials.
+    pub authenticated: bool,
+}
+
+struct Routes {
+    router: Router<AppState>,
+    infos: Vec<RouteInfo>,
+}
+
+impl Routes {
+    fn add(
+        mut self,
+        path: &'static str,
+        methods: &[&'static str],
+        authenticated: bool,
+        mr: MethodRouter<AppState>,
+    ) -> Self {
+        for m in methods {
+            self.infos.push(RouteInfo {
+                method: m,
+                path,
+                authenticated,
+            });
+        }
+        self.router = self.router.route(path, mr);
+        self
+    }
+}
+
+/// The router and the list of routes it serves.
+pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
+    use routes::*;
+    let v5 = Routes {
+        router: Router::new(),
+        infos: Vec::new(),
+    }
+    .add(
+        "/v5/{project_id}/vpn-gateways",
+        &["GET", "POST"],
+        true,
+        get(vpn_gateways::list).post(vpn_gateways::create),
+    )
+    .add(
+        "/v5/{project_id}/vpn-gateways/availability-zones",
+        &["GET"],
+        true,
+        get(misc::availability_zones),
+    )
+    .add(
+        "/v5/{project_id}/vpn-gateways/{vgw_id}",
+        &["GET", "PUT", "DELETE"],
+        true,
+        get(vpn_gateways::show)
+            .put(vpn_gateways::update)
+            .delete(vpn_gateways::delete),
+    )
+    .add(
+        "/v5/{project_id}/customer-gateways",
+        &["GET", "POST"],
+        true,
+        get(customer_gateways::list).post(customer_gateways::create),
+    )
+    .add(
+        "/v5/{project_id}/customer-gateways/{customer_gateway_id}",
+        &["GET", "PUT", "DELETE"],
+        true,
+        get(customer_gateways::show)
+            .put(customer_gateways::update)
+            .delete(customer_gateways::delete),
+    )
+    .add(
+        "/v5/{project_id}/vpn-connection",
+        &["GET", "POST"],
+        true,
+        get(vpn_connections::list).post(vpn_connections::create),
+    )
+    .add(
+        "/v5/{project_id}/vpn-connection/{vpn_connection_id}",
+        &["GET", "PUT", "DELETE"],
+        true,
+        get(vpn_connections::show)
+            .put(vpn_connections::update)
+            .delete(vpn_connections::delete),
+    )
+    .add(
+        "/v5/{project_id}/connection-monitors",
+        &["GET", "POST"],
+        true,
+        get(connection_monitors::list).post(connection_monitors::create),
+    )
+    .add(
+        "/v5/{project_id}/connection-monitors/{connection_monitor_id}",
+        &["GET", "DELETE"],
+        true,
+        get(connection_monitors::show).delete(connection_monitors::delete),
+    )
+    .add(
+        "/v5/{project_id}/vpn/quotas",
+        &["GET"],
+        true,
+        get(misc::quotas),
+    );
+
+    let authed = v5.router.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        authn::authenticate,
+    ));
+    let mut infos = v5.infos;
+    let open = Routes {
+        router: Router::new(),
+        infos: Vec::new(),
+    }
+    .add(
+        "/v3/auth/tokens",
+        &["POST", "DELETE"],
+        false,
+        post(iam::issue_token).delete(iam::revoke_token),
+    );
+    infos.extend(open.infos);
+    let app = authed
+        .merge(open.router)
+        .fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "APIGW.0101",
+                "The API does not exist or has not been published in the environment",
+            )
+        })
+        .layer(axum::middleware::from_fn(context::request_context))
+        .with_state(state);
+    (app, infos)
+}

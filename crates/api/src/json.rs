@@ -1,0 +1,187 @@
+//! Request bodies and query strings, parsed so that every failure is a 400
+//! in the API's own format whose message names the field.
+
+use crate::error::ApiError;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// A JSON body: `Content-Type: application/json`, at most [`MAX_BODY`],
+/// parsed strictly (unknown fields are errors) with the failing field's
+/// path in the message.
+pub struct HwJson<T>(pub T);
+
+/// The raw bytes of a request body, read with the size limit (signature
+/// verification needs them before parsing).
+pub async fn read_body(
+    req: Request,
+) -> Result<(axum::http::request::Parts, bytes::Bytes), ApiError> {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => Ok((parts, b)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "APIGW.0201",
+            format!("Request body too large: at most {MAX_BODY} bytes are accepted"),
+        )),
+    }
+}
+
+/// Parses JSON bytes into `T`, naming the field in errors.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::invalid("request body is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        // serde_json says: unknown field `x`, expected one of ...
+        if let Some(rest) = msg.strip_prefix("unknown field `")
+            && let Some(field) = rest.split('`').next()
+        {
+            let full = if path == "." || path.is_empty() {
+                field.to_string()
+            } else {
+                // the path already ends in the unknown field
+                path.clone()
+            };
+            let _ = field;
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "VPN.0013",
+                format!("Unsupported attribute: {full}"),
+            );
+        }
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid(format!("malformed JSON: {}", strip_position(&msg)));
+        }
+        let msg = strip_position(&msg);
+        if path == "." || path.is_empty() {
+            ApiError::invalid(msg)
+        } else if msg.starts_with("missing field") {
+            ApiError::invalid(format!("{path}: {msg}"))
+        } else {
+            ApiError::invalid(format!("{path}: {msg}"))
+        }
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Checks that the content type is JSON.
+pub fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" {
+        Ok(())
+    } else if ct.is_empty() {
+        Err(ApiError::invalid(
+            "Content-Type must be application/json (header missing)",
+        ))
+    } else {
+        Err(ApiError::invalid(format!(
+            "Content-Type must be application/json, got {ct:?}"
+        )))
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for HwJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        check_json_content_type(req.headers())?;
+        let (_, bytes) = read_body(req).await?;
+        Ok(HwJson(parse_json(&bytes)?))
+    }
+}
+
+/// Query parameters in order, repeated keys kept.
+#[derive(Debug, Default, Clone)]
+pub struct QueryParams(pub Vec<(String, String)>);
+
+impl QueryParams {
+    /// Parses a raw query string.
+    pub fn parse(raw: Option<&str>) -> Self {
+        QueryParams(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+    /// The last value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Every value of `key`.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+    /// An integer parameter within `[lo, hi]`.
+    pub fn int(&self, key: &str, lo: i64, hi: i64) -> Result<Option<i64>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (lo..=hi).contains(&n) => Ok(Some(n)),
+                _ => Err(ApiError::invalid(format!(
+                    "{key} must be an integer between {lo} and {hi}, got {v:?}"
+                ))),
+            },
+        }
+    }
+    /// A UUID parameter.
+    pub fn uuid(&self, key: &str) -> Result<Option<String>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => domain::ids::parse_resource_id(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(format!("{key} is not a valid UUID: {v:?}"))),
+        }
+    }
+    /// The pagination parameters (`limit` in `[0, max]`, `marker`).
+    pub fn page(&self, max: i64) -> Result<store::Page, ApiError> {
+        let limit = self.int("limit", 0, max)?;
+        let marker_us = match self.get("marker") {
+            None => None,
+            Some(m) => Some(domain::time::parse_marker(m).ok_or_else(|| {
+                ApiError::invalid(format!("marker is not a valid created_at timestamp: {m:?}"))
+            })?),
+        };
+        Ok(store::Page { limit, marker_us })
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(QueryParams::parse(parts.uri.query()))
+    }
+}

@@ -1,0 +1,104 @@
+//! `/v5/{project_id}/connection-monitors`: create, show, list, delete.
+
+use super::{path_uuid, reply, reply_list};
+use crate::authn::Caller;
+use crate::context::ReqId;
+use crate::error::ApiError;
+use crate::json::{HwJson, QueryParams};
+use crate::state::AppState;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::monitor::CreateMonitor;
+use domain::views;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    connection_monitor: CreateMonitor,
+}
+
+/// `POST` create: 201 without `status`.
+pub async fn create(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    HwJson(body): HwJson<CreateBody>,
+) -> Result<Response, ApiError> {
+    let conn = body
+        .connection_monitor
+        .vpn_connection_id
+        .ok_or_else(|| ApiError::invalid("connection_monitor.vpn_connection_id is required"))?;
+    let conn = domain::validate::uuid_ref("connection_monitor.vpn_connection_id", &conn)?;
+    let m = s
+        .store
+        .create_monitor(
+            &c.project,
+            &conn,
+            domain::ids::new_resource_id(),
+            s.now().timestamp_micros(),
+        )
+        .await?;
+    s.watcher.created(&store::ProbeMonitor {
+        id: m.id.clone(),
+        project_id: c.project.to_string(),
+        vpn_connection_id: m.vpn_connection_id.clone(),
+        source_ip: m.source_ip.clone(),
+        destination_ip: m.destination_ip.clone(),
+        status: m.status.clone(),
+    });
+    Ok(reply(
+        StatusCode::CREATED,
+        "connection_monitor",
+        views::without(&m, views::MONITOR_CREATE_DROP),
+        &rid,
+    ))
+}
+
+/// `GET` show.
+pub async fn show(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = path_uuid("connection_monitor_id", &id)?;
+    let m = s.store.get_monitor(&c.project, &id).await?;
+    Ok(reply(
+        StatusCode::OK,
+        "connection_monitor",
+        views::show(&m),
+        &rid,
+    ))
+}
+
+/// `GET` list (`vpn_connection_id`, `enterprise_project_id`*).
+pub async fn list(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let conn = q.uuid("vpn_connection_id")?;
+    let ms = s.store.list_monitors(&c.project, conn.as_deref()).await?;
+    Ok(reply_list(
+        "connection_monitors",
+        ms.iter().map(views::show).collect(),
+        None,
+        &rid,
+    ))
+}
+
+/// `DELETE`: probing stops at once.
+pub async fn delete(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = path_uuid("connection_monitor_id", &id)?;
+    s.store.delete_monitor(&c.project, &id).await?;
+    s.watcher.deleted(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

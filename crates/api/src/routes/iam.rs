@@ -1,0 +1,262 @@
+//! IAM: `POST /v3/auth/tokens` (password method, project scope) and
+//! `DELETE /v3/auth/tokens` (revoke).
+
+use crate::error::ApiError;
+use crate::json::{QueryParams, check_json_content_type, parse_json, read_body};
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    auth: AuthBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthBody {
+    identity: Identity,
+    scope: Option<Scope>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Identity {
+    methods: Vec<String>,
+    password: Option<PasswordIdentity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordIdentity {
+    user: UserIdent,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserIdent {
+    id: Option<String>,
+    name: Option<String>,
+    password: String,
+    domain: Option<NameOrId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameOrId {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scope {
+    project: Option<ProjectRef>,
+    domain: Option<NameOrId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectRef {
+    id: Option<String>,
+    name: Option<String>,
+    domain: Option<NameOrId>,
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "APIGW.0301",
+        "Incorrect IAM authentication information: the username or password is wrong",
+    )
+}
+
+/// `POST /v3/auth/tokens`.
+pub async fn issue_token(
+    State(state): State<AppState>,
+    q: QueryParams,
+    req: Request,
+) -> Result<Response, ApiError> {
+    check_json_content_type(req.headers())?;
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let (_, bytes) = read_body(req).await?;
+    let body: TokenBody = parse_json(&bytes)?;
+    let auth = body.auth;
+    if !auth.identity.methods.iter().any(|m| m == "password") {
+        return Err(ApiError::invalid(
+            "auth.identity.methods must contain \"password\" (the only method vpnmon supports)",
+        ));
+    }
+    let pw = auth
+        .identity
+        .password
+        .ok_or_else(|| ApiError::invalid("auth.identity.password is required"))?;
+    let store = &state.store;
+
+    // Who: by user id, or by name within a domain.
+    let user = if let Some(id) = &pw.user.id {
+        store.get_user(id).await?
+    } else {
+        let name = pw
+            .user
+            .name
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("auth.identity.password.user needs id or name"))?;
+        let dom = pw.user.domain.as_ref().ok_or_else(|| {
+            ApiError::invalid("auth.identity.password.user.domain is required with a user name")
+        })?;
+        let domain = match (&dom.id, &dom.name) {
+            (Some(id), _) => store.get_domain(id).await?,
+            (None, Some(n)) => store.find_domain(n).await?,
+            _ => {
+                return Err(ApiError::invalid(
+                    "auth.identity.password.user.domain needs id or name",
+                ));
+            }
+        };
+        match domain {
+            Some(d) => store.find_user(&d.id, name).await?,
+            None => None,
+        }
+    };
+    // Verify the password even for unknown users' sake of timing? The hash
+    // check dominates; unknown users skip it, which is acceptable here.
+    let user = match user {
+        Some(u) if auth::password::verify_password(&pw.user.password, &u.password_hash) => u,
+        _ => return Err(bad_credentials()),
+    };
+
+    // Scope: one project, by id or name.
+    let scope = auth.scope.ok_or_else(|| {
+        ApiError::invalid("auth.scope.project is required: vpnmon issues project-scoped tokens")
+    })?;
+    if scope.domain.is_some() && scope.project.is_none() {
+        return Err(ApiError::invalid(
+            "auth.scope.domain: vpnmon issues project-scoped tokens only; use auth.scope.project",
+        ));
+    }
+    let pref = scope
+        .project
+        .ok_or_else(|| ApiError::invalid("auth.scope.project is required"))?;
+    let _ = pref.domain;
+    let project = match (&pref.id, &pref.name) {
+        (Some(id), _) => store.get_project(id).await?,
+        (None, Some(n)) => store.find_project(n).await?,
+        _ => return Err(ApiError::invalid("auth.scope.project needs id or name")),
+    };
+    let project = project.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "APIGW.0301",
+            "Incorrect IAM authentication information: no such project",
+        )
+    })?;
+    let holds = store
+        .user_projects(&user.id)
+        .await?
+        .iter()
+        .any(|p| p.id == project.id);
+    if !holds {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "APIGW.0301",
+            format!(
+                "Incorrect IAM authentication information: user has no role in project {}",
+                project.name
+            ),
+        ));
+    }
+    let domain = store
+        .get_domain(&user.domain_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("user without domain"))?;
+    let pdomain = store
+        .get_domain(&project.domain_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("project without domain"))?;
+
+    let issued = state.now();
+    let expires = issued + state.token_ttl;
+    let (token, digest) = auth::token::new_token();
+    store
+        .insert_token(&store::TokenRecord {
+            digest,
+            user_id: user.id.clone(),
+            project_id: project.id.clone(),
+            issued_us: issued.timestamp_micros(),
+            expires_us: expires.timestamp_micros(),
+            revoked: false,
+        })
+        .await?;
+    let us =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let catalog = if q.get("nocatalog").is_some_and(|v| v != "false") {
+        json!([])
+    } else {
+        let url = format!("http://{host}");
+        json!([{
+            "type": "vpn", "id": "vpnmon-vpn", "name": "vpn",
+            "endpoints": [{"url": format!("{url}/v5/{}", project.id), "region": state.region,
+                           "region_id": state.region, "interface": "public", "id": "vpnmon-vpn-public"}]
+        }, {
+            "type": "ces", "id": "vpnmon-ces", "name": "ces",
+            "endpoints": [{"url": format!("{url}/V1.0/{}", project.id), "region": state.region,
+                           "region_id": state.region, "interface": "public", "id": "vpnmon-ces-public"}]
+        }])
+    };
+    let body = json!({"token": {
+        "expires_at": us(expires),
+        "issued_at": us(issued),
+        "methods": ["password"],
+        "catalog": catalog,
+        "project": {"id": project.id, "name": project.name, "domain": {"id": pdomain.id, "name": pdomain.name}},
+        "user": {"id": user.id, "name": user.name, "password_expires_at": "",
+                 "domain": {"id": domain.id, "name": domain.name}},
+        "roles": [{"id": "0", "name": "te_admin"}, {"id": "1", "name": "op_fine_grained"}],
+    }});
+    let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let hv = HeaderValue::from_str(&token)
+        .map_err(|_| ApiError::internal("token not a header value"))?;
+    resp.headers_mut().insert("x-subject-token", hv);
+    Ok(resp)
+}
+
+/// `DELETE /v3/auth/tokens`: revokes `X-Subject-Token`; the caller proves
+/// itself with `X-Auth-Token` (itself, or another token of the same user).
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    let caller =
+        get("x-auth-token").ok_or_else(|| ApiError::unauthenticated("x-auth-token not found"))?;
+    let subject = get("x-subject-token")
+        .ok_or_else(|| ApiError::invalid("X-Subject-Token header is required"))?;
+    let now = state.now().timestamp_micros();
+    let c = state
+        .store
+        .get_token(&auth::token::token_digest(caller))
+        .await?
+        .filter(|t| !t.revoked && t.expires_us > now)
+        .ok_or_else(|| ApiError::unauthenticated("the X-Auth-Token is invalid or expired"))?;
+    let sdigest = auth::token::token_digest(subject);
+    let s = state
+        .store
+        .get_token(&sdigest)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if s.user_id != c.user_id {
+        return Err(ApiError::not_found());
+    }
+    state.store.revoke_token(&sdigest).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

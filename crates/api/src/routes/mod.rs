@@ -1,0 +1,51 @@
+//! Handlers, one module per API family. Handlers are thin: extract,
+//! call one store or domain function, render.
+
+pub mod connection_monitors;
+pub mod customer_gateways;
+pub mod iam;
+pub mod misc;
+pub mod vpn_connections;
+pub mod vpn_gateways;
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+/// `{key: value, "request_id": id}` with `status`.
+pub fn reply(status: StatusCode, key: &str, value: Value, request_id: &str) -> Response {
+    let mut m = Map::new();
+    m.insert(key.to_string(), value);
+    m.insert("request_id".into(), Value::String(request_id.to_string()));
+    (status, axum::Json(Value::Object(m))).into_response()
+}
+
+/// A list reply with optional pagination fields.
+pub fn reply_list(
+    key: &str,
+    items: Vec<Value>,
+    page: Option<(i64, Option<String>)>,
+    request_id: &str,
+) -> Response {
+    let mut m = Map::new();
+    let count = items.len();
+    m.insert(key.to_string(), Value::Array(items));
+    if let Some((total, next)) = page {
+        let mut pi = Map::new();
+        if let Some(n) = next {
+            pi.insert("next_marker".into(), Value::String(n));
+        }
+        pi.insert("current_count".into(), Value::from(count));
+        m.insert("page_info".into(), Value::Object(pi));
+        m.insert("total_count".into(), Value::from(total));
+    }
+    m.insert("request_id".into(), Value::String(request_id.to_string()));
+    (StatusCode::OK, axum::Json(Value::Object(m))).into_response()
+}
+
+/// A path id that must be a UUID.
+pub fn path_uuid(name: &str, v: &str) -> Result<String, ApiError> {
+    domain::ids::parse_resource_id(v)
+        .ok_or_else(|| ApiError::invalid(format!("{name} is not a valid UUID: {v:?}")))
+}

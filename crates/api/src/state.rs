@@ -1,0 +1,82 @@
+//! Shared state of the API: the store, the clock, and the seam through
+//! which the probe engine hears about monitors.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use store::Store;
+
+/// Where the time comes from (injectable so tests can expire tokens).
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The probe engine's seam: told when a monitor appears or goes away, so it
+/// can start or stop probing at once (it also reconciles with the store, so
+/// a missed call only delays, never loses, a change).
+pub trait MonitorWatcher: Send + Sync + 'static {
+    /// A monitor was created.
+    fn created(&self, monitor: &store::ProbeMonitor);
+    /// A monitor was deleted (directly or with its connection).
+    fn deleted(&self, monitor_id: &str);
+}
+
+/// A watcher that does nothing (no probe engine attached).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoWatcher;
+
+impl MonitorWatcher for NoWatcher {
+    fn created(&self, _: &store::ProbeMonitor) {}
+    fn deleted(&self, _: &str) {}
+}
+
+/// Everything a handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// How long an issued token lives (24 h).
+    pub token_ttl: chrono::Duration,
+    /// Key that seals AK/SK secrets at rest.
+    pub master_key: [u8; 32],
+    /// The probe engine's seam.
+    pub watcher: Arc<dyn MonitorWatcher>,
+    /// Region name shown in token catalogs.
+    pub region: String,
+}
+
+impl AppState {
+    /// State with the system clock and no watcher.
+    pub fn new(store: Arc<dyn Store>, master_key: [u8; 32]) -> Self {
+        AppState {
+            store,
+            clock: Arc::new(SystemClock),
+            token_ttl: chrono::Duration::hours(24),
+            master_key,
+            watcher: Arc::new(NoWatcher),
+            region: "local-1".into(),
+        }
+    }
+
+    /// Now, per the configured clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Now, rendered for the wire.
+    pub fn now_wire(&self) -> String {
+        domain::time::wire_ms(self.now())
+    }
+}

@@ -1,0 +1,306 @@
+//! `vpnmon admin ...`: manage projects, users, AK/SK credentials and the
+//! EIP pool directly in the store (the same `--data-dir`/`--database-url`
+//! as `serve`).
+
+use anyhow::{Result, anyhow, bail};
+use rand::Rng;
+use serde_json::json;
+use store::Store;
+
+/// A random 20-character password with every character class.
+pub fn generate_password() -> String {
+    const SETS: [&[u8]; 4] = [
+        b"ABCDEFGHJKLMNPQRSTUVWXYZ",
+        b"abcdefghijkmnopqrstuvwxyz",
+        b"23456789",
+        b"-_.!",
+    ];
+    let mut rng = rand::rng();
+    let mut out: Vec<u8> = SETS
+        .iter()
+        .map(|s| s[rng.random_range(0..s.len())])
+        .collect();
+    let all: Vec<u8> = SETS.concat();
+    while out.len() < 20 {
+        out.push(all[rng.random_range(0..all.len())]);
+    }
+    for i in (1..out.len()).rev() {
+        out.swap(i, rng.random_range(0..=i));
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn e(err: domain::DomainError) -> anyhow::Error {
+    anyhow!("{err}")
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Output {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// `admin project create NAME [--domain D]`.
+pub async fn project_create(
+    store: &dyn Store,
+    name: &str,
+    domain_name: &str,
+    out: Output,
+) -> Result<()> {
+    if name.is_empty() || name.len() > 64 {
+        bail!("project name must be 1-64 characters");
+    }
+    let domain = match store.find_domain(domain_name).await.map_err(e)? {
+        Some(d) => d,
+        None => store.create_domain(domain_name).await.map_err(e)?,
+    };
+    let p = store.create_project(&domain.id, name).await.map_err(e)?;
+    match out {
+        Output::Json => println!(
+            "{}",
+            json!({"id": p.id, "name": p.name, "domain_id": domain.id, "domain": domain.name})
+        ),
+        Output::Text => println!(
+            "created project {} (id {}) in domain {}",
+            p.name, p.id, domain.name
+        ),
+    }
+    Ok(())
+}
+
+/// `admin project list`.
+pub async fn project_list(store: &dyn Store, out: Output) -> Result<()> {
+    let ps = store.list_projects().await.map_err(e)?;
+    match out {
+        Output::Json => {
+            let v: Vec<_> = ps
+                .iter()
+                .map(|p| json!({"id": p.id, "name": p.name, "domain_id": p.domain_id}))
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        }
+        Output::Text => {
+            println!("{:<34} {}", "ID", "NAME");
+            for p in ps {
+                println!("{:<34} {}", p.id, p.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `admin user create NAME --project P --password-stdin`.
+pub async fn user_create(
+    store: &dyn Store,
+    name: &str,
+    project: &str,
+    password: &str,
+    out: Output,
+) -> Result<()> {
+    if password.chars().count() < 8 {
+        bail!("password must be at least 8 characters");
+    }
+    let p = store
+        .find_project(project)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| anyhow!("no project named {project:?} (create it with: vpnmon admin project create {project})"))?;
+    let hash = auth::password::hash_password(password).map_err(|x| anyhow!("{x}"))?;
+    let u = store
+        .create_user(&p.domain_id, name, &hash)
+        .await
+        .map_err(e)?;
+    store.grant(&u.id, &p.id).await.map_err(e)?;
+    let d = store
+        .get_domain(&p.domain_id)
+        .await
+        .map_err(e)?
+        .map(|d| d.name)
+        .unwrap_or_default();
+    match out {
+        Output::Json => println!(
+            "{}",
+            json!({"id": u.id, "name": u.name, "domain_id": u.domain_id, "domain": d, "project_id": p.id, "project": p.name})
+        ),
+        Output::Text => println!(
+            "created user {} (id {}) in domain {d} with a role in project {}",
+            u.name, u.id, p.name
+        ),
+    }
+    Ok(())
+}
+
+/// `admin user grant NAME --project P`.
+pub async fn user_grant(store: &dyn Store, name: &str, project: &str) -> Result<()> {
+    let u = store
+        .find_user_any_domain(name)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| anyhow!("no user {name:?}"))?;
+    let p = store
+        .find_project(project)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| anyhow!("no project {project:?}"))?;
+    store.grant(&u.id, &p.id).await.map_err(e)?;
+    println!("granted user {} a role in project {}", u.name, p.name);
+    Ok(())
+}
+
+/// `admin credential create --user NAME`: the secret is printed once.
+pub async fn credential_create(
+    store: &dyn Store,
+    user: &str,
+    description: &str,
+    out: Output,
+) -> Result<()> {
+    let u = store
+        .find_user_any_domain(user)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| anyhow!("no user {user:?}"))?;
+    let key = crate::app::master_key(store).await?;
+    let access = auth::credential::generate_access_key();
+    let secret = auth::credential::generate_secret_key();
+    store
+        .insert_credential(&store::CredentialRecord {
+            access: access.clone(),
+            user_id: u.id.clone(),
+            sealed_secret: auth::credential::seal_secret(&key, &access, &secret),
+            enabled: true,
+            description: description.to_string(),
+            created_us: chrono::Utc::now().timestamp_micros(),
+        })
+        .await
+        .map_err(e)?;
+    let project_id = store
+        .user_projects(&u.id)
+        .await
+        .map_err(e)?
+        .first()
+        .map(|p| p.id.clone());
+    match out {
+        Output::Json => println!(
+            "{}",
+            json!({"access": access, "secret": secret, "user": u.name, "project_id": project_id})
+        ),
+        Output::Text => {
+            println!("access key: {access}");
+            println!("secret key: {secret}");
+            println!("(the secret key is shown only now; store it safely)");
+            if let Some(p) = project_id {
+                println!("project id: {p}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `admin credential list [--user NAME]`: never shows secrets.
+pub async fn credential_list(store: &dyn Store, user: Option<&str>, out: Output) -> Result<()> {
+    let uid = match user {
+        Some(n) => Some(
+            store
+                .find_user_any_domain(n)
+                .await
+                .map_err(e)?
+                .ok_or_else(|| anyhow!("no user {n:?}"))?
+                .id,
+        ),
+        None => None,
+    };
+    let cs = store.list_credentials(uid.as_deref()).await.map_err(e)?;
+    let mut rows = Vec::new();
+    for c in &cs {
+        let name = store
+            .get_user(&c.user_id)
+            .await
+            .map_err(e)?
+            .map(|u| u.name)
+            .unwrap_or_default();
+        rows.push((c, name));
+    }
+    match out {
+        Output::Json => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(c, n)| json!({"access": c.access, "user": n, "enabled": c.enabled, "description": c.description,
+                    "created_at": domain::time::wire_ms(domain::time::from_micros(c.created_us))}))
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        }
+        Output::Text => {
+            println!(
+                "{:<22} {:<16} {:<8} CREATED",
+                "ACCESS KEY", "USER", "STATUS"
+            );
+            for (c, n) in rows {
+                println!(
+                    "{:<22} {:<16} {:<8} {}",
+                    c.access,
+                    n,
+                    if c.enabled { "active" } else { "disabled" },
+                    domain::time::wire_ms(domain::time::from_micros(c.created_us))
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `admin credential enable|disable AK`.
+pub async fn credential_set_enabled(store: &dyn Store, access: &str, enabled: bool) -> Result<()> {
+    if !store
+        .set_credential_enabled(access, enabled)
+        .await
+        .map_err(e)?
+    {
+        bail!("no credential with access key {access}");
+    }
+    println!(
+        "credential {access} {}",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+/// `admin credential delete AK`.
+pub async fn credential_delete(store: &dyn Store, access: &str) -> Result<()> {
+    if !store.delete_credential(access).await.map_err(e)? {
+        bail!("no credential with access key {access}");
+    }
+    println!("credential {access} deleted");
+    Ok(())
+}
+
+/// `admin eip list`.
+pub async fn eip_list(store: &dyn Store, out: Output) -> Result<()> {
+    let pool = store.list_pool().await.map_err(e)?;
+    match out {
+        Output::Json => {
+            let v: Vec<_> = pool
+                .iter()
+                .map(|(id, a, p, g)| json!({"id": id, "ip_address": a, "project_id": p, "vgw_id": g}))
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        }
+        Output::Text => {
+            println!(
+                "{:<38} {:<16} {:<34} VPN GATEWAY",
+                "ID", "ADDRESS", "PROJECT"
+            );
+            for (id, a, p, g) in pool {
+                println!(
+                    "{id:<38} {a:<16} {:<34} {}",
+                    p.unwrap_or_else(|| "-".into()),
+                    g.unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The application: opens the store, bootstraps IAM on first start, loads
+//! the EIP pool, binds the listener and serves. Tests build it the same way
+//! on `127.0.0.1:0`.
+
+use crate::config::Settings;
+use anyhow::Context;
+use api::{AppState, Clock, MonitorWatcher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use store::{SqlStore, Store};
+use tokio::net::TcpListener;
+
+/// Options that tests (and the probe engine) inject.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Replaces the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Told when monitors are created or deleted.
+    pub watcher: Option<Arc<dyn MonitorWatcher>>,
+}
+
+/// What first start created.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub domain: String,
+    pub user: String,
+    pub project: String,
+    pub project_id: String,
+    /// Set when the password was generated (printed once).
+    pub generated_password: Option<String>,
+}
+
+/// A built, not yet serving, application.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    store: Arc<SqlStore>,
+    state: AppState,
+    /// Set when this start created the bootstrap admin.
+    pub bootstrap: Option<Bootstrap>,
+}
+
+/// Opens the store the settings point at.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<SqlStore> {
+    let store = match &settings.database_url {
+        Some(url) => SqlStore::open(url).await,
+        None => SqlStore::open_data_dir(&settings.data_dir).await,
+    };
+    store.map_err(|e| anyhow::anyhow!("cannot open the store: {e}"))
+}
+
+/// The key that seals AK/SK secrets, created on first use.
+pub async fn master_key(store: &dyn Store) -> anyhow::Result<[u8; 32]> {
+    let fresh = hex::encode(auth::credential::new_master_key());
+    let v = store
+        .meta_get_or_init("sk_master_key", &fresh)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    auth::credential::parse_master_key(&v).map_err(|e| anyhow::anyhow!("stored master key: {e}"))
+}
+
+/// Creates the bootstrap admin on an empty store: domain `vpnmon`, project
+/// `local-1`, user `admin` with `VPNMON_ADMIN_PASSWORD` or a generated password.
+pub async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<Bootstrap>> {
+    let e = |e: domain::DomainError| anyhow::anyhow!("{e}");
+    if store.has_users().await.map_err(e)? {
+        return Ok(None);
+    }
+    let (password, generated) = match std::env::var("VPNMON_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, None),
+        _ => {
+            let p = crate::admin::generate_password();
+            (p.clone(), Some(p))
+        }
+    };
+    let domain = match store.find_domain("vpnmon").await.map_err(e)? {
+        Some(d) => d,
+        None => store.create_domain("vpnmon").await.map_err(e)?,
+    };
+    let project = match store.find_project("local-1").await.map_err(e)? {
+        Some(p) => p,
+        None => store
+            .create_project(&domain.id, "local-1")
+            .await
+            .map_err(e)?,
+    };
+    let hash = auth::password::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let user = store
+        .create_user(&domain.id, "admin", &hash)
+        .await
+        .map_err(e)?;
+    store.grant(&user.id, &project.id).await.map_err(e)?;
+    Ok(Some(Bootstrap {
+        domain: domain.name,
+        user: user.name,
+        project: project.name,
+        project_id: project.id,
+        generated_password: generated,
+    }))
+}
+
+/// Adds the configured EIP pool to the store.
+pub async fn load_pool(store: &dyn Store, specs: &[String]) -> anyhow::Result<usize> {
+    let mut entries = Vec::new();
+    for spec in specs {
+        for s in spec.split(',').filter(|s| !s.trim().is_empty()) {
+            let addrs =
+                domain::eip::parse_pool_spec(s).map_err(|e| anyhow::anyhow!("--eip-pool: {e}"))?;
+            entries.extend(
+                addrs
+                    .iter()
+                    .map(|a| (domain::eip::pool_entry_id(a), a.to_string())),
+            );
+        }
+    }
+    store
+        .add_pool(&entries)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+impl Application {
+    /// Opens everything and binds the listener.
+    pub async fn build(settings: &Settings, hooks: Hooks) -> anyhow::Result<Self> {
+        let store = Arc::new(open_store(settings).await?);
+        let bootstrap = bootstrap(store.as_ref()).await?;
+        load_pool(store.as_ref(), &settings.eip_pool).await?;
+        let key = master_key(store.as_ref()).await?;
+        let mut state = AppState::new(store.clone(), key);
+        if let Some(c) = hooks.clock {
+            state.clock = c;
+        }
+        if let Some(w) = hooks.watcher {
+            state.watcher = w;
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        Ok(Application {
+            listener,
+            addr,
+            store,
+            state,
+            bootstrap,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The store (shared with the probe engine).
+    pub fn store(&self) -> Arc<SqlStore> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then closes the store.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (router, _) = api::router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server failed")?;
+        self.store.close().await;
+        Ok(())
+    }
+}
