@@ -32,8 +32,13 @@ pub async fn read_body(
 
 /// Parses JSON bytes into `T`, naming the field in errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::invalid("request body is required"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::invalid("request body is required")),
+        Some(b'{') => {}
+        Some(_) if serde_json::from_slice::<serde_json::Value>(bytes).is_err() => {
+            return Err(ApiError::invalid("malformed JSON: the request body is not valid JSON"));
+        }
+        Some(_) => return Err(ApiError::invalid("request body: invalid type, expected a JSON object")),
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -61,14 +66,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return ApiError::invalid(format!("malformed JSON: {}", strip_position(&msg)));
         }
         let msg = strip_position(&msg);
+        let at = |field: &str| {
+            if path == "." || path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            }
+        };
+        if let Some(rest) = msg.strip_prefix("missing field `")
+            && let Some(field) = rest.split('`').next()
+        {
+            return ApiError::invalid(format!("{} is required", at(field)));
+        }
+        let msg = hide_type_names(&msg);
         if path == "." || path.is_empty() {
-            ApiError::invalid(msg)
-        } else if msg.starts_with("missing field") {
-            ApiError::invalid(format!("{path}: {msg}"))
+            ApiError::invalid(format!("request body: {msg}"))
         } else {
             ApiError::invalid(format!("{path}: {msg}"))
         }
     })
+}
+
+/// serde names Rust types ("expected struct CreateCgw"); say "an object".
+fn hide_type_names(msg: &str) -> String {
+    match msg.find("expected struct ") {
+        Some(i) => {
+            let rest = &msg[i + "expected struct ".len()..];
+            let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
+            format!("{}expected an object{}", &msg[..i], &rest[end..])
+        }
+        None => msg.to_string(),
+    }
 }
 
 fn strip_position(msg: &str) -> String {

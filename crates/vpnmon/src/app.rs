@@ -61,13 +61,13 @@ pub async fn master_key(store: &dyn Store) -> anyhow::Result<[u8; 32]> {
 
 /// Creates the bootstrap admin on an empty store: domain `vpnmon`, project
 /// `local-1`, user `admin` with `VPNMON_ADMIN_PASSWORD` or a generated password.
-pub async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<Bootstrap>> {
+pub async fn bootstrap(store: &dyn Store, admin_password: Option<&str>) -> anyhow::Result<Option<Bootstrap>> {
     let e = |e: domain::DomainError| anyhow::anyhow!("{e}");
     if store.has_users().await.map_err(e)? {
         return Ok(None);
     }
-    let (password, generated) = match std::env::var("VPNMON_ADMIN_PASSWORD") {
-        Ok(p) if !p.is_empty() => (p, None),
+    let (password, generated) = match admin_password {
+        Some(p) if !p.is_empty() => (p.to_string(), None),
         _ => {
             let p = crate::admin::generate_password();
             (p.clone(), Some(p))
@@ -123,7 +123,7 @@ impl Application {
     /// Opens everything and binds the listener.
     pub async fn build(settings: &Settings, hooks: Hooks) -> anyhow::Result<Self> {
         let store = Arc::new(open_store(settings).await?);
-        let bootstrap = bootstrap(store.as_ref()).await?;
+        let bootstrap = bootstrap(store.as_ref(), settings.admin_password.as_deref()).await?;
         load_pool(store.as_ref(), &settings.eip_pool).await?;
         let key = master_key(store.as_ref()).await?;
         let mut state = AppState::new(store.clone(), key);

@@ -58,6 +58,8 @@ pub struct Settings {
     pub probe: bool,
     /// How long raw datapoints are kept.
     pub retention: Duration,
+    /// Password of the bootstrap admin (`VPNMON_ADMIN_PASSWORD`); generated when unset.
+    pub admin_password: Option<String>,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             probe_timeout: Duration::from_secs(1),
             probe: true,
             retention: Duration::from_secs(7 * 24 * 3600),
+            admin_password: None,
         }
     }
 }

@@ -1,0 +1,167 @@
+//! Tokens and tenant isolation.
+
+use crate::helpers::{uuid, TestApp, ADMIN_PASSWORD};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn token_body_and_headers_follow_the_spec() {
+    let app = TestApp::spawn().await;
+    let r = app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "local-1").await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.headers.get("x-subject-token").is_some());
+    let t = &r.body["token"];
+    assert_eq!(t["methods"], json!(["password"]));
+    assert_eq!(t["project"]["name"], "local-1");
+    assert_eq!(t["project"]["domain"]["name"], "vpnmon");
+    assert_eq!(t["user"]["name"], "admin");
+    let issued = chrono::DateTime::parse_from_rfc3339(t["issued_at"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(t["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - issued, chrono::Duration::hours(24));
+    assert!(!t["catalog"].as_array().unwrap().is_empty());
+    let r = app
+        .send(
+            Method::POST,
+            "/v3/auth/tokens?nocatalog=true",
+            None,
+            Some(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "password": ADMIN_PASSWORD, "domain": {"name": "vpnmon"}}}},
+                "scope": {"project": {"id": app.project_id}}}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.body["token"]["catalog"], json!([]));
+    assert_eq!(r.body["token"]["project"]["id"], app.project_id.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_logins_are_rejected() {
+    let app = TestApp::spawn().await;
+    app.login_raw("vpnmon", "admin", "wrong-password", "local-1").await.assert_error(401, "APIGW.0301");
+    app.login_raw("vpnmon", "nobody", ADMIN_PASSWORD, "local-1").await.assert_error(401, "APIGW.0301");
+    app.login_raw("other", "admin", ADMIN_PASSWORD, "local-1").await.assert_error(401, "APIGW.0301");
+    app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "no-project").await.assert_error(401, "APIGW.0301");
+    let (_, other) = app.other_tenant("tenant-b").await;
+    let _ = other;
+    // admin has no role in tenant-b
+    app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "tenant-b").await.assert_error(401, "APIGW.0301");
+    let r = app.send(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {}}))).await;
+    let msg = r.assert_error(400, "VPN.0001");
+    assert!(msg.contains("auth.identity"), "{msg}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn missing_malformed_expired_and_revoked_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    let path = app.v5("/connection-monitors");
+    let m = app.send(Method::GET, &path, None, None).await.assert_error(401, "APIGW.0301");
+    assert!(m.contains("x-auth-token not found"), "{m}");
+    let m = app.send(Method::GET, &path, Some("garbage"), None).await.assert_error(401, "APIGW.0301");
+    assert!(m.contains("malformed"), "{m}");
+    let forged = format!("vpnmon_{}", "A".repeat(43));
+    let m = app.send(Method::GET, &path, Some(&forged), None).await.assert_error(401, "APIGW.0301");
+    assert!(m.contains("unknown"), "{m}");
+
+    // Revoked.
+    let (t2, _) = app.login("vpnmon", "admin", ADMIN_PASSWORD, "local-1").await;
+    assert_eq!(app.send(Method::GET, &path, Some(&t2), None).await.status, StatusCode::OK);
+    let r = app
+        .client
+        .delete(format!("{}/v3/auth/tokens", app.base))
+        .header("X-Auth-Token", &app.token)
+        .header("X-Subject-Token", &t2);
+    assert_eq!(TestApp::finish(r).await.status, StatusCode::NO_CONTENT);
+    let m = app.send(Method::GET, &path, Some(&t2), None).await.assert_error(401, "APIGW.0301");
+    assert!(m.contains("revoked"), "{m}");
+
+    // Expiry, with the injected clock.
+    app.clock.advance(chrono::Duration::hours(23) + chrono::Duration::minutes(59));
+    assert_eq!(app.send(Method::GET, &path, Some(&app.token), None).await.status, StatusCode::OK);
+    app.clock.advance(chrono::Duration::minutes(2));
+    let m = app.send(Method::GET, &path, Some(&app.token), None).await.assert_error(401, "APIGW.0301");
+    assert!(m.contains("token expires"), "{m}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_on_every_endpoint() {
+    let app = TestApp::spawn().await;
+    let (g, c, conn, m) = app.seed().await;
+    let (tb, pb) = app.other_tenant("tenant-b").await;
+
+    // B's token on A's project path: 403.
+    for (method, rest) in [
+        (Method::GET, "/vpn-gateways".to_string()),
+        (Method::GET, format!("/vpn-gateways/{g}")),
+        (Method::GET, "/customer-gateways".to_string()),
+        (Method::GET, format!("/vpn-connection/{conn}")),
+        (Method::GET, "/connection-monitors".to_string()),
+        (Method::DELETE, format!("/connection-monitors/{m}")),
+        (Method::GET, "/vpn/quotas".to_string()),
+    ] {
+        app.send(method, &app.v5(&rest), Some(&tb), None).await.assert_error(403, "VPN.0003");
+    }
+    // A's ids under B's own path: 404, never a hint that they exist.
+    let b = |rest: &str| format!("/v5/{pb}{rest}");
+    for rest in [
+        format!("/vpn-gateways/{g}"),
+        format!("/customer-gateways/{c}"),
+        format!("/vpn-connection/{conn}"),
+        format!("/connection-monitors/{m}"),
+    ] {
+        app.send(Method::GET, &b(&rest), Some(&tb), None).await.assert_error(404, "VPN.0004");
+        app.send(Method::DELETE, &b(&rest), Some(&tb), None).await.assert_error(404, "VPN.0004");
+    }
+    app.send(Method::PUT, &b(&format!("/vpn-gateways/{g}")), Some(&tb), Some(json!({"vpn_gateway": {"name": "x"}})))
+        .await
+        .assert_error(404, "VPN.0004");
+    app.send(Method::PUT, &b(&format!("/customer-gateways/{c}")), Some(&tb), Some(json!({"customer_gateway": {"name": "x"}})))
+        .await
+        .assert_error(404, "VPN.0004");
+    app.send(Method::PUT, &b(&format!("/vpn-connection/{conn}")), Some(&tb), Some(json!({"vpn_connection": {"name": "x"}})))
+        .await
+        .assert_error(404, "VPN.0004");
+    app.send(
+        Method::POST,
+        &b("/connection-monitors"),
+        Some(&tb),
+        Some(json!({"connection_monitor": {"vpn_connection_id": conn}})),
+    )
+    .await
+    .assert_error(404, "VPN.0004");
+    // B's lists are empty.
+    for (rest, key) in [
+        ("/vpn-gateways", "vpn_gateways"),
+        ("/customer-gateways", "customer_gateways"),
+        ("/vpn-connection", "vpn_connections"),
+        ("/connection-monitors", "connection_monitors"),
+    ] {
+        let r = app.send(Method::GET, &b(rest), Some(&tb), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body[key], json!([]), "{rest}");
+    }
+    // B cannot build a connection from A's gateway.
+    let cb = {
+        let r = app
+            .send(Method::POST, &b("/customer-gateways"), Some(&tb), Some(json!({"customer_gateway": {"id_value": "127.0.0.11"}})))
+            .await;
+        r.body["customer_gateway"]["id"].as_str().unwrap().to_string()
+    };
+    app.send(
+        Method::POST,
+        &b("/vpn-connection"),
+        Some(&tb),
+        Some(json!({"vpn_connection": {"vgw_id": g, "vgw_ip": uuid(), "cgw_id": cb, "peer_subnets": ["10.1.0.0/16"], "psk": "Abcd1234!x"}})),
+    )
+    .await
+    .assert_error(404, "VPN.0004");
+    // A's resources are untouched.
+    assert_eq!(app.get(&format!("/connection-monitors/{m}")).await.status, StatusCode::OK);
+    // A malformed project id in the path is not the token's project.
+    app.send(Method::GET, "/v5/%7Bproject_id%7D/connection-monitors", Some(&app.token), None)
+        .await
+        .assert_error(403, "VPN.0003");
+    app.stop().await;
+}

@@ -1,0 +1,9 @@
+//! Black-box API tests: the real server on 127.0.0.1:0 with a fresh store
+//! per test, driven over HTTP.
+
+mod auth;
+mod errors;
+mod flow;
+mod helpers;
+mod persistence;
+mod seam;
