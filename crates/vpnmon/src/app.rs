@@ -61,7 +61,10 @@ pub async fn master_key(store: &dyn Store) -> anyhow::Result<[u8; 32]> {
 
 /// Creates the bootstrap admin on an empty store: domain `vpnmon`, project
 /// `local-1`, user `admin` with `VPNMON_ADMIN_PASSWORD` or a generated password.
-pub async fn bootstrap(store: &dyn Store, admin_password: Option<&str>) -> anyhow::Result<Option<Bootstrap>> {
+pub async fn bootstrap(
+    store: &dyn Store,
+    admin_password: Option<&str>,
+) -> anyhow::Result<Option<Bootstrap>> {
     let e = |e: domain::DomainError| anyhow::anyhow!("{e}");
     if store.has_users().await.map_err(e)? {
         return Ok(None);

@@ -231,7 +231,9 @@ fn serve_settings(a: &ServeArgs) -> Result<Settings> {
         s.retention = config::parse_duration(&r).map_err(|e| anyhow!("--retention: {e}"))?;
     }
     s.probe = !a.no_probe && file.probe.unwrap_or(true);
-    s.admin_password = std::env::var("VPNMON_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    s.admin_password = std::env::var("VPNMON_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
     if s.probe_timeout > s.probe_interval {
         return Err(anyhow!("--probe-timeout must not exceed --probe-interval"));
     }

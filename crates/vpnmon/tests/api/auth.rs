@@ -1,13 +1,15 @@
 //! Tokens and tenant isolation.
 
-use crate::helpers::{uuid, TestApp, ADMIN_PASSWORD};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, uuid};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test]
 async fn token_body_and_headers_follow_the_spec() {
     let app = TestApp::spawn().await;
-    let r = app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "local-1").await;
+    let r = app
+        .login_raw("vpnmon", "admin", ADMIN_PASSWORD, "local-1")
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert!(r.headers.get("x-subject-token").is_some());
     let t = &r.body["token"];
@@ -24,9 +26,11 @@ async fn token_body_and_headers_follow_the_spec() {
             Method::POST,
             "/v3/auth/tokens?nocatalog=true",
             None,
-            Some(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            Some(
+                json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
                 "name": "admin", "password": ADMIN_PASSWORD, "domain": {"name": "vpnmon"}}}},
-                "scope": {"project": {"id": app.project_id}}}})),
+                "scope": {"project": {"id": app.project_id}}}}),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
@@ -38,15 +42,32 @@ async fn token_body_and_headers_follow_the_spec() {
 #[tokio::test]
 async fn bad_logins_are_rejected() {
     let app = TestApp::spawn().await;
-    app.login_raw("vpnmon", "admin", "wrong-password", "local-1").await.assert_error(401, "APIGW.0301");
-    app.login_raw("vpnmon", "nobody", ADMIN_PASSWORD, "local-1").await.assert_error(401, "APIGW.0301");
-    app.login_raw("other", "admin", ADMIN_PASSWORD, "local-1").await.assert_error(401, "APIGW.0301");
-    app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "no-project").await.assert_error(401, "APIGW.0301");
+    app.login_raw("vpnmon", "admin", "wrong-password", "local-1")
+        .await
+        .assert_error(401, "APIGW.0301");
+    app.login_raw("vpnmon", "nobody", ADMIN_PASSWORD, "local-1")
+        .await
+        .assert_error(401, "APIGW.0301");
+    app.login_raw("other", "admin", ADMIN_PASSWORD, "local-1")
+        .await
+        .assert_error(401, "APIGW.0301");
+    app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "no-project")
+        .await
+        .assert_error(401, "APIGW.0301");
     let (_, other) = app.other_tenant("tenant-b").await;
     let _ = other;
     // admin has no role in tenant-b
-    app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "tenant-b").await.assert_error(401, "APIGW.0301");
-    let r = app.send(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {}}))).await;
+    app.login_raw("vpnmon", "admin", ADMIN_PASSWORD, "tenant-b")
+        .await
+        .assert_error(401, "APIGW.0301");
+    let r = app
+        .send(
+            Method::POST,
+            "/v3/auth/tokens",
+            None,
+            Some(json!({"auth": {}})),
+        )
+        .await;
     let msg = r.assert_error(400, "VPN.0001");
     assert!(msg.contains("auth.identity"), "{msg}");
     app.stop().await;
@@ -56,31 +77,57 @@ async fn bad_logins_are_rejected() {
 async fn missing_malformed_expired_and_revoked_tokens_are_401() {
     let app = TestApp::spawn().await;
     let path = app.v5("/connection-monitors");
-    let m = app.send(Method::GET, &path, None, None).await.assert_error(401, "APIGW.0301");
+    let m = app
+        .send(Method::GET, &path, None, None)
+        .await
+        .assert_error(401, "APIGW.0301");
     assert!(m.contains("x-auth-token not found"), "{m}");
-    let m = app.send(Method::GET, &path, Some("garbage"), None).await.assert_error(401, "APIGW.0301");
+    let m = app
+        .send(Method::GET, &path, Some("garbage"), None)
+        .await
+        .assert_error(401, "APIGW.0301");
     assert!(m.contains("malformed"), "{m}");
     let forged = format!("vpnmon_{}", "A".repeat(43));
-    let m = app.send(Method::GET, &path, Some(&forged), None).await.assert_error(401, "APIGW.0301");
+    let m = app
+        .send(Method::GET, &path, Some(&forged), None)
+        .await
+        .assert_error(401, "APIGW.0301");
     assert!(m.contains("unknown"), "{m}");
 
     // Revoked.
-    let (t2, _) = app.login("vpnmon", "admin", ADMIN_PASSWORD, "local-1").await;
-    assert_eq!(app.send(Method::GET, &path, Some(&t2), None).await.status, StatusCode::OK);
+    let (t2, _) = app
+        .login("vpnmon", "admin", ADMIN_PASSWORD, "local-1")
+        .await;
+    assert_eq!(
+        app.send(Method::GET, &path, Some(&t2), None).await.status,
+        StatusCode::OK
+    );
     let r = app
         .client
         .delete(format!("{}/v3/auth/tokens", app.base))
         .header("X-Auth-Token", &app.token)
         .header("X-Subject-Token", &t2);
     assert_eq!(TestApp::finish(r).await.status, StatusCode::NO_CONTENT);
-    let m = app.send(Method::GET, &path, Some(&t2), None).await.assert_error(401, "APIGW.0301");
+    let m = app
+        .send(Method::GET, &path, Some(&t2), None)
+        .await
+        .assert_error(401, "APIGW.0301");
     assert!(m.contains("revoked"), "{m}");
 
     // Expiry, with the injected clock.
-    app.clock.advance(chrono::Duration::hours(23) + chrono::Duration::minutes(59));
-    assert_eq!(app.send(Method::GET, &path, Some(&app.token), None).await.status, StatusCode::OK);
+    app.clock
+        .advance(chrono::Duration::hours(23) + chrono::Duration::minutes(59));
+    assert_eq!(
+        app.send(Method::GET, &path, Some(&app.token), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
     app.clock.advance(chrono::Duration::minutes(2));
-    let m = app.send(Method::GET, &path, Some(&app.token), None).await.assert_error(401, "APIGW.0301");
+    let m = app
+        .send(Method::GET, &path, Some(&app.token), None)
+        .await
+        .assert_error(401, "APIGW.0301");
     assert!(m.contains("token expires"), "{m}");
     app.stop().await;
 }
@@ -101,7 +148,9 @@ async fn tenants_are_isolated_on_every_endpoint() {
         (Method::DELETE, format!("/connection-monitors/{m}")),
         (Method::GET, "/vpn/quotas".to_string()),
     ] {
-        app.send(method, &app.v5(&rest), Some(&tb), None).await.assert_error(403, "VPN.0003");
+        app.send(method, &app.v5(&rest), Some(&tb), None)
+            .await
+            .assert_error(403, "VPN.0003");
     }
     // A's ids under B's own path: 404, never a hint that they exist.
     let b = |rest: &str| format!("/v5/{pb}{rest}");
@@ -111,18 +160,37 @@ async fn tenants_are_isolated_on_every_endpoint() {
         format!("/vpn-connection/{conn}"),
         format!("/connection-monitors/{m}"),
     ] {
-        app.send(Method::GET, &b(&rest), Some(&tb), None).await.assert_error(404, "VPN.0004");
-        app.send(Method::DELETE, &b(&rest), Some(&tb), None).await.assert_error(404, "VPN.0004");
+        app.send(Method::GET, &b(&rest), Some(&tb), None)
+            .await
+            .assert_error(404, "VPN.0004");
+        app.send(Method::DELETE, &b(&rest), Some(&tb), None)
+            .await
+            .assert_error(404, "VPN.0004");
     }
-    app.send(Method::PUT, &b(&format!("/vpn-gateways/{g}")), Some(&tb), Some(json!({"vpn_gateway": {"name": "x"}})))
-        .await
-        .assert_error(404, "VPN.0004");
-    app.send(Method::PUT, &b(&format!("/customer-gateways/{c}")), Some(&tb), Some(json!({"customer_gateway": {"name": "x"}})))
-        .await
-        .assert_error(404, "VPN.0004");
-    app.send(Method::PUT, &b(&format!("/vpn-connection/{conn}")), Some(&tb), Some(json!({"vpn_connection": {"name": "x"}})))
-        .await
-        .assert_error(404, "VPN.0004");
+    app.send(
+        Method::PUT,
+        &b(&format!("/vpn-gateways/{g}")),
+        Some(&tb),
+        Some(json!({"vpn_gateway": {"name": "x"}})),
+    )
+    .await
+    .assert_error(404, "VPN.0004");
+    app.send(
+        Method::PUT,
+        &b(&format!("/customer-gateways/{c}")),
+        Some(&tb),
+        Some(json!({"customer_gateway": {"name": "x"}})),
+    )
+    .await
+    .assert_error(404, "VPN.0004");
+    app.send(
+        Method::PUT,
+        &b(&format!("/vpn-connection/{conn}")),
+        Some(&tb),
+        Some(json!({"vpn_connection": {"name": "x"}})),
+    )
+    .await
+    .assert_error(404, "VPN.0004");
     app.send(
         Method::POST,
         &b("/connection-monitors"),
@@ -145,9 +213,17 @@ async fn tenants_are_isolated_on_every_endpoint() {
     // B cannot build a connection from A's gateway.
     let cb = {
         let r = app
-            .send(Method::POST, &b("/customer-gateways"), Some(&tb), Some(json!({"customer_gateway": {"id_value": "127.0.0.11"}})))
+            .send(
+                Method::POST,
+                &b("/customer-gateways"),
+                Some(&tb),
+                Some(json!({"customer_gateway": {"id_value": "127.0.0.11"}})),
+            )
             .await;
-        r.body["customer_gateway"]["id"].as_str().unwrap().to_string()
+        r.body["customer_gateway"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     app.send(
         Method::POST,
@@ -158,10 +234,18 @@ async fn tenants_are_isolated_on_every_endpoint() {
     .await
     .assert_error(404, "VPN.0004");
     // A's resources are untouched.
-    assert_eq!(app.get(&format!("/connection-monitors/{m}")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/connection-monitors/{m}")).await.status,
+        StatusCode::OK
+    );
     // A malformed project id in the path is not the token's project.
-    app.send(Method::GET, "/v5/%7Bproject_id%7D/connection-monitors", Some(&app.token), None)
-        .await
-        .assert_error(403, "VPN.0003");
+    app.send(
+        Method::GET,
+        "/v5/%7Bproject_id%7D/connection-monitors",
+        Some(&app.token),
+        None,
+    )
+    .await
+    .assert_error(403, "VPN.0003");
     app.stop().await;
 }

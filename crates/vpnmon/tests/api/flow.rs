@@ -1,6 +1,6 @@
 //! The seed flow, field by field, plus lists, pagination and deletes.
 
-use crate::helpers::{keys, uuid, TestApp};
+use crate::helpers::{TestApp, keys, uuid};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -21,7 +21,10 @@ async fn seed_flow_create_show_list_delete() {
     assert_eq!(r.body["request_id"], r.request_id.clone().unwrap().as_str());
     let g = &r.body["vpn_gateway"];
     for absent in ["status", "eip1", "eip2", "created_at"] {
-        assert!(g.get(absent).is_none(), "create response must not have {absent}");
+        assert!(
+            g.get(absent).is_none(),
+            "create response must not have {absent}"
+        );
     }
     assert_eq!(g["network_type"], "public");
     assert_eq!(g["attachment_type"], "vpc");
@@ -53,12 +56,26 @@ async fn seed_flow_create_show_list_delete() {
     let eip1 = g["eip1"]["id"].as_str().unwrap().to_string();
 
     // Customer gateway.
-    let r = app.post("/customer-gateways", json!({"customer_gateway": {"id_value": "127.0.0.10", "bgp_asn": 65000}})).await;
+    let r = app
+        .post(
+            "/customer-gateways",
+            json!({"customer_gateway": {"id_value": "127.0.0.10", "bgp_asn": 65000}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
     let c = &r.body["customer_gateway"];
     assert_eq!(
         keys(c),
-        ["bgp_asn", "created_at", "id", "id_type", "id_value", "name", "tags", "updated_at"]
+        [
+            "bgp_asn",
+            "created_at",
+            "id",
+            "id_type",
+            "id_value",
+            "name",
+            "tags",
+            "updated_at"
+        ]
     );
     assert_eq!(c["id_type"], "ip");
     assert_eq!(c["id_value"], "127.0.0.10");
@@ -92,17 +109,33 @@ async fn seed_flow_create_show_list_delete() {
     let conn = k["id"].as_str().unwrap().to_string();
     let s = app.get(&format!("/vpn-connection/{conn}")).await;
     assert_eq!(s.body["vpn_connection"]["status"], "ACTIVE");
-    assert!(s.body["vpn_connection"].get("connection_monitor_id").is_none());
+    assert!(
+        s.body["vpn_connection"]
+            .get("connection_monitor_id")
+            .is_none()
+    );
     let s = app.get(&format!("/vpn-gateways/{gid}")).await;
     assert_eq!(s.body["vpn_gateway"]["used_connection_number"], 1);
 
     // Monitor: create without status; show with it.
-    let r = app.post("/connection-monitors", json!({"connection_monitor": {"vpn_connection_id": conn}})).await;
+    let r = app
+        .post(
+            "/connection-monitors",
+            json!({"connection_monitor": {"vpn_connection_id": conn}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
     let m = &r.body["connection_monitor"];
     assert_eq!(
         keys(m),
-        ["destination_ip", "id", "proto_type", "source_ip", "type", "vpn_connection_id"]
+        [
+            "destination_ip",
+            "id",
+            "proto_type",
+            "source_ip",
+            "type",
+            "vpn_connection_id"
+        ]
     );
     assert_eq!(m["source_ip"], "127.0.0.2");
     assert_eq!(m["destination_ip"], "127.0.0.10");
@@ -116,16 +149,34 @@ async fn seed_flow_create_show_list_delete() {
     assert_eq!(shown["status"], "PENDING_CREATE");
     assert_eq!(
         keys(shown),
-        ["destination_ip", "id", "proto_type", "source_ip", "status", "type", "vpn_connection_id"]
+        [
+            "destination_ip",
+            "id",
+            "proto_type",
+            "source_ip",
+            "status",
+            "type",
+            "vpn_connection_id"
+        ]
     );
-    let l = app.get(&format!("/connection-monitors?vpn_connection_id={conn}")).await;
+    let l = app
+        .get(&format!("/connection-monitors?vpn_connection_id={conn}"))
+        .await;
     assert_eq!(l.body["connection_monitors"].as_array().unwrap().len(), 1);
     assert_eq!(l.body["connection_monitors"][0], *shown);
     assert!(l.body.get("page_info").is_none());
-    let l = app.get(&format!("/connection-monitors?vpn_connection_id={}", uuid())).await;
+    let l = app
+        .get(&format!(
+            "/connection-monitors?vpn_connection_id={}",
+            uuid()
+        ))
+        .await;
     assert_eq!(l.body["connection_monitors"], json!([]));
     let s = app.get(&format!("/vpn-connection/{conn}")).await;
-    assert_eq!(s.body["vpn_connection"]["connection_monitor_id"], mid.as_str());
+    assert_eq!(
+        s.body["vpn_connection"]["connection_monitor_id"],
+        mid.as_str()
+    );
 
     // Delete in reverse order: 204 with an empty body.
     for path in [
@@ -150,8 +201,13 @@ async fn seed_flow_create_show_list_delete() {
 async fn deleting_a_connection_deletes_its_monitor() {
     let app = TestApp::spawn().await;
     let (_, _, conn, mid) = app.seed().await;
-    assert_eq!(app.delete(&format!("/vpn-connection/{conn}")).await.status, StatusCode::NO_CONTENT);
-    app.get(&format!("/connection-monitors/{mid}")).await.assert_error(404, "VPN.0004");
+    assert_eq!(
+        app.delete(&format!("/vpn-connection/{conn}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    app.get(&format!("/connection-monitors/{mid}"))
+        .await
+        .assert_error(404, "VPN.0004");
     assert!(app.watcher.deleted.lock().unwrap().contains(&mid));
     app.stop().await;
 }
@@ -160,9 +216,15 @@ async fn deleting_a_connection_deletes_its_monitor() {
 async fn gateway_and_cgw_in_use_cannot_be_deleted() {
     let app = TestApp::spawn().await;
     let (g, c, conn, _) = app.seed().await;
-    let msg = app.delete(&format!("/vpn-gateways/{g}")).await.assert_error(400, "VPN.0001");
+    let msg = app
+        .delete(&format!("/vpn-gateways/{g}"))
+        .await
+        .assert_error(400, "VPN.0001");
     assert!(msg.contains(&conn), "{msg}");
-    let msg = app.delete(&format!("/customer-gateways/{c}")).await.assert_error(400, "VPN.0001");
+    let msg = app
+        .delete(&format!("/customer-gateways/{c}"))
+        .await
+        .assert_error(400, "VPN.0001");
     assert!(msg.contains(&conn), "{msg}");
     app.stop().await;
 }
@@ -171,15 +233,28 @@ async fn gateway_and_cgw_in_use_cannot_be_deleted() {
 async fn updates_change_what_the_api_allows() {
     let app = TestApp::spawn().await;
     let (g, c, conn, _) = app.seed().await;
-    let r = app.put(&format!("/vpn-gateways/{g}"), json!({"vpn_gateway": {"name": "gw-renamed"}})).await;
+    let r = app
+        .put(
+            &format!("/vpn-gateways/{g}"),
+            json!({"vpn_gateway": {"name": "gw-renamed"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(r.body["vpn_gateway"]["name"], "gw-renamed");
     assert!(r.body["vpn_gateway"].get("status").is_none());
-    let r = app.put(&format!("/customer-gateways/{c}"), json!({"customer_gateway": {"name": "cgw-renamed"}})).await;
+    let r = app
+        .put(
+            &format!("/customer-gateways/{c}"),
+            json!({"customer_gateway": {"name": "cgw-renamed"}}),
+        )
+        .await;
     assert_eq!(r.body["customer_gateway"]["name"], "cgw-renamed");
-    app.put(&format!("/customer-gateways/{c}"), json!({"customer_gateway": {"id_value": "127.0.0.11"}}))
-        .await
-        .assert_error(400, "VPN.0013");
+    app.put(
+        &format!("/customer-gateways/{c}"),
+        json!({"customer_gateway": {"id_value": "127.0.0.11"}}),
+    )
+    .await
+    .assert_error(400, "VPN.0013");
     let r = app
         .put(&format!("/vpn-connection/{conn}"), json!({"vpn_connection": {"name": "conn-renamed", "ikepolicy": {"dh_group": "group20"}}}))
         .await;
@@ -187,7 +262,10 @@ async fn updates_change_what_the_api_allows() {
     let k = &r.body["vpn_connection"];
     assert_eq!(k["name"], "conn-renamed");
     assert_eq!(k["ikepolicy"]["dh_group"], "group20");
-    assert_eq!(k["ikepolicy"]["ike_version"], "v2", "other IKE fields are kept");
+    assert_eq!(
+        k["ikepolicy"]["ike_version"], "v2",
+        "other IKE fields are kept"
+    );
     assert!(k.get("status").is_none());
     assert!(k.get("connection_monitor_id").is_some());
     let s = app.get(&format!("/vpn-connection/{conn}")).await;
@@ -206,7 +284,10 @@ async fn customer_gateways_and_connections_paginate_by_marker() {
         conns.push(app.connection(&g, &e, &c).await);
         cgws.push(c);
     }
-    for (path, key, all) in [("/customer-gateways", "customer_gateways", &cgws), ("/vpn-connection", "vpn_connections", &conns)] {
+    for (path, key, all) in [
+        ("/customer-gateways", "customer_gateways", &cgws),
+        ("/vpn-connection", "vpn_connections", &conns),
+    ] {
         let mut seen = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -223,23 +304,40 @@ async fn customer_gateways_and_connections_paginate_by_marker() {
             if items.len() < 2 {
                 break;
             }
-            marker = Some(r.body["page_info"]["next_marker"].as_str().unwrap().to_string());
+            marker = Some(
+                r.body["page_info"]["next_marker"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
         assert_eq!(&seen, all, "{path}: every item once, in creation order");
     }
-    let r = app.get(&format!("/customer-gateways?cgw_id={}", cgws[3])).await;
+    let r = app
+        .get(&format!("/customer-gateways?cgw_id={}", cgws[3]))
+        .await;
     assert_eq!(r.body["customer_gateways"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["total_count"], 1);
-    let r = app.get(&format!("/vpn-connection?vpn_id={}", conns[2])).await;
+    let r = app
+        .get(&format!("/vpn-connection?vpn_id={}", conns[2]))
+        .await;
     assert_eq!(r.body["vpn_connections"][0]["id"], conns[2].as_str());
-    let r = app.get(&format!("/vpn-connection?vgw_id={g}&vgw_ip={e}")).await;
+    let r = app
+        .get(&format!("/vpn-connection?vgw_id={g}&vgw_ip={e}"))
+        .await;
     assert_eq!(r.body["total_count"], 5);
     let r = app.get(&format!("/vpn-gateways?vgw_id={g}")).await;
     assert_eq!(r.body["vpn_gateways"].as_array().unwrap().len(), 1);
     assert!(r.body.get("page_info").is_none());
-    app.get("/customer-gateways?limit=201").await.assert_error(400, "VPN.0001");
-    app.get("/customer-gateways?limit=x").await.assert_error(400, "VPN.0001");
-    app.get("/vpn-connection?marker=yesterday").await.assert_error(400, "VPN.0001");
+    app.get("/customer-gateways?limit=201")
+        .await
+        .assert_error(400, "VPN.0001");
+    app.get("/customer-gateways?limit=x")
+        .await
+        .assert_error(400, "VPN.0001");
+    app.get("/vpn-connection?marker=yesterday")
+        .await
+        .assert_error(400, "VPN.0001");
     app.stop().await;
 }
 

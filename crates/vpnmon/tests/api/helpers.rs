@@ -3,7 +3,7 @@
 use api::{Clock, MonitorWatcher};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use store::Store;
@@ -76,7 +76,12 @@ impl Resp {
         let rid = self.request_id.clone().expect("X-Request-Id header");
         assert_eq!(self.body["request_id"], rid.as_str());
         let keys: Vec<_> = self.body.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys.len(), 3, "error body has exactly three keys: {}", self.raw);
+        assert_eq!(
+            keys.len(),
+            3,
+            "error body has exactly three keys: {}",
+            self.raw
+        );
         self.body["error_msg"].as_str().unwrap().to_string()
     }
 }
@@ -102,8 +107,13 @@ impl TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
         let watcher = Arc::new(RecordingWatcher::default());
-        let hooks = Hooks { clock: Some(clock.clone()), watcher: Some(watcher.clone()) };
-        let app = Application::build(&settings(dir.path()), hooks).await.expect("build app");
+        let hooks = Hooks {
+            clock: Some(clock.clone()),
+            watcher: Some(watcher.clone()),
+        };
+        let app = Application::build(&settings(dir.path()), hooks)
+            .await
+            .expect("build app");
         let base = format!("http://{}", app.addr());
         let store = app.store();
         let (tx, rx) = oneshot::channel::<()>();
@@ -139,18 +149,31 @@ impl TestApp {
         self.dir.take().unwrap()
     }
 
-    pub async fn login(&self, domain: &str, user: &str, password: &str, project: &str) -> (String, String) {
+    pub async fn login(
+        &self,
+        domain: &str,
+        user: &str,
+        password: &str,
+        project: &str,
+    ) -> (String, String) {
         let r = self.login_raw(domain, user, password, project).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
         let token = r.headers["x-subject-token"].to_str().unwrap().to_string();
-        (token, r.body["token"]["project"]["id"].as_str().unwrap().to_string())
+        (
+            token,
+            r.body["token"]["project"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
     }
 
     pub async fn login_raw(&self, domain: &str, user: &str, password: &str, project: &str) -> Resp {
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "password": password, "domain": {"name": domain}}}},
             "scope": {"project": {"name": project}}}});
-        self.send(Method::POST, "/v3/auth/tokens", None, Some(body)).await
+        self.send(Method::POST, "/v3/auth/tokens", None, Some(body))
+            .await
     }
 
     /// Creates a second project with its own user; returns (token, project id).
@@ -158,22 +181,41 @@ impl TestApp {
         let d = self.store.find_domain("vpnmon").await.unwrap().unwrap();
         let p = self.store.create_project(&d.id, name).await.unwrap();
         let hash = auth::password::hash_password("Other-pass-123").unwrap();
-        let u = self.store.create_user(&d.id, &format!("user-{name}"), &hash).await.unwrap();
+        let u = self
+            .store
+            .create_user(&d.id, &format!("user-{name}"), &hash)
+            .await
+            .unwrap();
         self.store.grant(&u.id, &p.id).await.unwrap();
-        self.login("vpnmon", &format!("user-{name}"), "Other-pass-123", name).await
+        self.login("vpnmon", &format!("user-{name}"), "Other-pass-123", name)
+            .await
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn v5(&self, rest: &str) -> String {
         format!("/v5/{}{}", self.project_id, rest)
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
-        let mut rb = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut rb = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             rb = rb.header("X-Auth-Token", t);
         }
         if let Some(b) = body {
-            rb = rb.header("Content-Type", "application/json").body(b.to_string());
+            rb = rb
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
         }
         Self::finish(rb).await
     }
@@ -182,23 +224,39 @@ impl TestApp {
         let r = rb.send().await.expect("request");
         let status = r.status();
         let headers = r.headers().clone();
-        let request_id = headers.get("x-request-id").map(|v| v.to_str().unwrap().to_string());
+        let request_id = headers
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string());
         let raw = r.text().await.unwrap();
-        let body = if raw.is_empty() { Value::Null } else { serde_json::from_str(&raw).unwrap_or(Value::Null) };
-        Resp { status, request_id, headers, body, raw }
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&raw).unwrap_or(Value::Null)
+        };
+        Resp {
+            status,
+            request_id,
+            headers,
+            body,
+            raw,
+        }
     }
 
     pub async fn get(&self, rest: &str) -> Resp {
-        self.send(Method::GET, &self.v5(rest), Some(&self.token), None).await
+        self.send(Method::GET, &self.v5(rest), Some(&self.token), None)
+            .await
     }
     pub async fn post(&self, rest: &str, body: Value) -> Resp {
-        self.send(Method::POST, &self.v5(rest), Some(&self.token), Some(body)).await
+        self.send(Method::POST, &self.v5(rest), Some(&self.token), Some(body))
+            .await
     }
     pub async fn put(&self, rest: &str, body: Value) -> Resp {
-        self.send(Method::PUT, &self.v5(rest), Some(&self.token), Some(body)).await
+        self.send(Method::PUT, &self.v5(rest), Some(&self.token), Some(body))
+            .await
     }
     pub async fn delete(&self, rest: &str) -> Resp {
-        self.send(Method::DELETE, &self.v5(rest), Some(&self.token), None).await
+        self.send(Method::DELETE, &self.v5(rest), Some(&self.token), None)
+            .await
     }
 
     /// Creates a public gateway with one EIP from the pool; returns (id, eip id, eip address).
@@ -214,13 +272,25 @@ impl TestApp {
         let id = r.body["vpn_gateway"]["id"].as_str().unwrap().to_string();
         let s = self.get(&format!("/vpn-gateways/{id}")).await;
         let eip = &s.body["vpn_gateway"]["eip1"];
-        (id, eip["id"].as_str().unwrap().into(), eip["ip_address"].as_str().unwrap().into())
+        (
+            id,
+            eip["id"].as_str().unwrap().into(),
+            eip["ip_address"].as_str().unwrap().into(),
+        )
     }
 
     pub async fn cgw(&self, addr: &str) -> String {
-        let r = self.post("/customer-gateways", json!({"customer_gateway": {"id_value": addr}})).await;
+        let r = self
+            .post(
+                "/customer-gateways",
+                json!({"customer_gateway": {"id_value": addr}}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
-        r.body["customer_gateway"]["id"].as_str().unwrap().to_string()
+        r.body["customer_gateway"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub async fn connection(&self, vgw: &str, eip: &str, cgw: &str) -> String {
@@ -236,9 +306,17 @@ impl TestApp {
     }
 
     pub async fn monitor(&self, conn: &str) -> String {
-        let r = self.post("/connection-monitors", json!({"connection_monitor": {"vpn_connection_id": conn}})).await;
+        let r = self
+            .post(
+                "/connection-monitors",
+                json!({"connection_monitor": {"vpn_connection_id": conn}}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
-        r.body["connection_monitor"]["id"].as_str().unwrap().to_string()
+        r.body["connection_monitor"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// gateway + cgw + connection + monitor; returns (vgw, cgw, conn, monitor).

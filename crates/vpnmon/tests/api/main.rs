@@ -7,3 +7,4 @@ mod flow;
 mod helpers;
 mod persistence;
 mod seam;
+mod sweep;

@@ -1,6 +1,6 @@
 //! Everything acknowledged survives a restart on the same data directory.
 
-use crate::helpers::{TestApp, ADMIN_PASSWORD};
+use crate::helpers::{ADMIN_PASSWORD, TestApp};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -18,7 +18,15 @@ async fn restart_keeps_everything() {
     let mut bodies = Vec::new();
     for p in &before {
         let r = app.get(p).await;
-        bodies.push(r.body.as_object().unwrap().iter().filter(|(k, _)| *k != "request_id").map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>());
+        bodies.push(
+            r.body
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| *k != "request_id")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>(),
+        );
     }
     let project = app.project_id.clone();
     let dir = app.stop().await;
@@ -28,11 +36,20 @@ async fn restart_keeps_everything() {
     for (p, want) in before.iter().zip(bodies) {
         let r = app.get(p).await;
         assert_eq!(r.status, StatusCode::OK, "{p}");
-        let got: Vec<_> = r.body.as_object().unwrap().iter().filter(|(k, _)| *k != "request_id").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let got: Vec<_> = r
+            .body
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "request_id")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         assert_eq!(got, want, "{p}");
     }
     // The bootstrap admin was not created twice, and the old password still works.
-    let (_, p) = app.login("vpnmon", "admin", ADMIN_PASSWORD, "local-1").await;
+    let (_, p) = app
+        .login("vpnmon", "admin", ADMIN_PASSWORD, "local-1")
+        .await;
     assert_eq!(p, project);
     app.stop().await;
 }

@@ -23,7 +23,13 @@ async fn watcher_hears_creates_and_deletes_and_status_shows() {
     assert!(app.store.set_monitor_status(&m, "ACTIVE").await.unwrap());
     let r = app.get(&format!("/connection-monitors/{m}")).await;
     assert_eq!(r.body["connection_monitor"]["status"], "ACTIVE");
-    assert_eq!(app.delete(&format!("/connection-monitors/{m}")).await.status.as_u16(), 204);
+    assert_eq!(
+        app.delete(&format!("/connection-monitors/{m}"))
+            .await
+            .status
+            .as_u16(),
+        204
+    );
     assert_eq!(*app.watcher.deleted.lock().unwrap(), vec![m]);
     assert!(app.store.monitors_for_probing().await.unwrap().is_empty());
     app.stop().await;
