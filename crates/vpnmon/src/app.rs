@@ -36,6 +36,7 @@ pub struct Application {
     addr: SocketAddr,
     store: Arc<SqlStore>,
     state: AppState,
+    probe: Option<crate::prober::ProbeService>,
     /// Set when this start created the bootstrap admin.
     pub bootstrap: Option<Bootstrap>,
 }
@@ -133,8 +134,21 @@ impl Application {
         if let Some(c) = hooks.clock {
             state.clock = c;
         }
+        let mut probe = None;
         if let Some(w) = hooks.watcher {
             state.watcher = w;
+        } else if settings.probe {
+            match crate::prober::ProbeService::start(store.clone(), settings).await {
+                Ok(p) => {
+                    state.watcher = p.watcher.clone();
+                    probe = Some(p);
+                }
+                Err(e) => {
+                    anyhow::bail!(
+                        "the probe engine cannot start: {e} (or run with --no-probe to serve the API only)"
+                    );
+                }
+            }
         }
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -145,6 +159,7 @@ impl Application {
             addr,
             store,
             state,
+            probe,
             bootstrap,
         })
     }
@@ -152,6 +167,11 @@ impl Application {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The probe engine's counters, when it runs.
+    pub fn probe_engine(&self) -> Option<probe::EngineHandle> {
+        self.probe.as_ref().map(|p| p.engine.clone())
     }
 
     /// The store (shared with the probe engine).
@@ -169,6 +189,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
+        if let Some(p) = self.probe {
+            p.shutdown().await;
+        }
         self.store.close().await;
         Ok(())
     }

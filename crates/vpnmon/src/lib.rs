@@ -7,4 +7,5 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod prober;
 pub mod telemetry;

@@ -1,0 +1,318 @@
+//! Wiring of the probe engine to the store: the engine learns monitors from
+//! the store (at start, through the API's watcher seam at once, and by a
+//! periodic reconcile that catches anything missed), and its events become
+//! monitor status, link state and batched datapoint writes.
+
+use crate::config::Settings;
+use api::MonitorWatcher;
+use probe::{Engine, EngineConfig, EngineHandle, MonitorSpec, ProbeEvent};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use store::{LinkState, ProbeMonitor, Store, WindowPoint};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// How often the engine's monitor set is reconciled with the store.
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+/// Datapoints are written at least this often (or when this many are queued).
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+const FLUSH_AT: usize = 2048;
+
+/// Which project each probed monitor belongs to (datapoints are stored
+/// per project); project ids are shared, not copied per monitor.
+#[derive(Default)]
+struct Owners {
+    by_monitor: HashMap<Uuid, Arc<str>>,
+    interned: HashMap<String, Arc<str>>,
+}
+
+impl Owners {
+    fn insert(&mut self, id: Uuid, project: &str) {
+        let p = match self.interned.get(project) {
+            Some(p) => p.clone(),
+            None => {
+                let p: Arc<str> = Arc::from(project);
+                self.interned.insert(project.to_string(), p.clone());
+                p
+            }
+        };
+        self.by_monitor.insert(id, p);
+    }
+}
+
+/// The engine, as the API's watcher sees it.
+pub struct ProbeWatcher {
+    engine: EngineHandle,
+    owners: Arc<std::sync::Mutex<Owners>>,
+}
+
+fn spec(m: &ProbeMonitor) -> Option<MonitorSpec> {
+    Some(MonitorSpec {
+        id: Uuid::parse_str(&m.id).ok()?,
+        source: m.source_ip.parse::<IpAddr>().ok()?,
+        destination: m.destination_ip.parse::<IpAddr>().ok()?,
+    })
+}
+
+impl MonitorWatcher for ProbeWatcher {
+    fn created(&self, m: &ProbeMonitor) {
+        if let Some(s) = spec(m) {
+            if let Ok(mut o) = self.owners.lock() {
+                o.insert(s.id, &m.project_id);
+            }
+            self.engine.upsert(s);
+        }
+    }
+    fn deleted(&self, id: &str) {
+        if let Ok(u) = Uuid::parse_str(id) {
+            self.engine.remove(u);
+            if let Ok(mut o) = self.owners.lock() {
+                o.by_monitor.remove(&u);
+            }
+        }
+    }
+}
+
+/// A running probe service.
+pub struct ProbeService {
+    /// The watcher to give the API.
+    pub watcher: Arc<ProbeWatcher>,
+    /// The engine (counters, shutdown).
+    pub engine: EngineHandle,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl ProbeService {
+    /// Starts the engine and the tasks that feed it and persist its results.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        settings: &Settings,
+    ) -> Result<Self, probe::ProbeError> {
+        let cfg = EngineConfig {
+            interval: settings.probe_interval,
+            count: settings.probe_count,
+            timeout: settings.probe_timeout,
+            allow: settings.probe_allow.clone(),
+            ..EngineConfig::default()
+        };
+        let (tx, rx) = mpsc::channel(65_536);
+        let engine = Engine::start(cfg, tx).await?;
+        for s in engine.sockets() {
+            tracing::info!(socket = ?s, "probe socket open");
+        }
+        let owners = Arc::new(std::sync::Mutex::new(Owners::default()));
+        let watcher = Arc::new(ProbeWatcher {
+            engine: engine.clone(),
+            owners: owners.clone(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(persist(
+            store.clone(),
+            rx,
+            owners.clone(),
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(reconcile(
+            store.clone(),
+            watcher.clone(),
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(prune(store, settings.retention, stop_rx)));
+        Ok(ProbeService {
+            watcher,
+            engine,
+            tasks,
+            stop,
+        })
+    }
+
+    /// Stops the tasks (flushing datapoints) and the engine.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.engine.clone().shutdown().await;
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "probe task failed");
+            }
+        }
+    }
+}
+
+/// Loads every monitor into the engine, and removes those gone from the store.
+async fn reconcile(store: Arc<dyn Store>, w: Arc<ProbeWatcher>, mut stop: watch::Receiver<bool>) {
+    let mut known: HashMap<Uuid, MonitorSpec> = HashMap::new();
+    loop {
+        match store.monitors_for_probing().await {
+            Ok(all) => {
+                let mut seen = HashMap::with_capacity(all.len());
+                for m in &all {
+                    let Some(s) = spec(m) else {
+                        tracing::warn!(monitor = %m.id, "monitor has unparsable addresses; not probed");
+                        continue;
+                    };
+                    if known.get(&s.id) != Some(&s) {
+                        w.created(m);
+                    }
+                    seen.insert(s.id, s);
+                }
+                for id in known.keys() {
+                    if !seen.contains_key(id) {
+                        w.deleted(&id.to_string());
+                    }
+                }
+                known = seen;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot load monitors for probing"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Turns engine events into store writes, datapoints in batches.
+async fn persist(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<ProbeEvent>,
+    owners: Arc<std::sync::Mutex<Owners>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut batch: Vec<WindowPoint> = Vec::new();
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                handle(&store, ev, &owners, &mut batch).await;
+                if batch.len() >= FLUSH_AT {
+                    flush(&store, &mut batch).await;
+                }
+            }
+            _ = tick.tick() => flush(&store, &mut batch).await,
+            _ = stop.changed() => {
+                while let Ok(ev) = rx.try_recv() {
+                    handle(&store, ev, &owners, &mut batch).await;
+                }
+                break;
+            }
+        }
+    }
+    flush(&store, &mut batch).await;
+}
+
+async fn handle(
+    store: &Arc<dyn Store>,
+    ev: ProbeEvent,
+    owners: &std::sync::Mutex<Owners>,
+    batch: &mut Vec<WindowPoint>,
+) {
+    match ev {
+        ProbeEvent::FirstProbeSent { id } => {
+            if let Err(e) = store
+                .set_monitor_status(&id.to_string(), domain::monitor::status::ACTIVE)
+                .await
+            {
+                tracing::error!(monitor = %id, error = %e, "cannot mark monitor ACTIVE");
+            }
+        }
+        ProbeEvent::Window(w) => {
+            let project = owners
+                .lock()
+                .ok()
+                .and_then(|o| o.by_monitor.get(&w.id).cloned());
+            let Some(project) = project else { return };
+            batch.push(WindowPoint {
+                monitor_id: w.id.to_string(),
+                project_id: project.to_string(),
+                window_start_ms: ms(w.window_start),
+                sent: i64::from(w.sent),
+                received: i64::from(w.received),
+                loss_pct: w.loss_pct,
+                rtt_min_ms: w.rtt_min_ms,
+                rtt_avg_ms: w.rtt_avg_ms,
+                rtt_max_ms: w.rtt_max_ms,
+                jitter_ms: w.jitter_ms,
+            });
+        }
+        ProbeEvent::LinkChanged { id, up, at } => {
+            tracing::info!(monitor = %id, up, "link state changed");
+            let s = LinkState {
+                up: Some(up),
+                changed_us: Some(ms(at) * 1000),
+                note: None,
+            };
+            if let Err(e) = store.set_link_state(&id.to_string(), &s).await {
+                tracing::error!(monitor = %id, error = %e, "cannot record link state");
+            }
+        }
+        ProbeEvent::NotProbed { id, reason } => {
+            tracing::warn!(monitor = %id, reason = %reason, "monitor is not probed");
+            let s = LinkState {
+                up: None,
+                changed_us: None,
+                note: Some(reason.to_string()),
+            };
+            if let Err(e) = store.set_link_state(&id.to_string(), &s).await {
+                tracing::error!(monitor = %id, error = %e, "cannot record why a monitor is not probed");
+            }
+        }
+    }
+}
+
+async fn flush(store: &Arc<dyn Store>, batch: &mut Vec<WindowPoint>) {
+    if batch.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match store.insert_points(batch).await {
+        Ok(()) => {
+            tracing::debug!(
+                points = batch.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "datapoints written"
+            );
+            batch.clear();
+        }
+        Err(e) => {
+            // Keep them for the next flush; cap memory if the store stays down.
+            tracing::error!(error = %e, points = batch.len(), "cannot write datapoints; will retry");
+            if batch.len() > 1_000_000 {
+                let drop = batch.len() - 1_000_000;
+                batch.drain(..drop);
+                tracing::error!(
+                    dropped = drop,
+                    "datapoint backlog full; oldest points dropped"
+                );
+            }
+        }
+    }
+}
+
+/// Deletes raw datapoints older than the retention.
+async fn prune(store: Arc<dyn Store>, retention: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        let before = ms(SystemTime::now()) - retention.as_millis() as i64;
+        match store.prune_points(before).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned old datapoints"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot prune datapoints"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
