@@ -36,9 +36,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         None => return Err(ApiError::invalid("request body is required")),
         Some(b'{') => {}
         Some(_) if serde_json::from_slice::<serde_json::Value>(bytes).is_err() => {
-            return Err(ApiError::invalid("malformed JSON: the request body is not valid JSON"));
+            return Err(ApiError::invalid(
+                "malformed JSON: the request body is not valid JSON",
+            ));
         }
-        Some(_) => return Err(ApiError::invalid("request body: invalid type, expected a JSON object")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "request body: invalid type, expected a JSON object",
+            ));
+        }
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -92,7 +98,9 @@ fn hide_type_names(msg: &str) -> String {
     match msg.find("expected struct ") {
         Some(i) => {
             let rest = &msg[i + "expected struct ".len()..];
-            let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !c.is_alphanumeric() && c != '_')
+                .unwrap_or(rest.len());
             format!("{}expected an object{}", &msg[..i], &rest[end..])
         }
         None => msg.to_string(),

@@ -137,7 +137,9 @@ pub enum SignatureError {
     #[error("X-Sdk-Content-Sha256 does not match the request body")]
     ContentHashMismatch,
     /// The signature does not match the request.
-    #[error("verify aksk signature fail")]
+    #[error(
+        "signature mismatch (check the SK and that every signed header and the body are sent as signed)"
+    )]
     SignatureMismatch,
 }
 

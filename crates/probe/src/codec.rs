@@ -141,9 +141,7 @@ impl ProbeToken {
             slot: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
             generation: u16::from_be_bytes([t[12], t[13]]),
             probe: u16::from_be_bytes([t[14], t[15]]),
-            sent_ns: u64::from_be_bytes([
-                t[16], t[17], t[18], t[19], t[20], t[21], t[22], t[23],
-            ]),
+            sent_ns: u64::from_be_bytes([t[16], t[17], t[18], t[19], t[20], t[21], t[22], t[23]]),
         })
     }
 }
@@ -471,7 +469,7 @@ mod tests {
             );
         }
         // A bare header parses; the token is then simply absent.
-        let mut hdr = [0u8, 0, 0xff, 0xff, 0, 0, 0, 0];
+        let mut hdr = [0u8, 0, 0, 0, 0, 0, 0, 0];
         let sum = internet_checksum(&hdr);
         hdr[2..4].copy_from_slice(&sum.to_be_bytes());
         let reply = parse_icmp(Family::V4, &hdr, true).unwrap();

@@ -156,11 +156,6 @@ impl MonitorTable {
         &mut self.slots[slot as usize]
     }
 
-    /// Iterate over the slot indices that hold monitors.
-    pub fn occupied(&self) -> impl Iterator<Item = u32> + '_ {
-        self.index.values().copied()
-    }
-
     /// Add a monitor (its id must not be in the table) in `state`.
     pub fn insert(
         &mut self,
@@ -211,16 +206,6 @@ impl MonitorTable {
         s.state = SlotState::Free;
         s.generation = s.generation.wrapping_add(1);
         self.free.push(slot);
-        in_flight
-    }
-
-    /// Forget the current window's probes and bump the generation so that
-    /// replies to them count as late. Returns the number that were in
-    /// flight.
-    pub fn invalidate(&mut self, slot: u32) -> u32 {
-        let in_flight = self.reset_window(slot);
-        let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1);
         in_flight
     }
 
@@ -360,8 +345,8 @@ impl MonitorTable {
         }
     }
 
-    /// Approximate heap bytes per monitor at the current capacity, for the
-    /// memory budget test and diagnostics.
+    /// Approximate heap bytes per monitor, for the memory budget test.
+    #[cfg(test)]
     pub fn bytes_per_monitor(&self) -> usize {
         let slot = std::mem::size_of::<Slot>();
         let probes = self.count * std::mem::size_of::<ProbeRecord>();
@@ -410,7 +395,10 @@ mod tests {
         assert_eq!(seq, 4);
         assert_eq!(
             t.match_reply(&tok, ip(2), seq, 1_500, TIMEOUT, &c),
-            ReplyMatch::Matched { slot: s, rtt_ns: 500 }
+            ReplyMatch::Matched {
+                slot: s,
+                rtt_ns: 500
+            }
         );
         assert_eq!(
             t.match_reply(&tok, ip(2), seq, 1_600, TIMEOUT, &c),
@@ -424,7 +412,14 @@ mod tests {
         let c = cadence();
         let tok = t.prepare_send(s, 0, TAG, 1_000);
         assert_eq!(
-            t.match_reply(&tok, ip(2), c.sequence(5000, 0), 1_000 + TIMEOUT + 1, TIMEOUT, &c),
+            t.match_reply(
+                &tok,
+                ip(2),
+                c.sequence(5000, 0),
+                1_000 + TIMEOUT + 1,
+                TIMEOUT,
+                &c
+            ),
             ReplyMatch::Late
         );
         let mut buf = Vec::new();
@@ -432,7 +427,11 @@ mod tests {
         assert_eq!(closed.timed_out, 1);
         assert_eq!(
             closed.outcomes,
-            [ProbeOutcome::Lost, ProbeOutcome::NotSent, ProbeOutcome::NotSent]
+            [
+                ProbeOutcome::Lost,
+                ProbeOutcome::NotSent,
+                ProbeOutcome::NotSent
+            ]
         );
     }
 
@@ -501,7 +500,10 @@ mod tests {
         for bad in [
             ProbeToken { slot: 99, ..tok },
             ProbeToken { probe: 3, ..tok },
-            ProbeToken { sent_ns: 2_000, ..tok },
+            ProbeToken {
+                sent_ns: 2_000,
+                ..tok
+            },
         ] {
             assert_eq!(
                 t.match_reply(&bad, ip(2), seq, 2_100, TIMEOUT, &c),
@@ -565,7 +567,12 @@ mod tests {
         let mut t = MonitorTable::new(3);
         for i in 0..100_000u32 {
             let id = Uuid::from_u128(u128::from(i) + 1);
-            t.insert(id, ip(1), IpAddr::V4(Ipv4Addr::from(0xc612_0000 + i)), SlotState::Probing);
+            t.insert(
+                id,
+                ip(1),
+                IpAddr::V4(Ipv4Addr::from(0xc612_0000 + i)),
+                SlotState::Probing,
+            );
         }
         assert_eq!(t.len(), 100_000);
         let per_monitor = t.bytes_per_monitor() + std::mem::size_of::<u64>() * 2; // + wheel link

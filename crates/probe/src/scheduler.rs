@@ -75,6 +75,22 @@ impl Cadence {
             .wrapping_add(u64::from(k))) as u16
     }
 
+    /// Least number of ticks between two wake-ups so that each wake-up
+    /// finds about `batch` due probes, given `probing` monitors, capped at
+    /// `max_gap` (which must stay well below `max_late_ticks`). At high
+    /// rates this is one tick; at low rates it trades a few milliseconds of
+    /// send lateness, which no measurement sees (RTT uses send and kernel
+    /// receive timestamps), for far fewer wake-ups, the dominant CPU cost.
+    pub fn wake_gap(&self, probing: u64, batch: u64, max_gap: u64) -> u64 {
+        let per_interval = probing * u64::from(self.count);
+        if per_interval == 0 {
+            return max_gap.max(1);
+        }
+        (batch * self.interval_ticks)
+            .div_ceil(per_interval)
+            .clamp(1, max_gap.max(1))
+    }
+
     /// Wheel span needed for this cadence (see [`TimerWheel::new`]).
     pub fn wheel_span(&self) -> u64 {
         self.interval_ticks + self.timeout_ticks + 2
@@ -278,6 +294,19 @@ mod tests {
         assert!(!c.too_late(100, 125));
         assert!(c.too_late(100, 126));
         assert!(!c.too_late(100, 50));
+    }
+
+    #[test]
+    fn wake_gap_batches_at_low_rates_and_is_one_tick_at_high_rates() {
+        let c = cadence(); // 5000 ticks per window, 3 probes
+        // 100 000 monitors: 60 probes per tick anyway.
+        assert_eq!(c.wake_gap(100_000, 8, 10), 1);
+        // 1 000 monitors: 0.6 probes per tick -> 14 ticks for 8 probes.
+        assert_eq!(c.wake_gap(1_000, 8, 20), 14);
+        // Capped.
+        assert_eq!(c.wake_gap(10, 8, 20), 20);
+        assert_eq!(c.wake_gap(0, 8, 20), 20);
+        assert_eq!(c.wake_gap(0, 8, 0), 1);
     }
 
     #[test]

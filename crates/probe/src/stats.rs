@@ -15,8 +15,8 @@ pub enum ProbeOutcome {
     /// Never sent: skipped after a stall, or the kernel refused it for a
     /// local reason (no buffer space, source address gone). Not counted.
     NotSent,
-    /// Sent (or refused by the kernel for lack of a route, which is what
-    /// `ping` also counts as transmitted) and no valid reply in time.
+    /// Sent (or refused by the network: no route, firewall; `ping` counts
+    /// those as transmitted too) and no valid reply in time.
     Lost,
     /// Answered within the timeout, with this round-trip time.
     Replied(Duration),

@@ -19,11 +19,13 @@
 //!   as plain functions from the `domain` crate.
 
 mod iam;
+mod metrics;
 mod probe;
 mod resources;
 mod sql;
 
 pub use iam::{CredentialRecord, Domain, Project, TokenRecord, User};
+pub use metrics::{Agg, MetricStore, ROLLUP_PERIODS, Rollup};
 pub use probe::{LinkState, ProbeMonitor, WindowPoint};
 pub use resources::{ConnectionFilter, Listed, Page};
 pub use sql::SqlStore;
@@ -41,7 +43,7 @@ pub type Result<T> = std::result::Result<T, DomainError>;
 
 /// Everything vpnmon persists.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: MetricStore + Send + Sync + 'static {
     // ---- IAM ----
     /// True when no user exists yet (first start).
     async fn has_users(&self) -> Result<bool>;

@@ -31,8 +31,8 @@ pub enum Backend {
 /// [`Store`] on SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct SqlStore {
-    write: AnyPool,
-    read: AnyPool,
+    pub(crate) write: AnyPool,
+    pub(crate) read: AnyPool,
     backend: Backend,
 }
 
@@ -217,12 +217,14 @@ async fn next_created_us(c: &mut AnyConnection, table: &str, p: &ProjectId) -> R
     q.push(&a);
     let row = q.build().fetch_one(&mut *c).await.map_err(internal)?;
     let max: i64 = get(&row, "m")?;
-    Ok(now_us().max(max + 1))
+    // Millisecond steps, unique per project and table, so that `created_at`
+    // (shown with milliseconds) is itself an exact pagination marker.
+    let now_ms_as_us = now_us() / 1000 * 1000;
+    Ok(now_ms_as_us.max(max + 1000))
 }
 
-fn render_created(us: i64) -> (String, String) {
-    let t = domain::time::from_micros(us);
-    (domain::time::wire_ms(t), domain::time::wire_us(t))
+fn render_created(us: i64) -> String {
+    domain::time::wire_ms(domain::time::from_micros(us))
 }
 
 async fn load_gateway(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Result<VpnGateway> {
@@ -697,26 +699,22 @@ impl Store for SqlStore {
     }
 
     async fn meta_get_or_init(&self, key: &str, value: &str) -> Result<String> {
-        let mut tx = self.write.begin().await.map_err(internal)?;
-        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+        // Insert-if-absent, then read: two processes starting at once on one
+        // PostgreSQL both find the key missing, and a plain INSERT would fail
+        // the second. `ON CONFLICT DO NOTHING` waits for the first to commit
+        // and leaves its value, which the SELECT (a new snapshot) then reads.
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key.to_string())
-            .fetch_optional(&mut *tx)
+            .bind(value.to_string())
+            .execute(&self.write)
             .await
             .map_err(internal)?;
-        let v = match row {
-            Some(r) => get::<String>(&r, "value")?,
-            None => {
-                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
-                    .bind(key.to_string())
-                    .bind(value.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                value.to_string()
-            }
-        };
-        tx.commit().await.map_err(internal)?;
-        Ok(v)
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key.to_string())
+            .fetch_one(&self.write)
+            .await
+            .map_err(internal)?;
+        get::<String>(&row, "value")
     }
 
     async fn add_pool(&self, entries: &[(String, String)]) -> Result<usize> {
@@ -765,7 +763,7 @@ impl Store for SqlStore {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let mut g = plan.gateway;
         let created = next_created_us(&mut tx, "vpn_gateways", p).await?;
-        let (ms, _) = render_created(created);
+        let ms = render_created(created);
         g.created_at.clone_from(&ms);
         g.updated_at = ms;
         for (i, req) in plan.eips.iter().enumerate() {
@@ -926,7 +924,7 @@ impl Store for SqlStore {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let mut cgw = cgw.clone();
         let created = next_created_us(&mut tx, "customer_gateways", p).await?;
-        let (ms, _) = render_created(created);
+        let ms = render_created(created);
         cgw.created_at.clone_from(&ms);
         cgw.updated_at = ms;
         sqlx::query("INSERT INTO customer_gateways (id, project_id, created_us, body) VALUES ($1, $2, $3, $4)")
@@ -995,7 +993,7 @@ impl Store for SqlStore {
         Ok(Listed {
             items,
             total,
-            next_marker: last.map(|us| render_created(us).1),
+            next_marker: last.map(render_created),
         })
     }
 
@@ -1070,7 +1068,7 @@ impl Store for SqlStore {
         let cgw = load_cgw(&mut tx, p, &cgw_id).await?;
         let used = used_tunnels(&mut tx, &vgw_id).await?;
         let created = next_created_us(&mut tx, "vpn_connections", p).await?;
-        let (ms, _) = render_created(created);
+        let ms = render_created(created);
         let conn = connection::create(req, id, &ms, &gw, &cgw, &used)?;
         sqlx::query(
             "INSERT INTO vpn_connections (id, project_id, created_us, vgw_id, cgw_id, vgw_ip, eps, tunnel_net, body) \
@@ -1150,7 +1148,7 @@ impl Store for SqlStore {
         Ok(Listed {
             items,
             total,
-            next_marker: last.map(|us| render_created(us).1),
+            next_marker: last.map(render_created),
         })
     }
 
@@ -1197,6 +1195,15 @@ impl Store for SqlStore {
         load_connection(&mut tx, p, id).await?;
         sqlx::query(
             "DELETE FROM monitor_points WHERE monitor_id IN \
+             (SELECT id FROM connection_monitors WHERE project_id = $1 AND vpn_connection_id = $2)",
+        )
+        .bind(p.as_str().to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        sqlx::query(
+            "DELETE FROM monitor_rollups WHERE monitor_id IN \
              (SELECT id FROM connection_monitors WHERE project_id = $1 AND vpn_connection_id = $2)",
         )
         .bind(p.as_str().to_string())
@@ -1307,6 +1314,11 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(internal)?;
+        sqlx::query("DELETE FROM monitor_rollups WHERE monitor_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(())
     }
@@ -1398,7 +1410,14 @@ impl Store for SqlStore {
                 ));
             }
             sql.push_str(" ON CONFLICT DO NOTHING");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            // Not a cached prepared statement: sqlx 0.9's `Any` driver sends a
+            // NULL `f64` as a float4 parameter (`AnyArguments::convert_into`
+            // swaps the Real and Double null mappings), and PostgreSQL keeps the
+            // types of the first execution, so a later batch of the same size
+            // with an RTT where the first had none fails with "incorrect
+            // binary data format". Re-preparing each batch is cheap (one per
+            // probe window) and gives every execution its own types.
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
             for pt in chunk {
                 q = q
                     .bind(pt.monitor_id.clone())

@@ -128,7 +128,17 @@ impl ProbeService {
             watcher.clone(),
             stop_rx.clone(),
         )));
-        tasks.push(tokio::spawn(prune(store, settings.retention, stop_rx)));
+        tasks.push(tokio::spawn(prune(
+            store.clone(),
+            settings.retention,
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(roll_up(
+            store,
+            settings.probe_interval,
+            settings.retention,
+            stop_rx,
+        )));
         Ok(ProbeService {
             watcher,
             engine,
@@ -312,6 +322,37 @@ async fn prune(store: Arc<dyn Store>, retention: Duration, mut stop: watch::Rece
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Rolls raw windows up into the CES periods once their buckets are
+/// complete (a bucket is rolled once its end is two windows in the past,
+/// so late windows are in), and prunes old rollups.
+async fn roll_up(
+    store: Arc<dyn Store>,
+    window: Duration,
+    retention: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let lag = (window * 2 + FLUSH_EVERY * 2).as_millis() as i64;
+    // Rollups outlive raw points: at least 180 days.
+    let keep = retention.max(Duration::from_secs(180 * 86400)).as_millis() as i64;
+    loop {
+        let now = ms(SystemTime::now());
+        for p in store::ROLLUP_PERIODS {
+            match store.roll_up(p, now - lag).await {
+                Ok(n) if n > 0 => tracing::debug!(period = p, rows = n, "rolled up datapoints"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(period = p, error = %e, "cannot roll up datapoints"),
+            }
+            if let Err(e) = store.prune_rollups(p, now - keep).await {
+                tracing::error!(period = p, error = %e, "cannot prune rollups");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(20)) => {}
             _ = stop.changed() => return,
         }
     }

@@ -1,0 +1,208 @@
+//! Rollups of the raw window datapoints, for the metric APIs.
+//!
+//! A rollup bucket keeps, per metric, the count, sum, sum of squares, min
+//! and max of the per-window values, so CES's `average`, `sum`, `min`,
+//! `max` and `variance` filters are exact for any bucket. Buckets are
+//! aligned to the period (epoch-based, as CES aligns `from`). Each period
+//! has a watermark: everything before it is rolled up, exactly once.
+
+use crate::Result;
+use crate::sql::SqlStore;
+use async_trait::async_trait;
+use domain::{DomainError, ProjectId};
+use sqlx::Row;
+
+/// Periods (seconds) that are rolled up; 1 is the raw window itself.
+pub const ROLLUP_PERIODS: [i64; 6] = [60, 300, 1200, 3600, 14400, 86400];
+
+/// Count, sum, sum of squares, min, max of some per-window values.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Agg {
+    pub n: i64,
+    pub sum: f64,
+    pub sumsq: f64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Agg {
+    /// Mean, when there is a value.
+    pub fn average(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+    /// Population variance, when there is a value.
+    pub fn variance(&self) -> Option<f64> {
+        self.average()
+            .map(|m| (self.sumsq / self.n as f64 - m * m).max(0.0))
+    }
+}
+
+/// One rolled-up bucket of one monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    pub monitor_id: String,
+    pub period: i64,
+    pub bucket_ms: i64,
+    pub windows: i64,
+    pub sent: i64,
+    pub received: i64,
+    /// Per-window average RTT (windows with a reply).
+    pub latency: Agg,
+    /// Per-window max RTT.
+    pub max_latency: Agg,
+    /// Per-window loss %.
+    pub loss: Agg,
+}
+
+/// The time-series side of the store.
+#[async_trait]
+pub trait MetricStore: Send + Sync {
+    /// Rolls up every complete `period_s` bucket that ends at or before
+    /// `until_ms` and is past the period's watermark; returns rows written.
+    async fn roll_up(&self, period_s: i64, until_ms: i64) -> Result<u64>;
+    /// Rollups of a monitor of project `p` with `from_ms <= bucket < to_ms`.
+    async fn list_rollups(
+        &self,
+        p: &ProjectId,
+        monitor_id: &str,
+        period_s: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Rollup>>;
+    /// Deletes rollups of `period_s` older than `before_ms`.
+    async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64>;
+}
+
+fn internal(e: sqlx::Error) -> DomainError {
+    DomainError::Internal(format!("database: {e}"))
+}
+
+fn agg(row: &sqlx::any::AnyRow, prefix: &str, n: i64) -> Result<Agg> {
+    let g = |c: &str| {
+        row.try_get::<Option<f64>, _>(format!("{prefix}_{c}").as_str())
+            .map_err(internal)
+    };
+    Ok(Agg {
+        n,
+        sum: g("sum")?.unwrap_or(0.0),
+        sumsq: g("sumsq")?.unwrap_or(0.0),
+        min: g("min")?,
+        max: g("max")?,
+    })
+}
+
+#[async_trait]
+impl MetricStore for SqlStore {
+    async fn roll_up(&self, period_s: i64, until_ms: i64) -> Result<u64> {
+        let p_ms = period_s * 1000;
+        let until = until_ms.div_euclid(p_ms) * p_ms;
+        let key = format!("rollup_watermark_{period_s}");
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let wm = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(internal)?;
+        let from = match wm {
+            Some(r) => r
+                .try_get::<String, _>("value")
+                .map_err(internal)?
+                .parse::<i64>()
+                .unwrap_or(0),
+            None => {
+                let r = sqlx::query("SELECT MIN(window_start_ms) AS m FROM monitor_points")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                match r.try_get::<Option<i64>, _>("m").map_err(internal)? {
+                    Some(m) => m.div_euclid(p_ms) * p_ms,
+                    None => until,
+                }
+            }
+        };
+        if from >= until {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(0);
+        }
+        let r = sqlx::query(
+            "INSERT INTO monitor_rollups (monitor_id, project_id, period, bucket_ms, windows, sent, received, \
+               lat_n, lat_sum, lat_sumsq, lat_min, lat_max, max_sum, max_sumsq, max_min, max_max, \
+               loss_sum, loss_sumsq, loss_min, loss_max) \
+             SELECT monitor_id, project_id, $1, (window_start_ms / $2) * $2, COUNT(*), SUM(sent), SUM(received), \
+               COUNT(rtt_avg_ms), SUM(rtt_avg_ms), SUM(rtt_avg_ms * rtt_avg_ms), MIN(rtt_avg_ms), MAX(rtt_avg_ms), \
+               SUM(rtt_max_ms), SUM(rtt_max_ms * rtt_max_ms), MIN(rtt_max_ms), MAX(rtt_max_ms), \
+               SUM(loss_pct), SUM(loss_pct * loss_pct), MIN(loss_pct), MAX(loss_pct) \
+             FROM monitor_points WHERE window_start_ms >= $3 AND window_start_ms < $4 \
+             GROUP BY monitor_id, project_id, (window_start_ms / $2) * $2 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(period_s)
+        .bind(p_ms)
+        .bind(from)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(until.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn list_rollups(
+        &self,
+        p: &ProjectId,
+        monitor_id: &str,
+        period_s: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Rollup>> {
+        let rows = sqlx::query(
+            "SELECT monitor_id, period, bucket_ms, windows, sent, received, lat_n, lat_sum, lat_sumsq, lat_min, lat_max, \
+             max_sum, max_sumsq, max_min, max_max, loss_sum, loss_sumsq, loss_min, loss_max FROM monitor_rollups \
+             WHERE project_id = $1 AND monitor_id = $2 AND period = $3 AND bucket_ms >= $4 AND bucket_ms < $5 \
+             ORDER BY bucket_ms",
+        )
+        .bind(p.as_str().to_string())
+        .bind(monitor_id.to_string())
+        .bind(period_s)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.read)
+        .await
+        .map_err(internal)?;
+        rows.iter()
+            .map(|r| {
+                let windows: i64 = r.try_get("windows").map_err(internal)?;
+                let lat_n: i64 = r.try_get("lat_n").map_err(internal)?;
+                Ok(Rollup {
+                    monitor_id: r.try_get("monitor_id").map_err(internal)?,
+                    period: r.try_get("period").map_err(internal)?,
+                    bucket_ms: r.try_get("bucket_ms").map_err(internal)?,
+                    windows,
+                    sent: r.try_get("sent").map_err(internal)?,
+                    received: r.try_get("received").map_err(internal)?,
+                    latency: agg(r, "lat", lat_n)?,
+                    max_latency: agg(r, "max", lat_n)?,
+                    loss: agg(r, "loss", windows)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM monitor_rollups WHERE period = $1 AND bucket_ms < $2")
+            .bind(period_s)
+            .bind(before_ms)
+            .execute(&self.write)
+            .await
+            .map_err(internal)?;
+        Ok(r.rows_affected())
+    }
+}

@@ -1,0 +1,195 @@
+//! Runs one conformance case against one engine, on a store of its own:
+//! SQLite in a fresh temporary directory, PostgreSQL in a fresh database
+//! (created on the server named by `VPNMON_TEST_DATABASE_URL`, dropped after
+//! the case, also when the case panics).
+
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use store::SqlStore;
+
+/// The environment variable naming the PostgreSQL server to test against.
+pub const PG_ENV: &str = "VPNMON_TEST_DATABASE_URL";
+
+/// The future a case returns.
+pub type CaseFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// The engines every case runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of one test: where it lives and how to open it again.
+pub struct TestDb {
+    place: Place,
+}
+
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres {
+        /// The URL from the environment, to create and drop databases through.
+        admin_url: String,
+        /// This test's database.
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    /// A fresh database on `engine`, or `None` (having said why) when the
+    /// engine is not available.
+    async fn create(engine: Engine) -> Option<TestDb> {
+        match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir().expect("create a temporary directory");
+                Some(TestDb {
+                    place: Place::Sqlite(dir),
+                })
+            }
+            Engine::Postgres => {
+                let Ok(admin_url) = std::env::var(PG_ENV) else {
+                    eprintln!("skipping PostgreSQL: {PG_ENV} not set (see .ci/pg-setup.sh)");
+                    return None;
+                };
+                let name = format!("vpnmon_t_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to {PG_ENV}: {e}"));
+                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+                admin.close().await.ok();
+                let url = with_database(&admin_url, &name);
+                Some(TestDb {
+                    place: Place::Postgres {
+                        admin_url,
+                        name,
+                        url,
+                    },
+                })
+            }
+        }
+    }
+
+    /// Opens (and migrates) a store on this database; can be called again
+    /// after closing the previous store.
+    pub async fn open(&self) -> SqlStore {
+        match &self.place {
+            Place::Sqlite(dir) => SqlStore::open_data_dir(dir.path()).await,
+            Place::Postgres { url, .. } => SqlStore::open(url).await,
+        }
+        .expect("open the store")
+    }
+
+    async fn destroy(self) {
+        if let Place::Postgres {
+            admin_url, name, ..
+        } = self.place
+        {
+            let mut admin = PgConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("connect to {PG_ENV}: {e}"));
+            sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("drop database {name}: {e}"));
+            admin.close().await.ok();
+        }
+    }
+}
+
+/// `url` with its database (path) replaced by `db`, keeping any query.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{db}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Runs `case` on its own store and engine; the database is removed after
+/// the case even when it panics, and the panic is passed on.
+pub async fn run_store<F>(engine: Engine, case: F)
+where
+    F: for<'a> FnOnce(&'a SqlStore) -> CaseFuture<'a> + Send + 'static,
+{
+    let Some(db) = TestDb::create(engine).await else {
+        return;
+    };
+    let store = db.open().await;
+    let for_case = store.clone();
+    let outcome = tokio::spawn(async move { case(&for_case).await }).await;
+    store.close().await;
+    db.destroy().await;
+    finish(outcome);
+}
+
+/// Runs `case`, which opens and closes stores itself, on its own database.
+pub async fn run_db<F>(engine: Engine, case: F)
+where
+    F: for<'a> FnOnce(&'a TestDb) -> CaseFuture<'a> + Send + 'static,
+{
+    let Some(db) = TestDb::create(engine).await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let for_case = Arc::clone(&db);
+    let outcome = tokio::spawn(async move { case(&for_case).await }).await;
+    match Arc::try_unwrap(db) {
+        Ok(db) => db.destroy().await,
+        Err(_) => unreachable!("the case's task has ended, so it holds no reference"),
+    }
+    finish(outcome);
+}
+
+fn finish(outcome: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("case task failed: {e}"),
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per case and engine: `sqlite::<case>` and
+/// `postgres::<case>`. `store` cases take a `&SqlStore`; `db` cases take a
+/// `&TestDb` and open stores themselves.
+macro_rules! on_every_engine {
+    (store: [$($case:ident),* $(,)?], db: [$($db_case:ident),* $(,)?] $(,)?) => {
+        on_every_engine!(@engine sqlite, Sqlite, [$($case),*], [$($db_case),*]);
+        on_every_engine!(@engine postgres, Postgres, [$($case),*], [$($db_case),*]);
+    };
+    (@engine $module:ident, $engine:ident, [$($case:ident),*], [$($db_case:ident),*]) => {
+        mod $module {
+            use crate::harness::{run_db, run_store, Engine};
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    run_store(Engine::$engine, |s| Box::pin(crate::$case(s))).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $db_case() {
+                    run_db(Engine::$engine, |db| Box::pin(crate::$db_case(db))).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_every_engine;
