@@ -14,6 +14,7 @@ pub mod authn;
 pub mod context;
 pub mod error;
 pub mod json;
+pub mod metrics;
 pub mod routes;
 pub mod state;
 
@@ -61,6 +62,7 @@ impl Routes {
 
 /// The router and the list of routes it serves.
 pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
+    let metrics = state.metrics.clone();
     use routes::*;
     let v5 = Routes {
         router: Router::new(),
@@ -160,5 +162,11 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         })
         .layer(axum::middleware::from_fn(context::request_context))
         .with_state(state);
+    let app = match metrics {
+        Some(m) => app.layer(axum::middleware::from_fn(move |req, next| {
+            metrics::track(m.clone(), req, next)
+        })),
+        None => app,
+    };
     (app, infos)
 }

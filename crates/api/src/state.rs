@@ -55,6 +55,8 @@ pub struct AppState {
     pub watcher: Arc<dyn MonitorWatcher>,
     /// Region name shown in token catalogs.
     pub region: String,
+    /// Request metrics, when exported.
+    pub metrics: Option<Arc<crate::metrics::ApiMetrics>>,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             master_key,
             watcher: Arc::new(NoWatcher),
             region: "local-1".into(),
+            metrics: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Application {
     store: Arc<SqlStore>,
     state: AppState,
     probe: Option<crate::prober::ProbeService>,
+    metrics: Arc<crate::metrics::Metrics>,
+    metrics_listener: Option<TcpListener>,
     /// Set when this start created the bootstrap admin.
     pub bootstrap: Option<Bootstrap>,
 }
@@ -134,11 +136,14 @@ impl Application {
         if let Some(c) = hooks.clock {
             state.clock = c;
         }
+        let metrics = crate::metrics::Metrics::new(settings.metrics_max_monitors);
+        state.metrics = Some(metrics.api.clone());
         let mut probe = None;
         if let Some(w) = hooks.watcher {
             state.watcher = w;
         } else if settings.probe {
-            match crate::prober::ProbeService::start(store.clone(), settings).await {
+            match crate::prober::ProbeService::start(store.clone(), settings, metrics.clone()).await
+            {
                 Ok(p) => {
                     state.watcher = p.watcher.clone();
                     probe = Some(p);
@@ -154,7 +159,16 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
+        let metrics_listener =
+            match settings.metrics_listen {
+                Some(a) => Some(TcpListener::bind(a).await.with_context(|| {
+                    format!("cannot listen on {a} for metrics (--metrics-listen)")
+                })?),
+                None => None,
+            };
         Ok(Application {
+            metrics,
+            metrics_listener,
             listener,
             addr,
             store,
@@ -167,6 +181,18 @@ impl Application {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
     }
 
     /// The probe engine's counters, when it runs.
@@ -185,10 +211,32 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (router, _) = api::router(self.state);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let metrics_task = self.metrics_listener.map(|l| {
+            let r = crate::metrics::router(self.metrics.clone());
+            tokio::spawn(
+                axum::serve(l, r)
+                    .with_graceful_shutdown(wait(stop_rx.clone()))
+                    .into_future(),
+            )
+        });
         axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(wait(stop_rx))
             .await
             .context("server failed")?;
+        if let Some(t) = metrics_task {
+            match t.await {
+                Ok(r) => r.context("metrics server failed")?,
+                Err(e) => anyhow::bail!("metrics server task failed: {e}"),
+            }
+        }
         if let Some(p) = self.probe {
             p.shutdown().await;
         }

@@ -22,6 +22,8 @@ pub struct FileSettings {
     pub probe_timeout: Option<String>,
     pub probe: Option<bool>,
     pub retention: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub metrics_max_monitors: Option<usize>,
 }
 
 impl FileSettings {
@@ -58,6 +60,10 @@ pub struct Settings {
     pub probe: bool,
     /// How long raw datapoints are kept.
     pub retention: Duration,
+    /// Where to serve Prometheus metrics (`None`: not served).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Most monitors with per-monitor metric series.
+    pub metrics_max_monitors: usize,
     /// Password of the bootstrap admin (`VPNMON_ADMIN_PASSWORD`); generated when unset.
     pub admin_password: Option<String>,
 }
@@ -77,6 +83,8 @@ impl Default for Settings {
             probe: true,
             retention: Duration::from_secs(7 * 24 * 3600),
             admin_password: None,
+            metrics_listen: None,
+            metrics_max_monitors: 10_000,
         }
     }
 }

@@ -68,6 +68,12 @@ struct ServeArgs {
     /// Do not run the probe engine (API only).
     #[arg(long, env = "VPNMON_NO_PROBE")]
     no_probe: bool,
+    /// Prometheus metrics listener, or `off` (default 127.0.0.1:9180).
+    #[arg(long, env = "VPNMON_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Most monitors with per-monitor metric series (default 10000).
+    #[arg(long, env = "VPNMON_METRICS_MAX_MONITORS")]
+    metrics_max_monitors: Option<usize>,
     /// Keep raw datapoints this long (default 7d).
     #[arg(long, env = "VPNMON_RETENTION")]
     retention: Option<String>,
@@ -231,6 +237,22 @@ fn serve_settings(a: &ServeArgs) -> Result<Settings> {
         s.retention = config::parse_duration(&r).map_err(|e| anyhow!("--retention: {e}"))?;
     }
     s.probe = !a.no_probe && file.probe.unwrap_or(true);
+    let ml = a
+        .metrics_listen
+        .clone()
+        .or(file.metrics_listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:9180".into());
+    s.metrics_listen =
+        if ml == "off" {
+            None
+        } else {
+            Some(ml.parse().map_err(|_| {
+                anyhow!("--metrics-listen: bad address {ml:?} (want IP:PORT or off)")
+            })?)
+        };
+    if let Some(n) = a.metrics_max_monitors.or(file.metrics_max_monitors) {
+        s.metrics_max_monitors = n;
+    }
     s.admin_password = std::env::var("VPNMON_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
@@ -283,6 +305,9 @@ async fn serve(a: ServeArgs) -> Result<()> {
             b.project,
             b.project_id
         );
+    }
+    if let Some(m) = application.metrics_addr() {
+        println!("metrics on http://{m}/metrics");
     }
     println!("listening on http://{}", application.addr());
     let _ = std::io::stdout().flush();

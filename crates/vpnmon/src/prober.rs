@@ -4,6 +4,7 @@
 //! monitor status, link state and batched datapoint writes.
 
 use crate::config::Settings;
+use crate::metrics::{Metrics, MonitorLabels};
 use api::MonitorWatcher;
 use probe::{Engine, EngineConfig, EngineHandle, MonitorSpec, ProbeEvent};
 use std::collections::HashMap;
@@ -25,12 +26,18 @@ const FLUSH_AT: usize = 2048;
 /// per project); project ids are shared, not copied per monitor.
 #[derive(Default)]
 struct Owners {
-    by_monitor: HashMap<Uuid, Arc<str>>,
+    by_monitor: HashMap<Uuid, Owner>,
     interned: HashMap<String, Arc<str>>,
 }
 
+#[derive(Clone)]
+struct Owner {
+    project: Arc<str>,
+    connection: Uuid,
+}
+
 impl Owners {
-    fn insert(&mut self, id: Uuid, project: &str) {
+    fn insert(&mut self, id: Uuid, project: &str, connection: Uuid) {
         let p = match self.interned.get(project) {
             Some(p) => p.clone(),
             None => {
@@ -39,7 +46,23 @@ impl Owners {
                 p
             }
         };
-        self.by_monitor.insert(id, p);
+        self.by_monitor.insert(
+            id,
+            Owner {
+                project: p,
+                connection,
+            },
+        );
+    }
+}
+
+impl Owner {
+    fn labels(&self, id: Uuid) -> MonitorLabels {
+        MonitorLabels {
+            project: self.project.to_string(),
+            vpn_connection: self.connection.to_string(),
+            monitor: id.to_string(),
+        }
     }
 }
 
@@ -47,6 +70,7 @@ impl Owners {
 pub struct ProbeWatcher {
     engine: EngineHandle,
     owners: Arc<std::sync::Mutex<Owners>>,
+    metrics: Arc<Metrics>,
 }
 
 fn spec(m: &ProbeMonitor) -> Option<MonitorSpec> {
@@ -60,8 +84,9 @@ fn spec(m: &ProbeMonitor) -> Option<MonitorSpec> {
 impl MonitorWatcher for ProbeWatcher {
     fn created(&self, m: &ProbeMonitor) {
         if let Some(s) = spec(m) {
+            let conn = Uuid::parse_str(&m.vpn_connection_id).unwrap_or_default();
             if let Ok(mut o) = self.owners.lock() {
-                o.insert(s.id, &m.project_id);
+                o.insert(s.id, &m.project_id, conn);
             }
             self.engine.upsert(s);
         }
@@ -69,8 +94,13 @@ impl MonitorWatcher for ProbeWatcher {
     fn deleted(&self, id: &str) {
         if let Ok(u) = Uuid::parse_str(id) {
             self.engine.remove(u);
-            if let Ok(mut o) = self.owners.lock() {
-                o.by_monitor.remove(&u);
+            let gone = self
+                .owners
+                .lock()
+                .ok()
+                .and_then(|mut o| o.by_monitor.remove(&u));
+            if let Some(owner) = gone {
+                self.metrics.remove(&owner.labels(u), u);
             }
         }
     }
@@ -97,6 +127,7 @@ impl ProbeService {
     pub async fn start(
         store: Arc<dyn Store>,
         settings: &Settings,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, probe::ProbeError> {
         let cfg = EngineConfig {
             interval: settings.probe_interval,
@@ -110,10 +141,12 @@ impl ProbeService {
         for s in engine.sockets() {
             tracing::info!(socket = ?s, "probe socket open");
         }
+        metrics.attach_engine(engine.clone());
         let owners = Arc::new(std::sync::Mutex::new(Owners::default()));
         let watcher = Arc::new(ProbeWatcher {
             engine: engine.clone(),
             owners: owners.clone(),
+            metrics: metrics.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -121,6 +154,7 @@ impl ProbeService {
             store.clone(),
             rx,
             owners.clone(),
+            metrics,
             stop_rx.clone(),
         )));
         tasks.push(tokio::spawn(reconcile(
@@ -197,8 +231,14 @@ async fn persist(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<ProbeEvent>,
     owners: Arc<std::sync::Mutex<Owners>>,
+    metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let ctx = Ctx {
+        store,
+        owners,
+        metrics,
+    };
     let mut batch: Vec<WindowPoint> = Vec::new();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -206,29 +246,31 @@ async fn persist(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                handle(&store, ev, &owners, &mut batch).await;
+                handle(&ctx, ev, &mut batch).await;
                 if batch.len() >= FLUSH_AT {
-                    flush(&store, &mut batch).await;
+                    flush(&ctx, &mut batch).await;
                 }
             }
-            _ = tick.tick() => flush(&store, &mut batch).await,
+            _ = tick.tick() => flush(&ctx, &mut batch).await,
             _ = stop.changed() => {
                 while let Ok(ev) = rx.try_recv() {
-                    handle(&store, ev, &owners, &mut batch).await;
+                    handle(&ctx, ev, &mut batch).await;
                 }
                 break;
             }
         }
     }
-    flush(&store, &mut batch).await;
+    flush(&ctx, &mut batch).await;
 }
 
-async fn handle(
-    store: &Arc<dyn Store>,
-    ev: ProbeEvent,
-    owners: &std::sync::Mutex<Owners>,
-    batch: &mut Vec<WindowPoint>,
-) {
+struct Ctx {
+    store: Arc<dyn Store>,
+    owners: Arc<std::sync::Mutex<Owners>>,
+    metrics: Arc<Metrics>,
+}
+
+async fn handle(ctx: &Ctx, ev: ProbeEvent, batch: &mut Vec<WindowPoint>) {
+    let store = &ctx.store;
     match ev {
         ProbeEvent::FirstProbeSent { id } => {
             if let Err(e) = store
@@ -239,14 +281,16 @@ async fn handle(
             }
         }
         ProbeEvent::Window(w) => {
-            let project = owners
+            let owner = ctx
+                .owners
                 .lock()
                 .ok()
                 .and_then(|o| o.by_monitor.get(&w.id).cloned());
-            let Some(project) = project else { return };
+            let Some(owner) = owner else { return };
+            ctx.metrics.window(&owner.labels(w.id), w.id, &w);
             batch.push(WindowPoint {
                 monitor_id: w.id.to_string(),
-                project_id: project.to_string(),
+                project_id: owner.project.to_string(),
                 window_start_ms: ms(w.window_start),
                 sent: i64::from(w.sent),
                 received: i64::from(w.received),
@@ -259,6 +303,14 @@ async fn handle(
         }
         ProbeEvent::LinkChanged { id, up, at } => {
             tracing::info!(monitor = %id, up, "link state changed");
+            let owner = ctx
+                .owners
+                .lock()
+                .ok()
+                .and_then(|o| o.by_monitor.get(&id).cloned());
+            if let Some(owner) = owner {
+                ctx.metrics.link(&owner.labels(id), id, up);
+            }
             let s = LinkState {
                 up: Some(up),
                 changed_us: Some(ms(at) * 1000),
@@ -282,13 +334,16 @@ async fn handle(
     }
 }
 
-async fn flush(store: &Arc<dyn Store>, batch: &mut Vec<WindowPoint>) {
+async fn flush(ctx: &Ctx, batch: &mut Vec<WindowPoint>) {
     if batch.is_empty() {
         return;
     }
     let started = std::time::Instant::now();
-    match store.insert_points(batch).await {
+    match ctx.store.insert_points(batch).await {
         Ok(()) => {
+            ctx.metrics
+                .store_write_seconds
+                .observe(started.elapsed().as_secs_f64());
             tracing::debug!(
                 points = batch.len(),
                 took_ms = started.elapsed().as_millis() as u64,

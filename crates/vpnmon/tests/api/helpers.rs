@@ -104,16 +104,33 @@ impl TestApp {
     }
 
     pub async fn spawn_in(dir: TempDir) -> TestApp {
+        Self::spawn_with(dir, |_| {}, false).await.0
+    }
+
+    /// Spawns with adjusted settings; with `real_probe`, the real probe
+    /// engine runs (system clock, no recording watcher). Returns the app and
+    /// the metrics address, if metrics are served.
+    pub async fn spawn_with(
+        dir: TempDir,
+        adjust: impl FnOnce(&mut Settings),
+        real_probe: bool,
+    ) -> (TestApp, Option<std::net::SocketAddr>) {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
         let watcher = Arc::new(RecordingWatcher::default());
-        let hooks = Hooks {
-            clock: Some(clock.clone()),
-            watcher: Some(watcher.clone()),
+        let mut s = settings(dir.path());
+        adjust(&mut s);
+        let hooks = if real_probe {
+            s.probe = true;
+            Hooks::default()
+        } else {
+            Hooks {
+                clock: Some(clock.clone()),
+                watcher: Some(watcher.clone()),
+            }
         };
-        let app = Application::build(&settings(dir.path()), hooks)
-            .await
-            .expect("build app");
+        let app = Application::build(&s, hooks).await.expect("build app");
+        let metrics_addr = app.metrics_addr();
         let base = format!("http://{}", app.addr());
         let store = app.store();
         let (tx, rx) = oneshot::channel::<()>();
@@ -135,7 +152,7 @@ impl TestApp {
         let (token, project) = t.login("vpnmon", "admin", ADMIN_PASSWORD, "local-1").await;
         t.token = token;
         t.project_id = project;
-        t
+        (t, metrics_addr)
     }
 
     /// Stops the server and hands back its data directory.

@@ -2,9 +2,11 @@
 //! per test, driven over HTTP.
 
 mod auth;
+mod ces;
 mod errors;
 mod flow;
 mod helpers;
 mod persistence;
+mod prometheus;
 mod seam;
 mod sweep;

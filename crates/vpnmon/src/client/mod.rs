@@ -1,0 +1,438 @@
+//! The CLI client: `vpnmon login`, `vpnmon gateway|customer-gateway|
+//! connection|monitor ...`, talking to a vpnmon server (or anything that
+//! speaks the same Huawei Cloud API) over HTTP.
+//!
+//! Design choices:
+//! - Settings come from flags, then `VPNMON_*` environment variables, then
+//!   `~/.config/vpnmon/client.toml`, then defaults ([`settings`]).
+//! - A token is asked for once and cached per endpoint, domain, user and
+//!   project until five minutes before it expires ([`session`]), as the
+//!   IAM documentation recommends; a resource command logs in on its own
+//!   only when the cache is empty or stale and a password is at hand.
+//! - Server errors are printed as the server sent them:
+//!   `error_code: error_msg (request_id)`.
+//! - Tables are for people; `-o json` prints the server's resource object
+//!   or array unchanged, for scripts.
+
+mod resources;
+mod session;
+mod settings;
+mod stats;
+mod table;
+mod watch;
+
+use anyhow::Result;
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub use session::ServerError;
+
+/// Output format of the client commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// An aligned table.
+    #[default]
+    #[value(alias = "text")]
+    Table,
+    /// The server's JSON, for scripts.
+    Json,
+}
+
+/// Where and as whom the client talks; every flag may also be given after
+/// the subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientOpts {
+    /// API endpoint [default: http://127.0.0.1:8080].
+    #[arg(long, env = "VPNMON_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
+    /// Domain (account) of the user [default: vpnmon].
+    #[arg(long, env = "VPNMON_DOMAIN", global = true)]
+    pub domain: Option<String>,
+    /// User name [default: admin].
+    #[arg(long, env = "VPNMON_USER", global = true)]
+    pub user: Option<String>,
+    /// Project (name) the token is scoped to [default: local-1].
+    #[arg(long, env = "VPNMON_PROJECT", global = true)]
+    pub project: Option<String>,
+    /// Read the password from standard input (first line) when a token is
+    /// needed; otherwise it comes from VPNMON_PASSWORD.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+    /// Client settings file [default: ~/.config/vpnmon/client.toml].
+    #[arg(long = "config", env = "VPNMON_CLIENT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t, global = true)]
+    pub output: Output,
+}
+
+/// The client's top-level commands (flattened into `vpnmon`'s own).
+#[derive(Subcommand, Debug)]
+pub enum ClientCmd {
+    /// Log in: get a token and cache it until shortly before it expires.
+    Login(LoginArgs),
+    /// Revoke the cached token and forget it.
+    Logout(LoginArgs),
+    /// VPN gateways.
+    Gateway(GatewayArgs),
+    /// Customer gateways.
+    CustomerGateway(CustomerGatewayArgs),
+    /// VPN connections.
+    Connection(ConnectionArgs),
+    /// Connection monitors, their statistics and a live view.
+    Monitor(MonitorArgs),
+}
+
+/// `vpnmon login`.
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+}
+
+/// `vpnmon gateway ...`.
+#[derive(Args, Debug)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    #[command(subcommand)]
+    cmd: GatewayCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum GatewayCmd {
+    /// Create a VPN gateway (with a new EIP from the pool unless --eip-id).
+    Create {
+        /// Name [default: vpngw-XXXX].
+        #[arg(long)]
+        name: Option<String>,
+        /// VPC id.
+        #[arg(long)]
+        vpc_id: String,
+        /// Subnet (connect_subnet) id.
+        #[arg(long)]
+        subnet_id: String,
+        /// Local subnet (CIDR); repeatable or comma-separated.
+        #[arg(long, required = true, value_delimiter = ',')]
+        local_subnet: Vec<String>,
+        /// Bind this EIP of the pool instead of a new one.
+        #[arg(long, conflicts_with = "eip_bandwidth")]
+        eip_id: Option<String>,
+        /// Bandwidth of the new EIP in Mbit/s.
+        #[arg(long, default_value_t = 10)]
+        eip_bandwidth: i64,
+    },
+    /// Show a VPN gateway (id or name).
+    Show { id: String },
+    /// List VPN gateways.
+    List,
+    /// Delete a VPN gateway (id or name).
+    Delete { id: String },
+}
+
+/// `vpnmon customer-gateway ...`.
+#[derive(Args, Debug)]
+pub struct CustomerGatewayArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    #[command(subcommand)]
+    cmd: CustomerGatewayCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum CustomerGatewayCmd {
+    /// Create a customer gateway identified by its IP address.
+    Create {
+        /// The customer gateway's address (what a monitor probes).
+        #[arg(long)]
+        ip: String,
+        /// Name [default: cgw-XXXX].
+        #[arg(long)]
+        name: Option<String>,
+        /// BGP AS number.
+        #[arg(long)]
+        bgp_asn: Option<i64>,
+    },
+    /// Show a customer gateway (id or name).
+    Show { id: String },
+    /// List customer gateways.
+    List,
+    /// Delete a customer gateway (id or name).
+    Delete { id: String },
+}
+
+/// `vpnmon connection ...`.
+#[derive(Args, Debug)]
+pub struct ConnectionArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    #[command(subcommand)]
+    cmd: ConnectionCmd,
+}
+
+/// Connection style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Style {
+    /// Static routing (peer subnets).
+    Static,
+    /// Policy-based: one rule per gateway local subnet to the peer subnets.
+    Policy,
+    /// BGP routing.
+    Bgp,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConnectionCmd {
+    /// Create a VPN connection.
+    #[command(group(ArgGroup::new("psk_source").required(true).args(["psk_stdin", "psk_env"])))]
+    Create {
+        /// VPN gateway (id or name).
+        #[arg(long)]
+        gateway: String,
+        /// EIP id of the gateway to use [default: the gateway's eip1].
+        #[arg(long)]
+        eip_id: Option<String>,
+        /// Customer gateway (id or name).
+        #[arg(long)]
+        customer_gateway: String,
+        /// Peer subnet (CIDR); repeatable or comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        peer_subnet: Vec<String>,
+        /// Read the pre-shared key from standard input (first line).
+        #[arg(long)]
+        psk_stdin: bool,
+        /// Read the pre-shared key from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        psk_env: Option<String>,
+        /// Name [default: vpn-XXXX].
+        #[arg(long)]
+        name: Option<String>,
+        /// Routing style.
+        #[arg(long, value_enum)]
+        style: Option<Style>,
+    },
+    /// Show a VPN connection (id or name).
+    Show { id: String },
+    /// List VPN connections.
+    List {
+        /// Only the connections of this gateway (id or name).
+        #[arg(long)]
+        gateway: Option<String>,
+    },
+    /// Delete a VPN connection (id or name).
+    Delete { id: String },
+}
+
+/// `vpnmon monitor ...`.
+#[derive(Args, Debug)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    #[command(subcommand)]
+    cmd: MonitorCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum MonitorCmd {
+    /// Create a connection monitor for a VPN connection.
+    Create {
+        /// VPN connection (id or name).
+        #[arg(long)]
+        connection: String,
+    },
+    /// Show a connection monitor.
+    Show { id: String },
+    /// List connection monitors.
+    List {
+        /// Only the monitor of this VPN connection (id or name).
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Delete a connection monitor.
+    Delete { id: String },
+    /// Latency and loss statistics per period over a time range.
+    Stats {
+        id: String,
+        /// How far back (e.g. 15m, 1h, 2d).
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Period in seconds: 1 (raw windows), 60, 300, 1200, 3600, 14400 or
+        /// 86400 [default: chosen from --since].
+        #[arg(long)]
+        period: Option<i64>,
+    },
+    /// Live latency and loss of a monitor.
+    Watch {
+        id: String,
+        /// Refresh interval.
+        #[arg(long, default_value = "2s")]
+        interval: String,
+        /// Stop after this many refreshes.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+/// Runs one client command.
+pub async fn run(cmd: ClientCmd) -> Result<()> {
+    use resources::Kind;
+    match cmd {
+        ClientCmd::Login(a) => {
+            let mut s = session::Session::open(&a.opts)?;
+            let t = s.login().await?;
+            session::print_login(&t, s.cache_path(), a.opts.output);
+            Ok(())
+        }
+        ClientCmd::Logout(a) => {
+            let mut s = session::Session::open(&a.opts)?;
+            s.logout().await
+        }
+        ClientCmd::Gateway(a) => {
+            let mut s = session::Session::open(&a.opts)?;
+            let out = a.opts.output;
+            match a.cmd {
+                GatewayCmd::Create {
+                    name,
+                    vpc_id,
+                    subnet_id,
+                    local_subnet,
+                    eip_id,
+                    eip_bandwidth,
+                } => {
+                    let req = resources::GatewayCreate {
+                        name,
+                        vpc_id,
+                        subnet_id,
+                        local_subnets: local_subnet,
+                        eip_id,
+                        eip_bandwidth,
+                    };
+                    resources::gateway_create(&mut s, req, out).await
+                }
+                GatewayCmd::Show { id } => resources::show(&mut s, Kind::Gateway, &id, out).await,
+                GatewayCmd::List => resources::list(&mut s, Kind::Gateway, &[], out).await,
+                GatewayCmd::Delete { id } => resources::delete(&mut s, Kind::Gateway, &id).await,
+            }
+        }
+        ClientCmd::CustomerGateway(a) => {
+            let mut s = session::Session::open(&a.opts)?;
+            let out = a.opts.output;
+            match a.cmd {
+                CustomerGatewayCmd::Create { ip, name, bgp_asn } => {
+                    resources::cgw_create(&mut s, &ip, name, bgp_asn, out).await
+                }
+                CustomerGatewayCmd::Show { id } => {
+                    resources::show(&mut s, Kind::CustomerGateway, &id, out).await
+                }
+                CustomerGatewayCmd::List => {
+                    resources::list(&mut s, Kind::CustomerGateway, &[], out).await
+                }
+                CustomerGatewayCmd::Delete { id } => {
+                    resources::delete(&mut s, Kind::CustomerGateway, &id).await
+                }
+            }
+        }
+        ClientCmd::Connection(a) => {
+            if a.opts.password_stdin
+                && matches!(a.cmd, ConnectionCmd::Create { psk_stdin: true, .. })
+            {
+                anyhow::bail!("--password-stdin and --psk-stdin cannot both read standard input");
+            }
+            let mut s = session::Session::open(&a.opts)?;
+            let out = a.opts.output;
+            match a.cmd {
+                ConnectionCmd::Create {
+                    gateway,
+                    eip_id,
+                    customer_gateway,
+                    peer_subnet,
+                    psk_stdin,
+                    psk_env,
+                    name,
+                    style,
+                } => {
+                    let psk = read_psk(psk_stdin, psk_env.as_deref())?;
+                    let req = resources::ConnectionCreate {
+                        gateway,
+                        eip_id,
+                        customer_gateway,
+                        peer_subnets: peer_subnet,
+                        psk,
+                        name,
+                        style: style.map(|s| match s {
+                            Style::Static => "static",
+                            Style::Policy => "policy",
+                            Style::Bgp => "bgp",
+                        }),
+                    };
+                    resources::connection_create(&mut s, req, out).await
+                }
+                ConnectionCmd::Show { id } => {
+                    resources::show(&mut s, Kind::Connection, &id, out).await
+                }
+                ConnectionCmd::List { gateway } => {
+                    let mut q = Vec::new();
+                    if let Some(g) = gateway {
+                        let id = resources::resolve(&mut s, Kind::Gateway, &g).await?;
+                        q.push(("vgw_id", id));
+                    }
+                    resources::list(&mut s, Kind::Connection, &q, out).await
+                }
+                ConnectionCmd::Delete { id } => {
+                    resources::delete(&mut s, Kind::Connection, &id).await
+                }
+            }
+        }
+        ClientCmd::Monitor(a) => {
+            let mut s = session::Session::open(&a.opts)?;
+            let out = a.opts.output;
+            match a.cmd {
+                MonitorCmd::Create { connection } => {
+                    resources::monitor_create(&mut s, &connection, out).await
+                }
+                MonitorCmd::Show { id } => resources::show(&mut s, Kind::Monitor, &id, out).await,
+                MonitorCmd::List { connection } => {
+                    let mut q = Vec::new();
+                    if let Some(c) = connection {
+                        let id = resources::resolve(&mut s, Kind::Connection, &c).await?;
+                        q.push(("vpn_connection_id", id));
+                    }
+                    resources::list(&mut s, Kind::Monitor, &q, out).await
+                }
+                MonitorCmd::Delete { id } => resources::delete(&mut s, Kind::Monitor, &id).await,
+                MonitorCmd::Stats { id, since, period } => {
+                    let since = parse_duration("--since", &since)?;
+                    stats::run(&mut s, &id, since, period, out).await
+                }
+                MonitorCmd::Watch {
+                    id,
+                    interval,
+                    count,
+                } => {
+                    let interval = parse_duration("--interval", &interval)?;
+                    watch::run(&mut s, &id, interval, count, out).await
+                }
+            }
+        }
+    }
+}
+
+fn parse_duration(flag: &str, v: &str) -> Result<std::time::Duration> {
+    vpnmon::config::parse_duration(v).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+/// The pre-shared key from standard input or an environment variable,
+/// never from the command line (where `ps` would show it).
+fn read_psk(stdin: bool, env: Option<&str>) -> Result<String> {
+    let psk = if stdin {
+        session::read_stdin_line()?
+    } else {
+        let var = env.unwrap_or_default();
+        std::env::var(var)
+            .map_err(|_| anyhow::anyhow!("--psk-env: environment variable {var} is not set"))?
+    };
+    if psk.is_empty() {
+        anyhow::bail!("the pre-shared key is empty");
+    }
+    Ok(psk)
+}
