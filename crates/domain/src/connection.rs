@@ -473,7 +473,7 @@ pub fn tunnel_network(c: &VpnConnection) -> Option<u32> {
 }
 
 /// Picks a free /30 for a route-mode connection of a gateway: tunnel
-/// addresses only need to be unique per gateway, so with 16 320 usable /30s
+/// addresses only need to be unique per gateway, so with 16 319 usable /30s
 /// and at most a few hundred connections per gateway this never runs out.
 /// The first candidate comes from the connection id, so picks spread out.
 pub fn assign_tunnel(conn_id: &str, used: &HashSet<u32>) -> Result<(String, String), DomainError> {
@@ -598,10 +598,18 @@ pub fn create(
             }
             (Some(l.clone()), Some(p.clone()))
         }
-        (None, None) if style != "policy" => {
+        // BGP peers and NQA need tunnel addresses: assign one or fail.
+        (None, None) if style == "bgp" || req.enable_nqa == Some(true) => {
             let (l, p) = assign_tunnel(&id, used_tunnels)?;
             (Some(l), Some(p))
         }
+        // A plain static connection shows one like the real service, but
+        // does not need one: past the 16 319 /30s of a gateway it has none,
+        // so connection counts are never capped by tunnel addresses.
+        (None, None) if style == "static" => match assign_tunnel(&id, used_tunnels) {
+            Ok((l, p)) => (Some(l), Some(p)),
+            Err(_) => (None, None),
+        },
         (None, None) => (None, None),
         _ => {
             return Err(DomainError::invalid(
@@ -755,6 +763,15 @@ mod tests {
             let (net, _) = parse_tunnel(&l, &p).unwrap();
             assert!(used.insert(net), "duplicate {l}");
         }
+    }
+
+    #[test]
+    fn tunnel_space_is_16319_per_gateway_and_then_fails_cleanly() {
+        let mut used = HashSet::new();
+        while let Ok((l, p)) = assign_tunnel(&format!("c{}", used.len()), &used) {
+            used.insert(parse_tunnel(&l, &p).unwrap().0);
+        }
+        assert_eq!(used.len(), 16_319, "16 384 minus 169.254.195.0/24 and 169.254.0.0/30");
     }
 
     #[test]
