@@ -10,6 +10,7 @@ import pytest
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions
+from huaweicloudsdkces.v1 import CesClient
 from huaweicloudsdkvpn.v5 import (
     CreateCgwRequest,
     CreateCgwRequestBody,
@@ -41,6 +42,13 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 def make_vpn_client(endpoint, ak, sk, project_id):
     return (VpnClient.new_builder()
+            .with_credentials(BasicCredentials(ak, sk, project_id))
+            .with_endpoints([endpoint])
+            .build())
+
+
+def make_ces_client(endpoint, ak, sk, project_id):
+    return (CesClient.new_builder()
             .with_credentials(BasicCredentials(ak, sk, project_id))
             .with_endpoints([endpoint])
             .build())

@@ -531,9 +531,8 @@ pub fn create(
         None => validate::default_name("vpn", &id),
     };
     let peer_subnets = req.peer_subnets.clone().unwrap_or_default();
-    if gateway.attachment_type == "vpc" || style == "static" {
-        validate_peer_subnets("vpn_connection.peer_subnets", &peer_subnets)?;
-    } else if !peer_subnets.is_empty() {
+    // Required except for policy/bgp connections of an ER gateway; checked whenever given.
+    if gateway.attachment_type == "vpc" || style == "static" || !peer_subnets.is_empty() {
         validate_peer_subnets("vpn_connection.peer_subnets", &peer_subnets)?;
     }
     for p in &peer_subnets {

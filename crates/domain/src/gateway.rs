@@ -182,9 +182,8 @@ pub fn plan_create(req: CreateVgw, id: String, now: &str) -> Result<GatewayPlan,
         )
     };
     let local_subnets = req.local_subnets.unwrap_or_default();
-    if attachment_type == "vpc" && ip_version == "ipv4" {
-        validate::cidr_list("vpn_gateway.local_subnets", &local_subnets, 50)?;
-    } else if !local_subnets.is_empty() {
+    // Required for an IPv4 VPC gateway; checked whenever given.
+    if (attachment_type == "vpc" && ip_version == "ipv4") || !local_subnets.is_empty() {
         validate::cidr_list("vpn_gateway.local_subnets", &local_subnets, 50)?;
     }
     let access_vpc_id = match req.access_vpc_id {

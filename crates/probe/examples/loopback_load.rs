@@ -90,7 +90,11 @@ async fn main() {
         rss_after.saturating_sub(rss_before),
         rss_after.saturating_sub(rss_before) as f64 * 1024.0 / f64::from(n.max(1)),
     );
-    println!("counters: {c1:?}");
+    println!(
+        "wake-ups {:.0}/s, skipped during the measurement {}; counters: {c1:?}",
+        (c1.wakeups - c0.wakeups) as f64 / secs as f64,
+        c1.skipped - c0.skipped,
+    );
     engine.shutdown().await;
     if let Ok((windows, lossy, max_rtt)) = consume.await {
         println!("windows {windows}, with loss {lossy}, max RTT {max_rtt:.3} ms");

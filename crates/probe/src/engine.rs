@@ -215,7 +215,7 @@ struct SharedCounters {
     values: [AtomicU64; COUNTER_FIELDS],
 }
 
-const COUNTER_FIELDS: usize = 16;
+const COUNTER_FIELDS: usize = 17;
 
 fn counters_to_array(c: &EngineCounters) -> [u64; COUNTER_FIELDS] {
     [
@@ -232,6 +232,7 @@ fn counters_to_array(c: &EngineCounters) -> [u64; COUNTER_FIELDS] {
         c.skipped,
         c.rx_timestamp_missing,
         c.events_dropped,
+        c.wakeups,
         c.in_flight,
         c.monitors,
         c.not_probed,
@@ -265,9 +266,10 @@ impl SharedCounters {
             skipped: v[10],
             rx_timestamp_missing: v[11],
             events_dropped: v[12],
-            in_flight: v[13],
-            monitors: v[14],
-            not_probed: v[15],
+            wakeups: v[13],
+            in_flight: v[14],
+            monitors: v[15],
+            not_probed: v[16],
         }
     }
 }
@@ -332,13 +334,13 @@ struct EngineTask {
 impl EngineTask {
     async fn run(mut self) {
         tracing::info!(
-            monitors = 0,
             interval = ?self.core.cfg.interval,
             count = self.core.cfg.count,
             timeout = ?self.core.cfg.timeout,
             "probe engine started"
         );
         let reason = loop {
+            self.core.counters.wakeups += 1;
             let mut more_rx = false;
             let mut kernel_drops = 0;
             for sock in self.sockets.iter_mut().flatten() {
@@ -405,10 +407,11 @@ impl EngineTask {
                 Wake::Tick => {}
                 Wake::Readable(Ok(())) => {}
                 Wake::Readable(Err(e)) => {
+                    // Only when the runtime's I/O driver is gone: nothing
+                    // more can be received, so stop rather than spin.
                     self.core.counters.recv_errors += 1;
-                    if let Some(suppressed) = self.core.log.allow(LogKind::RecvError) {
-                        tracing::warn!(error = %e, suppressed, "probe socket readiness error");
-                    }
+                    tracing::error!(error = %e, "probe socket readiness failed");
+                    break "socket readiness failed";
                 }
                 Wake::Command(Some(Command::Shutdown)) => break "shutdown requested",
                 Wake::Command(Some(cmd)) => self.core.command(cmd),

@@ -22,7 +22,9 @@
 //!   Wake-ups, not packets, dominate the CPU cost at low rates, so the
 //!   engine does not wake per reply: replies carry kernel timestamps and are
 //!   drained on the next tick (readability wakes the engine only when no
-//!   tick is imminent, or when the kernel granted a small receive buffer).
+//!   tick is imminent, or when the kernel granted a small receive buffer);
+//!   and at low probe rates it lets a few due probes gather (at most 20 ms)
+//!   before waking, instead of waking on every busy tick.
 //!   Monitors are spread over the window by a hash of their id, and a probe
 //!   that is due longer ago than [`EngineConfig::max_lateness`] (after a
 //!   stall) is skipped and counted instead of sent in a burst. See
@@ -355,6 +357,8 @@ pub struct EngineCounters {
     pub rx_timestamp_missing: u64,
     /// Events dropped because the consumer fell too far behind.
     pub events_dropped: u64,
+    /// Times the engine task woke up (its main CPU cost at low rates).
+    pub wakeups: u64,
     /// Gauge: probes sent and awaiting a reply.
     pub in_flight: u64,
     /// Gauge: monitors known to the engine.

@@ -36,7 +36,7 @@ pub struct SqlStore {
     backend: Backend,
 }
 
-fn internal(e: sqlx::Error) -> DomainError {
+pub(crate) fn internal(e: sqlx::Error) -> DomainError {
     DomainError::Internal(format!("database: {e}"))
 }
 
@@ -44,7 +44,7 @@ fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(|e| DomainError::Internal(format!("stored record: {e}")))
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| DomainError::Internal(format!("encode record: {e}")))
 }
 
@@ -53,7 +53,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
@@ -209,7 +209,7 @@ where
     row.try_get::<T, _>(col).map_err(internal)
 }
 
-async fn next_created_us(c: &mut AnyConnection, table: &str, p: &ProjectId) -> Result<i64> {
+pub(crate) async fn next_created_us(c: &mut AnyConnection, table: &str, p: &ProjectId) -> Result<i64> {
     let mut q = Q::new(&format!(
         "SELECT COALESCE(MAX(created_us), 0) AS m FROM {table} WHERE project_id = "
     ));
@@ -223,11 +223,11 @@ async fn next_created_us(c: &mut AnyConnection, table: &str, p: &ProjectId) -> R
     Ok(now_ms_as_us.max(max + 1000))
 }
 
-fn render_created(us: i64) -> String {
+pub(crate) fn render_created(us: i64) -> String {
     domain::time::wire_ms(domain::time::from_micros(us))
 }
 
-async fn load_gateway(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Result<VpnGateway> {
+pub(crate) async fn load_gateway(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Result<VpnGateway> {
     let row = sqlx::query(
         "SELECT g.body, (SELECT COUNT(*) FROM vpn_connections c WHERE c.vgw_id = g.id) AS used \
          FROM vpn_gateways g WHERE g.project_id = $1 AND g.id = $2",
@@ -281,7 +281,7 @@ async fn load_connection(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Resu
     connection_from_row(&row)
 }
 
-async fn used_tunnels(c: &mut AnyConnection, vgw_id: &str) -> Result<HashSet<u32>> {
+pub(crate) async fn used_tunnels(c: &mut AnyConnection, vgw_id: &str) -> Result<HashSet<u32>> {
     let rows = sqlx::query(
         "SELECT tunnel_net FROM vpn_connections WHERE vgw_id = $1 AND tunnel_net IS NOT NULL",
     )
@@ -303,6 +303,7 @@ fn monitor_from_row(row: &AnyRow) -> Result<ConnectionMonitor> {
 /// Binds an EIP of the pool to gateway `vgw_id` of project `p`.
 async fn bind_eip(
     c: &mut AnyConnection,
+    backend: Backend,
     p: &ProjectId,
     vgw_id: &str,
     field: &str,
@@ -345,20 +346,30 @@ async fn bind_eip(
             }
         };
     }
-    // Allocate the first free entry; under concurrency (PostgreSQL) the
-    // guarded UPDATE may lose a race, so try a few times.
+    // Allocate the first free entry. PostgreSQL runs creates in parallel:
+    // without SKIP LOCKED every concurrent create would pick the same entry,
+    // wait for the transaction binding it and then find it taken, and after
+    // a few rounds of that report a pool with free entries as exhausted.
+    // Skipping entries another transaction is binding never waits. SQLite
+    // has one writer (and no such clause). The guarded UPDATE still loses if
+    // an entry was bound after the statement's snapshot, so retry a little.
+    let skip_locked = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let allocate = format!(
+        "UPDATE eips SET project_id = $1, vgw_id = $2, bound_us = $3 \
+         WHERE id = (SELECT id FROM eips WHERE vgw_id IS NULL AND (project_id IS NULL OR project_id = $1) \
+                     ORDER BY seq LIMIT 1{skip_locked}) AND vgw_id IS NULL RETURNING id, address"
+    );
     for _ in 0..5 {
-        let row = sqlx::query(
-            "UPDATE eips SET project_id = $1, vgw_id = $2, bound_us = $3 \
-             WHERE id = (SELECT id FROM eips WHERE vgw_id IS NULL AND (project_id IS NULL OR project_id = $1) \
-                         ORDER BY seq LIMIT 1) AND vgw_id IS NULL RETURNING id, address",
-        )
-        .bind(p.as_str().to_string())
-        .bind(vgw_id.to_string())
-        .bind(now)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(internal)?;
+        let row = sqlx::query(AssertSqlSafe(allocate.clone()))
+            .bind(p.as_str().to_string())
+            .bind(vgw_id.to_string())
+            .bind(now)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(internal)?;
         if let Some(r) = row {
             return Ok(Eip::bound(
                 &get::<String>(&r, "id")?,
@@ -772,7 +783,7 @@ impl Store for SqlStore {
             } else {
                 "vpn_gateway.eip2"
             };
-            let eip = bind_eip(&mut tx, p, &g.id, field, req).await?;
+            let eip = bind_eip(&mut tx, self.backend, p, &g.id, field, req).await?;
             if i == 0 {
                 g.eip1 = Some(eip);
             } else {
@@ -864,6 +875,7 @@ impl Store for SqlStore {
             };
             let eip = bind_eip(
                 &mut tx,
+                self.backend,
                 p,
                 &g.id,
                 &format!("vpn_gateway.eip_id_{slot}"),

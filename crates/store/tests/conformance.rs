@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::future::Future;
 use store::{
-    ConnectionFilter, CredentialRecord, LinkState, Listed, Page, ProbeMonitor, SqlStore, Store,
-    TokenRecord, WindowPoint,
+    Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MetricStore, Page, ProbeMonitor,
+    Rollup, SqlStore, Store, TokenRecord, WindowPoint,
 };
 
 on_every_engine! {
@@ -63,6 +63,7 @@ on_every_engine! {
         link_state_round_trip,
         points_insert_list_prune,
         points_insert_in_chunks,
+        rollups_aggregate_each_window_once,
     ],
     db: [
         data_survives_reopen,
@@ -259,8 +260,9 @@ fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
 }
 
 /// Walks every page of a list with `limit`, checking `total` on each page
-/// and that every marker is the last item's creation time; returns the
-/// items and the page sizes.
+/// and that every marker is the last item's `created_at` (creation times are
+/// unique per project at millisecond precision); returns the items and the
+/// page sizes.
 async fn walk_pages<T, F, Fut>(
     mut fetch: F,
     limit: i64,
@@ -287,14 +289,12 @@ where
             break;
         };
         let marker = page.next_marker.as_deref().expect("a page has a marker");
-        let us = domain::time::parse_marker(marker).expect("the marker is RFC 3339");
-        let last_ms = domain::time::parse_marker(created_at(last)).expect("created_at parses");
         assert_eq!(
-            us / 1000,
-            last_ms / 1000,
-            "the marker is the last item's time"
+            marker,
+            created_at(last),
+            "the marker is the last item's created_at"
         );
-        marker_us = Some(us);
+        marker_us = Some(domain::time::parse_marker(marker).expect("the marker is RFC 3339"));
         sizes.push(page.items.len());
         items.extend(page.items);
         assert!(sizes.len() <= 10, "pagination does not end");
@@ -1564,7 +1564,7 @@ async fn monitors_for_probing_and_status(store: &SqlStore) {
     let (a, b) = (&s.p, &ProjectId::generate());
     let ma = monitor(store, a, &s.conn).await;
     let gb = gateway(store, b, gateway_body()).await;
-    let cb = self::cgw(store, b).await;
+    let cb = cgw(store, b).await;
     let conn_b = connection(store, b, &gb, &cb).await;
     let mb = monitor(store, b, &conn_b).await;
 
@@ -1725,12 +1725,126 @@ async fn points_insert_in_chunks(store: &SqlStore) {
     let s = setup(store).await;
     let p = &s.p;
     let m = monitor(store, p, &s.conn).await;
-    let pts: Vec<_> = (0..150)
-        .map(|i| point(&m, p, i * 60_000, (i % 11) as i64 % 11))
-        .collect();
+    let pts: Vec<_> = (0..150).map(|i| point(&m, p, i * 60_000, i % 11)).collect();
     store.insert_points(&pts).await.unwrap();
     assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(pts));
     assert_eq!(store.prune_points(i64::MAX).await, Ok(150));
+}
+
+/// Rollups: exact count/sum/sum-of-squares/min/max per bucket, each
+/// complete bucket rolled up once, scoped by project, pruned by age and
+/// deleted with their monitor.
+async fn rollups_aggregate_each_window_once(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let q = &ProjectId::generate();
+    let gq = gateway(store, q, gateway_body()).await;
+    let cq = cgw(store, q).await;
+    let connq = connection(store, q, &gq, &cq).await;
+    let mq = monitor(store, q, &connq).await;
+
+    // Nothing to roll up yet.
+    assert_eq!(store.roll_up(60, 1_700_000_000_000).await, Ok(0));
+
+    let b = 1_699_999_980_000; // a multiple of 60 s
+    store
+        .insert_points(&[
+            point(&m, p, b, 10),
+            point(&m, p, b + 20_000, 5),
+            point(&m, p, b + 40_000, 0),
+            point(&m, p, b + 60_000, 0),
+            point(&m, p, b + 130_000, 10),
+            point(&mq, q, b + 10_000, 10),
+        ])
+        .await
+        .unwrap();
+
+    // Buckets b and b+60 s are complete at b+150 s; b+120 s is not.
+    assert_eq!(store.roll_up(60, b + 150_000).await, Ok(3));
+    assert_eq!(store.roll_up(60, b + 150_000).await, Ok(0), "once only");
+    let agg = |n, sum, sumsq, min: Option<f64>, max: Option<f64>| Agg {
+        n,
+        sum,
+        sumsq,
+        min,
+        max,
+    };
+    let first = Rollup {
+        monitor_id: m.id.clone(),
+        period: 60,
+        bucket_ms: b,
+        windows: 3,
+        sent: 30,
+        received: 15,
+        // rtt_avg 1.5 and rtt_max 3.75 in the two windows with replies.
+        latency: agg(2, 3.0, 4.5, Some(1.5), Some(1.5)),
+        max_latency: agg(2, 7.5, 28.125, Some(3.75), Some(3.75)),
+        // loss 0, 50 and 100 %.
+        loss: agg(3, 150.0, 12_500.0, Some(0.0), Some(100.0)),
+    };
+    let second = Rollup {
+        bucket_ms: b + 60_000,
+        windows: 1,
+        sent: 10,
+        received: 0,
+        latency: Agg::default(),
+        max_latency: Agg::default(),
+        loss: agg(1, 100.0, 10_000.0, Some(100.0), Some(100.0)),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.list_rollups(p, &m.id, 60, b, b + 600_000).await,
+        Ok(vec![first.clone(), second.clone()])
+    );
+    assert_eq!(first.latency.average(), Some(1.5));
+    assert_eq!(first.loss.average(), Some(50.0));
+    assert_eq!(second.latency.average(), None);
+
+    assert_eq!(store.roll_up(60, b + 180_000).await, Ok(1));
+    let third = Rollup {
+        bucket_ms: b + 120_000,
+        windows: 1,
+        sent: 10,
+        received: 10,
+        latency: agg(1, 1.5, 2.25, Some(1.5), Some(1.5)),
+        max_latency: agg(1, 3.75, 14.0625, Some(3.75), Some(3.75)),
+        loss: agg(1, 0.0, 0.0, Some(0.0), Some(0.0)),
+        ..first.clone()
+    };
+    assert_eq!(
+        store
+            .list_rollups(p, &m.id, 60, b + 60_000, b + 180_000)
+            .await,
+        Ok(vec![second.clone(), third.clone()]),
+        "from is inclusive, to exclusive"
+    );
+    assert_eq!(
+        store.list_rollups(p, &m.id, 300, 0, i64::MAX).await,
+        Ok(vec![])
+    );
+    assert_eq!(
+        store.list_rollups(q, &m.id, 60, 0, i64::MAX).await,
+        Ok(vec![]),
+        "another project's monitor"
+    );
+    let theirs = store
+        .list_rollups(q, &mq.id, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(ids(&theirs, |r| &r.monitor_id), vec![mq.id.clone()]);
+
+    assert_eq!(store.prune_rollups(60, b + 60_000).await, Ok(2));
+    assert_eq!(
+        store.list_rollups(p, &m.id, 60, 0, i64::MAX).await,
+        Ok(vec![second, third])
+    );
+    store.delete_monitor(p, &m.id).await.unwrap();
+    assert_eq!(
+        store.list_rollups(p, &m.id, 60, 0, i64::MAX).await,
+        Ok(vec![])
+    );
+    assert_eq!(store.prune_rollups(60, i64::MAX).await, Ok(0));
 }
 
 // ---------- persistence ----------

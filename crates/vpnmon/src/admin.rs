@@ -304,3 +304,76 @@ pub async fn eip_list(store: &dyn Store, out: Output) -> Result<()> {
     }
     Ok(())
 }
+
+/// `admin bulk-monitors`: for every address, a customer gateway, a
+/// policy-mode connection on one gateway and its monitor, in large
+/// transactions (for fleets and benchmarks). Creates the gateway, with an
+/// EIP from the pool, unless `--gateway` is given.
+pub async fn bulk_monitors(
+    store: &store::SqlStore,
+    project: &str,
+    gateway: Option<&str>,
+    eip_id: Option<&str>,
+    specs: &[String],
+    out: Output,
+) -> Result<()> {
+    let p = store
+        .find_project(project)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| anyhow!("no project named {project:?}"))?;
+    let pid = domain::ProjectId::parse(&p.id).ok_or_else(|| anyhow!("bad project id {}", p.id))?;
+    let mut addrs = Vec::new();
+    for s in specs {
+        for part in s.split(',').filter(|x| !x.trim().is_empty()) {
+            let a = domain::eip::parse_pool_spec(part).map_err(|x| anyhow!("--addresses: {x}"))?;
+            addrs.extend(a.iter().map(|a| a.to_string()));
+        }
+    }
+    if addrs.is_empty() {
+        bail!("give customer-gateway addresses with --addresses (address, CIDR or range a-b)");
+    }
+    let now = domain::time::wire_ms(chrono::Utc::now());
+    let (vgw, vgw_ip) = match gateway {
+        Some(g) => {
+            let gw = store.get_gateway(&pid, g).await.map_err(e)?;
+            let ip = match eip_id {
+                Some(i) => i.to_string(),
+                None => gw
+                    .vgw_ips()
+                    .first()
+                    .map(|x| x.0.clone())
+                    .ok_or_else(|| anyhow!("gateway {g} has no EIP or private address"))?,
+            };
+            (gw.id, ip)
+        }
+        None => {
+            let req: domain::gateway::CreateVgw = serde_json::from_value(json!({
+                "vpc_id": uuid::Uuid::new_v4().to_string(), "connect_subnet": uuid::Uuid::new_v4().to_string(),
+                "local_subnets": ["192.168.0.0/16"], "eip1": {"type": "5_bgp", "bandwidth_size": 100}}))?;
+            let plan = domain::gateway::plan_create(req, domain::ids::new_resource_id(), &now)
+                .map_err(e)?;
+            let gw = store.create_gateway(&pid, plan).await.map_err(e)?;
+            let ip = gw.eip1.as_ref().map(|x| x.id.clone()).unwrap_or_default();
+            (gw.id, ip)
+        }
+    };
+    let started = std::time::Instant::now();
+    let ids = store
+        .bulk_monitored_links(&pid, &vgw, &vgw_ip, &addrs, "Bulk-psk-1234")
+        .await
+        .map_err(e)?;
+    match out {
+        Output::Json => println!(
+            "{}",
+            json!({"project_id": p.id, "vgw_id": vgw, "vgw_ip": vgw_ip, "monitors": ids.len(),
+                   "seconds": started.elapsed().as_secs_f64()})
+        ),
+        Output::Text => println!(
+            "created {} monitored links on gateway {vgw} in {:.1} s",
+            ids.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    }
+    Ok(())
+}

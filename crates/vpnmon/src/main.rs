@@ -1,5 +1,7 @@
 //! The `vpnmon` command.
 
+mod client;
+
 use anyhow::{Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -25,6 +27,10 @@ enum Cmd {
     Serve(ServeArgs),
     /// Manage projects, users, credentials and the EIP pool in the store.
     Admin(AdminArgs),
+    // --- CLI client (src/client): login, gateway, customer-gateway, connection, monitor ---
+    #[command(flatten)]
+    Client(client::ClientCmd),
+    // --- end CLI client ---
 }
 
 #[derive(Args, Clone, Default)]
@@ -101,6 +107,24 @@ enum AdminCmd {
     /// The EIP pool.
     #[command(subcommand)]
     Eip(EipCmd),
+    /// Create many monitored links at once: per address a customer gateway,
+    /// a policy-mode connection and a monitor (for fleets and benchmarks).
+    BulkMonitors {
+        /// Project (name).
+        #[arg(long, default_value = "local-1")]
+        project: String,
+        /// Existing gateway id; by default a new gateway with an EIP from the pool.
+        #[arg(long)]
+        gateway: Option<String>,
+        /// vgw_ip of the connections (EIP id) when --gateway is given; default its first EIP.
+        #[arg(long)]
+        eip_id: Option<String>,
+        /// Customer-gateway addresses: address, CIDR or range a-b; repeatable.
+        #[arg(long, required = true)]
+        addresses: Vec<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(Subcommand)]
@@ -363,6 +387,23 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
             admin::credential_delete(s, &access).await
         }
         AdminCmd::Eip(EipCmd::List { output }) => admin::eip_list(s, output).await,
+        AdminCmd::BulkMonitors {
+            project,
+            gateway,
+            eip_id,
+            addresses,
+            output,
+        } => {
+            admin::bulk_monitors(
+                &store,
+                &project,
+                gateway.as_deref(),
+                eip_id.as_deref(),
+                &addresses,
+                output,
+            )
+            .await
+        }
     };
     store.close().await;
     r
@@ -374,6 +415,7 @@ async fn main() {
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a).await,
         Cmd::Admin(a) => admin_cmd(a).await,
+        Cmd::Client(c) => client::run(c).await,
     };
     if let Err(e) = r {
         eprintln!("vpnmon: {e:#}");

@@ -25,8 +25,6 @@ use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-pub use session::ServerError;
-
 /// Output format of the client commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Output {
@@ -62,7 +60,13 @@ pub struct ClientOpts {
     #[arg(long = "config", env = "VPNMON_CLIENT_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t, global = true)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
     pub output: Output,
 }
 
@@ -334,7 +338,13 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
         }
         ClientCmd::Connection(a) => {
             if a.opts.password_stdin
-                && matches!(a.cmd, ConnectionCmd::Create { psk_stdin: true, .. })
+                && matches!(
+                    a.cmd,
+                    ConnectionCmd::Create {
+                        psk_stdin: true,
+                        ..
+                    }
+                )
             {
                 anyhow::bail!("--password-stdin and --psk-stdin cannot both read standard input");
             }

@@ -315,7 +315,10 @@ impl Session {
             token,
         };
         if cached.expires().is_none() {
-            bail!("the token's expires_at {:?} is not a time", cached.expires_at);
+            bail!(
+                "the token's expires_at {:?} is not a time",
+                cached.expires_at
+            );
         }
         write_cache(&self.cache, &cached)?;
         self.token = Some(cached.clone());

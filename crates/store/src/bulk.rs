@@ -1,0 +1,100 @@
+//! Bulk creation of monitored links (customer gateway + connection +
+//! monitor per address) on one gateway, in large transactions: for fleets
+//! and benchmarks, where one HTTP request per resource would be slow. The
+//! same domain rules run as through the API.
+
+use crate::sql::{internal, json, load_gateway, next_created_us, now_us, render_created, used_tunnels, SqlStore};
+use crate::Result;
+use domain::connection::{self, CreateConnection};
+use domain::customer_gateway::{self, CreateCgw};
+use domain::monitor;
+use domain::ProjectId;
+
+/// Rows per transaction.
+const BATCH: usize = 1000;
+
+impl SqlStore {
+    /// For each customer-gateway address, creates a customer gateway, a
+    /// policy-mode connection on gateway `vgw_id` (using `vgw_ip`) and its
+    /// monitor. Returns the monitor ids.
+    pub async fn bulk_monitored_links(
+        &self,
+        p: &ProjectId,
+        vgw_id: &str,
+        vgw_ip: &str,
+        addresses: &[String],
+        psk: &str,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(addresses.len());
+        for chunk in addresses.chunks(BATCH) {
+            let mut tx = self.write.begin().await.map_err(internal)?;
+            let gw = load_gateway(&mut tx, p, vgw_id).await?;
+            let used = used_tunnels(&mut tx, vgw_id).await?;
+            let mut created = next_created_us(&mut tx, "vpn_connections", p)
+                .await?
+                .max(next_created_us(&mut tx, "customer_gateways", p).await?)
+                .max(next_created_us(&mut tx, "connection_monitors", p).await?)
+                .max(now_us() / 1000 * 1000);
+            for addr in chunk {
+                let at = render_created(created);
+                let cgw = customer_gateway::create(
+                    CreateCgw { id_value: Some(addr.clone()), ..Default::default() },
+                    domain::ids::new_resource_id(),
+                    &at,
+                )?;
+                let req = CreateConnection {
+                    vgw_id: Some(vgw_id.to_string()),
+                    vgw_ip: Some(vgw_ip.to_string()),
+                    cgw_id: Some(cgw.id.clone()),
+                    style: Some("policy".into()),
+                    peer_subnets: Some(vec!["10.255.0.0/16".into()]),
+                    policy_rules: Some(Vec::new()),
+                    psk: Some(psk.to_string()),
+                    ..Default::default()
+                };
+                let conn = connection::create(req, domain::ids::new_resource_id(), &at, &gw, &cgw, &used)?;
+                let m = monitor::derive(domain::ids::new_resource_id(), &conn, &gw, &cgw)?;
+                sqlx::query("INSERT INTO customer_gateways (id, project_id, created_us, body) VALUES ($1, $2, $3, $4)")
+                    .bind(cgw.id.clone())
+                    .bind(p.as_str().to_string())
+                    .bind(created)
+                    .bind(json(&cgw)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                sqlx::query(
+                    "INSERT INTO vpn_connections (id, project_id, created_us, vgw_id, cgw_id, vgw_ip, eps, tunnel_net, body) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+                )
+                .bind(conn.id.clone())
+                .bind(p.as_str().to_string())
+                .bind(created)
+                .bind(conn.vgw_id.clone())
+                .bind(conn.cgw_id.clone())
+                .bind(conn.vgw_ip.clone())
+                .bind(conn.enterprise_project_id.clone())
+                .bind(json(&conn)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                sqlx::query(
+                    "INSERT INTO connection_monitors (id, project_id, created_us, vpn_connection_id, status, body) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(m.id.clone())
+                .bind(p.as_str().to_string())
+                .bind(created)
+                .bind(m.vpn_connection_id.clone())
+                .bind(m.status.clone())
+                .bind(json(&m)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                out.push(m.id);
+                created += 1000;
+            }
+            tx.commit().await.map_err(internal)?;
+        }
+        Ok(out)
+    }
+}
