@@ -215,7 +215,7 @@ struct SharedCounters {
     values: [AtomicU64; COUNTER_FIELDS],
 }
 
-const COUNTER_FIELDS: usize = 17;
+const COUNTER_FIELDS: usize = 20;
 
 fn counters_to_array(c: &EngineCounters) -> [u64; COUNTER_FIELDS] {
     [
@@ -236,6 +236,9 @@ fn counters_to_array(c: &EngineCounters) -> [u64; COUNTER_FIELDS] {
         c.in_flight,
         c.monitors,
         c.not_probed,
+        c.lateness_sum_us,
+        c.late_over_5ms,
+        c.late_over_20ms,
     ]
 }
 
@@ -270,6 +273,9 @@ impl SharedCounters {
             in_flight: v[14],
             monitors: v[15],
             not_probed: v[16],
+            lateness_sum_us: v[17],
+            late_over_5ms: v[18],
+            late_over_20ms: v[19],
         }
     }
 }
@@ -783,6 +789,14 @@ impl Core {
                 if self.cadence.too_late(intended, now) {
                     self.counters.skipped += 1;
                 } else {
+                    // Send lateness against the schedule, measured now (the
+                    // batch leaves within this wake-up).
+                    let due_at = self.epoch + Duration::from_nanos(intended * self.tick_ns);
+                    let late_us =
+                        Instant::now().saturating_duration_since(due_at).as_micros() as u64;
+                    self.counters.lateness_sum_us += late_us;
+                    self.counters.late_over_5ms += u64::from(late_us > 5_000);
+                    self.counters.late_over_20ms += u64::from(late_us > 20_000);
                     let family = Family::of(self.table.slot(slot).destination);
                     self.pending_sends[family.index()].push((slot, k));
                 }

@@ -365,6 +365,13 @@ pub struct EngineCounters {
     pub monitors: u64,
     /// Gauge: monitors known but not probed.
     pub not_probed: u64,
+    /// Sum over sent probes of how late each was queued for sending against
+    /// its schedule, µs (divide by `sent` for the mean).
+    pub lateness_sum_us: u64,
+    /// Probes sent more than 5 ms late.
+    pub late_over_5ms: u64,
+    /// Probes sent more than 20 ms late.
+    pub late_over_20ms: u64,
 }
 
 /// Errors of [`Engine::start`].

@@ -122,6 +122,9 @@ enum AdminCmd {
         /// Customer-gateway addresses: address, CIDR or range a-b; repeatable.
         #[arg(long, required = true)]
         addresses: Vec<String>,
+        /// Add these EIP pool entries first (as `serve --eip-pool` does).
+        #[arg(long, value_delimiter = ',')]
+        eip_pool: Vec<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t)]
         output: Output,
     },
@@ -392,8 +395,13 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
             gateway,
             eip_id,
             addresses,
+            eip_pool,
             output,
         } => {
+            if let Err(e) = app::load_pool(s, &eip_pool).await {
+                store.close().await;
+                return Err(e);
+            }
             admin::bulk_monitors(
                 &store,
                 &project,

@@ -77,6 +77,9 @@ engine_counters! {
     rx_queue_drops => "vpnmon_probe_rx_queue_drops", "Packets dropped by a full socket receive buffer";
     skipped => "vpnmon_probe_skipped", "Probes skipped because they were overdue after a stall";
     events_dropped => "vpnmon_probe_events_dropped", "Engine events dropped because the consumer fell behind";
+    lateness_sum_us => "vpnmon_probe_send_lateness_us", "Sum of send lateness against the schedule, microseconds";
+    late_over_5ms => "vpnmon_probe_sent_late_over_5ms", "Probes sent more than 5 ms after their scheduled time";
+    late_over_20ms => "vpnmon_probe_sent_late_over_20ms", "Probes sent more than 20 ms after their scheduled time";
 }
 
 /// All of vpnmon's metrics.
