@@ -133,6 +133,30 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         &["GET"],
         true,
         get(misc::quotas),
+    )
+    .add(
+        "/V1.0/{project_id}/metric-data",
+        &["GET"],
+        true,
+        get(ces::show_metric_data),
+    )
+    .add(
+        "/V1.0/{project_id}/batch-query-metric-data",
+        &["POST"],
+        true,
+        post(ces::batch_query),
+    )
+    .add(
+        "/V1.0/{project_id}/metrics",
+        &["GET"],
+        true,
+        get(ces::list_metrics),
+    )
+    .add(
+        "/vpnmon/{project_id}/monitors/{monitor_id}/state",
+        &["GET"],
+        true,
+        get(probe_state::show),
     );
 
     let authed = v5.router.route_layer(axum::middleware::from_fn_with_state(

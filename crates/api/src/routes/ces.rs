@@ -424,7 +424,19 @@ pub async fn list_metrics(
     Extension(c): Extension<Caller>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
-    let limit = q.int("limit", 1, 1000)?.unwrap_or(1000) as usize;
+    let limit = match q.get("limit") {
+        None => 1000,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "limit",
+                    format!("{v:?} is not an integer between 1 and 1000"),
+                )
+            })?,
+    };
     let desc = match q.get("order") {
         None | Some("asc") => false,
         Some("desc") => true,

@@ -6,6 +6,7 @@ pub mod connection_monitors;
 pub mod customer_gateways;
 pub mod iam;
 pub mod misc;
+pub mod probe_state;
 pub mod vpn_connections;
 pub mod vpn_gateways;
 
