@@ -101,7 +101,8 @@ def server():
     cmd = [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir,
            "--eip-pool", EIP_POOL, "--probe-allow", "127.0.0.0/8",
            # Fast windows so the CES test sees real probe results within seconds.
-           "--probe-interval", "2s", "--probe-timeout", "500ms"]
+           "--probe-interval", "2s", "--probe-timeout", "500ms",
+           "--metrics-listen", "off"]
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
                             env=_child_env({"VPNMON_ADMIN_PASSWORD": password}))

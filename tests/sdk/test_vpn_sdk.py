@@ -5,11 +5,20 @@ file order: create -> show/list -> update -> errors -> delete in reverse order.
 """
 
 import re
+import time
 import uuid
 from datetime import datetime
 
 import pytest
 
+from huaweicloudsdkces.v1 import (
+    BatchListMetricDataRequest,
+    BatchListMetricDataRequestBody,
+    ListMetricsRequest,
+    MetricInfo,
+    MetricsDimension,
+    ShowMetricDataRequest,
+)
 from huaweicloudsdkcore.exceptions import exceptions
 from huaweicloudsdkvpn.v5 import (
     CreateConnectionMonitorResponse,
@@ -48,6 +57,7 @@ from sdkutil import (
     UUID_RE,
     expect_error,
     Factory,
+    make_ces_client,
     make_vpn_client,
 )
 
@@ -581,6 +591,102 @@ def test_success_body_request_id(vpn):
     assert REQUEST_ID_RE.fullmatch(resp.request_id), resp.request_id
 
 
-@pytest.mark.skip(reason="CES (Cloud Eye metric-data, spec 7) is not implemented in vpnmon yet")
-def test_ces_link_metrics():
-    pass
+def _wait_for(what, probe, done, timeout=20.0, step=0.25):
+    """Calls `probe` until `done(value)`; fails after `timeout` s showing the
+    last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what}: not reached within {timeout:.0f} s (last: {value!r})")
+        time.sleep(step)
+
+
+def ces_ok(resp):
+    """A CES success: 200 (the CES response models carry no request_id)."""
+    assert resp.status_code == 200, f"status {resp.status_code} != 200"
+    return resp
+
+
+def test_ces_link_metrics(server, admin_cred, vpn, factory):
+    """Spec 7.2 and 10: the Cloud Eye SDK reads the real probe results of a
+    monitor (loopback: RTT well under 5 ms, no loss)."""
+    ces = make_ces_client(server.endpoint, admin_cred["access"], admin_cred["secret"],
+                          admin_cred["project_id"])
+    s = factory.stack("sdk-ces")
+    conn = s["conn"]
+    try:
+        mon = ok(factory.monitor(conn), 201).connection_monitor.id
+        _wait_for("monitor ACTIVE",
+                  lambda: vpn.show_connection_monitor(
+                      ShowConnectionMonitorRequest(connection_monitor_id=mon)).connection_monitor.status,
+                  lambda status: status == "ACTIVE")
+
+        dim = f"evpn_connection_id,{conn}"
+        start = int(time.time() * 1000) - 5 * 60 * 1000
+
+        def show(metric, to, dim_0=dim):
+            return ces_ok(ces.show_metric_data(ShowMetricDataRequest(
+                namespace="SYS.VPN", metric_name=metric, dim_0=dim_0, filter="average",
+                period=1, _from=start, to=to)))
+
+        first = _wait_for("2 datapoints of link_average_latency",
+                          lambda: show("link_average_latency", int(time.time() * 1000) + 60 * 1000),
+                          lambda r: len(r.datapoints) >= 2)
+        assert first.metric_name == "link_average_latency"
+        # Windows of one monitor are written in order, so every window that
+        # starts before the last one seen is stored: pin `to` past it and the
+        # set of points no longer changes between the calls below.
+        to = first.datapoints[-1].timestamp + 1
+        lat = show("link_average_latency", to).datapoints
+        assert len(lat) >= 2
+        stamps = [p.timestamp for p in lat]
+        assert stamps == sorted(set(stamps)), f"timestamps not strictly increasing: {stamps}"
+        assert start - 1000 < stamps[0] and stamps[-1] < to, (start, stamps, to)
+        for p in lat:
+            assert 0 < p.average < 5, f"loopback RTT {p.average} ms"
+            assert p.unit == "ms"
+        # Only the requested filter's value is in a point.
+        assert [sorted(p) for p in first.to_json_object()["datapoints"]] == \
+            [["average", "timestamp", "unit"]] * len(first.datapoints)
+
+        loss = show("link_packet_loss_rate", to).datapoints
+        assert [p.timestamp for p in loss] == stamps, "every window has a reply on loopback"
+        assert all(p.average == 0.0 and p.unit == "%" for p in loss), [p.average for p in loss]
+
+        # The public_* alias under vpn_connection_id carries the same values.
+        alias = show("public_average_latency", to, dim_0=f"vpn_connection_id,{conn}").datapoints
+        assert [(p.timestamp, p.average) for p in alias] == [(p.timestamp, p.average) for p in lat]
+
+        batch = ces_ok(ces.batch_list_metric_data(BatchListMetricDataRequest(
+            body=BatchListMetricDataRequestBody(
+                metrics=[MetricInfo(namespace="SYS.VPN", metric_name="link_average_latency",
+                                    dimensions=[MetricsDimension(name="evpn_connection_id", value=conn)])],
+                period="1", filter="average", _from=start, to=to))))
+        (m,) = batch.metrics
+        assert (m.namespace, m.metric_name, m.unit) == ("SYS.VPN", "link_average_latency", "ms")
+        assert [(d.name, d.value) for d in m.dimensions] == [("evpn_connection_id", conn)]
+        assert [(p.timestamp, p.average) for p in m.datapoints] == \
+            [(p.timestamp, p.average) for p in lat]
+
+        listed = ces_ok(ces.list_metrics(ListMetricsRequest(namespace="SYS.VPN", limit=1000)))
+        mine = sorted((x.metric_name, x.dimensions[0].name, x.unit) for x in listed.metrics
+                      if [d.value for d in x.dimensions] == [conn])
+        assert mine == sorted([
+            ("link_average_latency", "evpn_connection_id", "ms"),
+            ("link_max_latency", "evpn_connection_id", "ms"),
+            ("link_packet_loss_rate", "evpn_connection_id", "%"),
+            ("public_average_latency", "vpn_connection_id", "ms"),
+            ("public_max_latency", "vpn_connection_id", "ms"),
+            ("public_packet_loss_rate", "vpn_connection_id", "%"),
+        ])
+        only = ces_ok(ces.list_metrics(ListMetricsRequest(dim_0=dim)))
+        assert sorted(x.metric_name for x in only.metrics) == [
+            "link_average_latency", "link_max_latency", "link_packet_loss_rate"]
+        assert only.meta_data.count == 3 and only.meta_data.total == 3
+    finally:
+        ok(vpn.delete_vpn_connection(DeleteVpnConnectionRequest(vpn_connection_id=conn)), 204)
+        ok(vpn.delete_cgw(DeleteCgwRequest(customer_gateway_id=s["cgw"])), 204)
+        ok(vpn.delete_vgw(DeleteVgwRequest(vgw_id=s["vgw"])), 204)

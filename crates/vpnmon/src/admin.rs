@@ -84,7 +84,7 @@ pub async fn project_list(store: &dyn Store, out: Output) -> Result<()> {
             println!("{}", serde_json::Value::Array(v));
         }
         Output::Text => {
-            println!("{:<34} {}", "ID", "NAME");
+            println!("{:<34} NAME", "ID");
             for p in ps {
                 println!("{:<34} {}", p.id, p.name);
             }

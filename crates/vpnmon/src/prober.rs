@@ -149,30 +149,23 @@ impl ProbeService {
             metrics: metrics.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(persist(
-            store.clone(),
-            rx,
-            owners.clone(),
-            metrics,
-            stop_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(reconcile(
-            store.clone(),
-            watcher.clone(),
-            stop_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(prune(
-            store.clone(),
-            settings.retention,
-            stop_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(roll_up(
-            store,
-            settings.probe_interval,
-            settings.retention,
-            stop_rx,
-        )));
+        let tasks = vec![
+            tokio::spawn(persist(
+                store.clone(),
+                rx,
+                owners.clone(),
+                metrics,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(reconcile(store.clone(), watcher.clone(), stop_rx.clone())),
+            tokio::spawn(prune(store.clone(), settings.retention, stop_rx.clone())),
+            tokio::spawn(roll_up(
+                store,
+                settings.probe_interval,
+                settings.retention,
+                stop_rx,
+            )),
+        ];
         Ok(ProbeService {
             watcher,
             engine,

@@ -193,17 +193,29 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// What a query asks of every metric: the filter, the period and `[from, to)`.
+#[derive(Clone, Copy)]
+struct Span {
+    filter: Filter,
+    period: i64,
+    from: i64,
+    to: i64,
+}
+
 /// Datapoints `(timestamp, value)` of one metric of one connection.
 async fn datapoints(
     state: &AppState,
     project: &ProjectId,
     def: &MetricDef,
     connection: &str,
-    filter: Filter,
-    period: i64,
-    from: i64,
-    to: i64,
+    span: Span,
 ) -> Result<Vec<(i64, f64)>, ApiError> {
+    let Span {
+        filter,
+        period,
+        from,
+        to,
+    } = span;
     let Some(conn) = domain::ids::parse_resource_id(connection) else {
         return Ok(Vec::new());
     };
@@ -281,7 +293,19 @@ pub async fn show_metric_data(
         let def = metric(name, "metric_name")?;
         unit = def.unit;
         if key == def.dim {
-            points = datapoints(&s, &c.project, def, &value, filter, period, from, to).await?;
+            points = datapoints(
+                &s,
+                &c.project,
+                def,
+                &value,
+                Span {
+                    filter,
+                    period,
+                    from,
+                    to,
+                },
+            )
+            .await?;
         } else if key != "evpn_connection_id" && key != "vpn_connection_id" {
             return Err(bad(
                 "dim.0",
@@ -387,8 +411,19 @@ pub async fn batch_query(
             let def = metric(&m.metric_name, &format!("metrics[{i}].metric_name"))?;
             unit = def.unit;
             if let Some(d) = m.dimensions.iter().find(|d| d.name == def.dim) {
-                points =
-                    datapoints(&s, &c.project, def, &d.value, filter, period, from, b.to).await?;
+                points = datapoints(
+                    &s,
+                    &c.project,
+                    def,
+                    &d.value,
+                    Span {
+                        filter,
+                        period,
+                        from,
+                        to: b.to,
+                    },
+                )
+                .await?;
             }
         }
         total += points.len();

@@ -90,14 +90,14 @@ pub enum ClientCmd {
 /// `vpnmon login`.
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Client options")]
     opts: ClientOpts,
 }
 
 /// `vpnmon gateway ...`.
 #[derive(Args, Debug)]
 pub struct GatewayArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Client options")]
     opts: ClientOpts,
     #[command(subcommand)]
     cmd: GatewayCmd,
@@ -137,7 +137,7 @@ enum GatewayCmd {
 /// `vpnmon customer-gateway ...`.
 #[derive(Args, Debug)]
 pub struct CustomerGatewayArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Client options")]
     opts: ClientOpts,
     #[command(subcommand)]
     cmd: CustomerGatewayCmd,
@@ -168,7 +168,7 @@ enum CustomerGatewayCmd {
 /// `vpnmon connection ...`.
 #[derive(Args, Debug)]
 pub struct ConnectionArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Client options")]
     opts: ClientOpts,
     #[command(subcommand)]
     cmd: ConnectionCmd,
@@ -230,7 +230,7 @@ enum ConnectionCmd {
 /// `vpnmon monitor ...`.
 #[derive(Args, Debug)]
 pub struct MonitorArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Client options")]
     opts: ClientOpts,
     #[command(subcommand)]
     cmd: MonitorCmd,
@@ -315,7 +315,9 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
                 }
                 GatewayCmd::Show { id } => resources::show(&mut s, Kind::Gateway, &id, out).await,
                 GatewayCmd::List => resources::list(&mut s, Kind::Gateway, &[], out).await,
-                GatewayCmd::Delete { id } => resources::delete(&mut s, Kind::Gateway, &id).await,
+                GatewayCmd::Delete { id } => {
+                    resources::delete(&mut s, Kind::Gateway, &id, out).await
+                }
             }
         }
         ClientCmd::CustomerGateway(a) => {
@@ -332,7 +334,7 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
                     resources::list(&mut s, Kind::CustomerGateway, &[], out).await
                 }
                 CustomerGatewayCmd::Delete { id } => {
-                    resources::delete(&mut s, Kind::CustomerGateway, &id).await
+                    resources::delete(&mut s, Kind::CustomerGateway, &id, out).await
                 }
             }
         }
@@ -389,7 +391,7 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
                     resources::list(&mut s, Kind::Connection, &q, out).await
                 }
                 ConnectionCmd::Delete { id } => {
-                    resources::delete(&mut s, Kind::Connection, &id).await
+                    resources::delete(&mut s, Kind::Connection, &id, out).await
                 }
             }
         }
@@ -409,7 +411,9 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
                     }
                     resources::list(&mut s, Kind::Monitor, &q, out).await
                 }
-                MonitorCmd::Delete { id } => resources::delete(&mut s, Kind::Monitor, &id).await,
+                MonitorCmd::Delete { id } => {
+                    resources::delete(&mut s, Kind::Monitor, &id, out).await
+                }
                 MonitorCmd::Stats { id, since, period } => {
                     let since = parse_duration("--since", &since)?;
                     stats::run(&mut s, &id, since, period, out).await
@@ -445,4 +449,82 @@ fn read_psk(stdin: bool, env: Option<&str>) -> Result<String> {
         anyhow::bail!("the pre-shared key is empty");
     }
     Ok(psk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: ClientCmd,
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn client_flags_work_before_and_after_the_subcommand() {
+        let c = Cli::try_parse_from([
+            "vpnmon",
+            "monitor",
+            "--endpoint",
+            "http://a:1",
+            "list",
+            "-o",
+            "json",
+            "--project",
+            "p",
+        ])
+        .unwrap();
+        let ClientCmd::Monitor(m) = c.cmd else {
+            panic!("{c:?}")
+        };
+        assert_eq!(m.opts.endpoint.as_deref(), Some("http://a:1"));
+        assert_eq!(m.opts.project.as_deref(), Some("p"));
+        assert_eq!(m.opts.output, Output::Json);
+    }
+
+    #[test]
+    fn a_connection_needs_exactly_one_psk_source_and_a_gateway_one_eip_choice() {
+        let base = [
+            "vpnmon",
+            "connection",
+            "create",
+            "--gateway",
+            "g",
+            "--customer-gateway",
+            "c",
+        ];
+        assert!(Cli::try_parse_from(base).is_err());
+        assert!(Cli::try_parse_from(base.iter().chain(&["--psk-stdin"])).is_ok());
+        assert!(
+            Cli::try_parse_from(base.iter().chain(&["--psk-stdin", "--psk-env", "X"])).is_err()
+        );
+        let gw = [
+            "vpnmon",
+            "gateway",
+            "create",
+            "--vpc-id",
+            "v",
+            "--subnet-id",
+            "s",
+            "--local-subnet",
+            "10.0.0.0/24",
+        ];
+        assert!(Cli::try_parse_from(gw).is_ok());
+        assert!(Cli::try_parse_from(gw.iter().chain(&["--eip-id", "e"])).is_ok());
+        assert!(
+            Cli::try_parse_from(gw.iter().chain(&["--eip-id", "e", "--eip-bandwidth", "5"]))
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(&gw[..7]).is_err(),
+            "--local-subnet is required"
+        );
+    }
 }

@@ -277,8 +277,9 @@ pub async fn list(
     Ok(())
 }
 
-/// `... delete ID`.
-pub async fn delete(s: &mut Session, kind: Kind, arg: &str) -> Result<()> {
+/// `... delete ID`: a confirmation line, or nothing with `-o json` (the
+/// server answers 204 without a body).
+pub async fn delete(s: &mut Session, kind: Kind, arg: &str, out: Output) -> Result<()> {
     let id = resolve(s, kind, arg).await?;
     s.call(
         Method::DELETE,
@@ -288,7 +289,9 @@ pub async fn delete(s: &mut Session, kind: Kind, arg: &str) -> Result<()> {
         None,
     )
     .await?;
-    println!("deleted {} {id}", kind.label());
+    if out == Output::Table {
+        println!("deleted {} {id}", kind.label());
+    }
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// How far back the first refresh looks.
 const LOOKBACK_MS: i64 = 5 * 60 * 1000;
 /// Windows kept for the sparkline.
-const HISTORY: usize = 30;
+const HISTORY: usize = 20;
 
 /// A sparkline of latencies; a window without any reply is `×`.
 pub fn sparkline(values: &VecDeque<Option<f64>>) -> String {
@@ -54,14 +54,17 @@ pub fn line(p: &Point) -> String {
     )
 }
 
+/// The redrawn terminal line; short enough for 80 columns.
 fn status_line(p: Option<&Point>, history: &VecDeque<Option<f64>>) -> String {
     match p {
         None => "waiting for datapoints...".to_string(),
         Some(p) => format!(
             "{}  latency {} (max {})  loss {}  {}",
-            fmt_ms(p.ts),
+            chrono::DateTime::from_timestamp_millis(p.ts)
+                .map(|t| t.format("%H:%M:%SZ").to_string())
+                .unwrap_or_default(),
             unit(p.avg, 3, " ms"),
-            unit(p.max, 3, " ms"),
+            num(p.max, 3),
             unit(p.loss, 1, "%"),
             sparkline(history)
         ),
@@ -162,6 +165,23 @@ mod tests {
         assert_eq!(sparkline(&h), "▁█×▅");
         let flat: VecDeque<Option<f64>> = [Some(2.0), Some(2.0)].into();
         assert_eq!(sparkline(&flat), "▁▁");
+    }
+
+    #[test]
+    fn the_terminal_line_fits_80_columns() {
+        let p = Point {
+            ts: 1_764_139_560_000,
+            avg: Some(123.456),
+            max: Some(999.999),
+            loss: Some(100.0),
+        };
+        let h: VecDeque<Option<f64>> = (0..HISTORY).map(|i| Some(i as f64)).collect();
+        let l = status_line(Some(&p), &h);
+        assert!(
+            l.starts_with("06:46:00Z  latency 123.456 ms (max 999.999)  loss 100.0%  ▁"),
+            "{l}"
+        );
+        assert!(l.chars().count() < 80, "{l}");
     }
 
     #[test]

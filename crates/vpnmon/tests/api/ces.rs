@@ -10,12 +10,14 @@ use store::{MetricStore, Store, WindowPoint};
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// Windows of the main monitor, as (offset from the base in s, sent,
-/// received, avg RTT, max RTT); loss is `(sent - received) / sent * 100`.
+/// A window: (offset from the base in s, sent, received, avg RTT, max RTT).
+type Window = (i64, i64, i64, Option<f64>, Option<f64>);
+
+/// Windows of the main monitor; loss is `(sent - received) / sent * 100`.
 /// Buckets of 60 s: [0,60) four windows (one fully lost), [60,120) two,
 /// [180,240) one fully lost window only, [300,360) one, [540,600) one.
 /// Buckets of 300 s: [0,300) seven windows, [300,600) two.
-const WINDOWS: [(i64, i64, i64, Option<f64>, Option<f64>); 9] = [
+const WINDOWS: [Window; 9] = [
     (0, 4, 4, Some(2.0), Some(3.0)),
     (10, 4, 3, Some(4.0), Some(6.0)),
     (20, 4, 0, None, None),
@@ -139,10 +141,6 @@ fn unit_of(metric: &str) -> &'static str {
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one argument per CES query parameter"
-)]
 fn query(
     metric: &str,
     key: &str,
@@ -305,6 +303,10 @@ async fn metric_data_period_1_returns_each_raw_window() {
 /// Hand-computed aggregates: (bucket offset in s, [average, max, min, sum,
 /// variance]) per metric kind (latency, max latency, loss) and period.
 /// Variance is the population variance of the per-window values.
+#[expect(
+    clippy::approx_constant,
+    reason = "3.14 is a variance computed by hand, not pi"
+)]
 fn expected(period: i64) -> [Vec<(i64, [f64; 5])>; 3] {
     match period {
         60 => [
@@ -752,7 +754,7 @@ async fn batch_query_limits() {
     // 3001 one-second windows: the first 1500 with replies, the rest lost.
     let pts: Vec<WindowPoint> = (0..3001)
         .map(|i| {
-            let t = to - 3001_000 + i * 1000;
+            let t = to - 3_001_000 + i * 1000;
             if i < 1500 {
                 point(&app, &mon, t, 4, 4, Some(1.0), Some(2.0))
             } else {

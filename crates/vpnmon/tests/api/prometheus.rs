@@ -76,7 +76,11 @@ async fn metrics_parse_and_carry_probe_results() {
     assert_eq!(rtt.len(), 4, "min, avg, max, jitter");
     for s in rtt {
         let v = value(s);
-        assert!(v >= 0.0 && v < 0.005, "{:?} = {v}", s.labels.get("stat"));
+        assert!(
+            (0.0..0.005).contains(&v),
+            "{:?} = {v}",
+            s.labels.get("stat")
+        );
     }
     let engine_sent = scrape
         .samples

@@ -44,8 +44,7 @@ pub async fn signed(
     method: Method,
     path_and_query: &str,
     body: &[u8],
-    ak: &str,
-    sk: &str,
+    (ak, sk): (&str, &str),
     at: DateTime<Utc>,
     project_header: Option<&str>,
 ) -> crate::helpers::Resp {
@@ -131,8 +130,7 @@ async fn every_route_rejects_bad_credentials() {
             method.clone(),
             &path,
             &body,
-            "UNKNOWNAK00000000000",
-            &good.sk,
+            ("UNKNOWNAK00000000000", &good.sk),
             now,
             None,
         )
@@ -145,8 +143,7 @@ async fn every_route_rejects_bad_credentials() {
             method.clone(),
             &path,
             &body,
-            &good.ak,
-            "WRONGSECRET",
+            (&good.ak, "WRONGSECRET"),
             now,
             None,
         )
@@ -159,8 +156,7 @@ async fn every_route_rejects_bad_credentials() {
             method.clone(),
             &path,
             &body,
-            &good.ak,
-            &good.sk,
+            (&good.ak, &good.sk),
             now - chrono::Duration::minutes(20),
             None,
         )
@@ -172,8 +168,7 @@ async fn every_route_rejects_bad_credentials() {
             method.clone(),
             &path,
             &body,
-            &good.ak,
-            &good.sk,
+            (&good.ak, &good.sk),
             now,
             Some("0123456789abcdef0123456789abcdef"),
         )
@@ -194,8 +189,7 @@ async fn every_route_rejects_bad_credentials() {
             method.clone(),
             &path,
             &body,
-            &good.ak,
-            &good.sk,
+            (&good.ak, &good.sk),
             now,
             Some(&app.project_id),
         )
@@ -277,8 +271,7 @@ async fn aksk_works_end_to_end_and_can_be_disabled() {
         Method::POST,
         &path,
         body,
-        &c.ak,
-        &c.sk,
+        (&c.ak, &c.sk),
         now,
         Some(&app.project_id),
     )
@@ -293,8 +286,7 @@ async fn aksk_works_end_to_end_and_can_be_disabled() {
         Method::GET,
         &q,
         b"",
-        &c.ak,
-        &c.sk,
+        (&c.ak, &c.sk),
         now,
         Some(&app.project_id),
     )
@@ -323,7 +315,7 @@ async fn aksk_works_end_to_end_and_can_be_disabled() {
         .set_credential_enabled(&c.ak, false)
         .await
         .unwrap();
-    let m = signed(&app, Method::GET, &path, b"", &c.ak, &c.sk, now, None)
+    let m = signed(&app, Method::GET, &path, b"", (&c.ak, &c.sk), now, None)
         .await
         .assert_error(401, "APIGW.0301");
     assert!(m.contains("disabled"), "{m}");
@@ -347,7 +339,7 @@ async fn aksk_works_end_to_end_and_can_be_disabled() {
         })
         .await
         .unwrap();
-    signed(&app, Method::GET, &path, b"", &ak, &sk, now, None)
+    signed(&app, Method::GET, &path, b"", (&ak, &sk), now, None)
         .await
         .assert_error(403, "VPN.0003");
     app.stop().await;

@@ -1,0 +1,900 @@
+//! The CLI client, black box: the built `vpnmon` binary against a real
+//! `vpnmon serve` on a loopback port, each test with its own data
+//! directory, token cache and config directory.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use store::Store;
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vpnmon");
+const ADMIN_PASSWORD: &str = "Admin-pass-123";
+
+/// A `vpnmon serve` process, killed by its PID when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    data: TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(data.path().join("server.log")).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path().join("db"))
+            .args(["--eip-pool", "127.0.0.2-127.0.0.9", "--no-probe"])
+            .args(["--metrics-listen", "off"])
+            .env_clear()
+            .env("VPNMON_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn vpnmon serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                base = Some(addr.trim().to_string());
+                break;
+            }
+        }
+        // Drain the rest so that the server never writes to a closed pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let mut s = Server {
+            child,
+            base: String::new(),
+            data,
+        };
+        match base {
+            Some(b) => s.base = b,
+            None => panic!("the server exited before listening; its log:\n{}", s.log()),
+        }
+        assert!(s.base.starts_with("http://127.0.0.1:"), "{}", s.base);
+        s
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn db_dir(&self) -> PathBuf {
+        self.data.path().join("db")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client's environment: its cache and config directories.
+struct Client {
+    base: String,
+    cache: PathBuf,
+    config: PathBuf,
+    password: Option<String>,
+    extra: Vec<(String, String)>,
+    _dirs: Option<(TempDir, TempDir)>,
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+    fn failed(self) -> Run {
+        assert_ne!(self.code, Some(0), "stdout:\n{}", self.stdout);
+        assert!(self.code.is_some(), "killed by a signal: {}", self.stderr);
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl Client {
+    /// A client with its own, empty, cache and config directories.
+    fn new(server: &Server) -> Client {
+        let (cache, config) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        Client {
+            base: server.base.clone(),
+            cache: cache.path().to_path_buf(),
+            config: config.path().to_path_buf(),
+            password: Some(ADMIN_PASSWORD.into()),
+            extra: Vec::new(),
+            _dirs: Some((cache, config)),
+        }
+    }
+
+    /// Another client on the same cache, with this password (or none).
+    fn sharing(&self, password: Option<&str>) -> Client {
+        Client {
+            base: self.base.clone(),
+            cache: self.cache.clone(),
+            config: self.config.clone(),
+            password: password.map(str::to_string),
+            extra: self.extra.clone(),
+            _dirs: None,
+        }
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env_clear();
+        if !self.base.is_empty() {
+            cmd.env("VPNMON_ENDPOINT", &self.base);
+        }
+        cmd.env("XDG_CACHE_HOME", &self.cache)
+            .env("XDG_CONFIG_HOME", &self.config)
+            .env("HOME", &self.config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        if let Some(p) = &self.password {
+            cmd.env("VPNMON_PASSWORD", p);
+        }
+        for (k, v) in &self.extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn vpnmon");
+        if let Some(input) = stdin {
+            let mut w = child.stdin.take().unwrap();
+            w.write_all(input.as_bytes()).unwrap();
+        }
+        let out: Output = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, None)
+    }
+
+    /// The token cache files.
+    fn cache_files(&self) -> Vec<PathBuf> {
+        let dir = self.cache.join("vpnmon");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn cache_file(&self) -> PathBuf {
+        let files = self.cache_files();
+        assert_eq!(files.len(), 1, "one cache file: {files:?}");
+        files[0].clone()
+    }
+}
+
+/// The value of `name` in a `FIELD VALUE` table.
+fn field(table: &str, name: &str) -> Option<String> {
+    table.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == name).then(|| v.trim().to_string())
+    })
+}
+
+/// The header line and the row that starts with `id` of a list table.
+fn list_row<'a>(table: &'a str, id: &str) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut lines = table.lines();
+    let header = lines.next().expect("a header line");
+    let row = lines
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("no row for {id}:\n{table}"));
+    (
+        header.split_whitespace().collect(),
+        row.split_whitespace().collect(),
+    )
+}
+
+fn is_hex32(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[test]
+fn login_caches_a_private_token_that_later_commands_reuse() {
+    let server = Server::start();
+    let c = Client::new(&server);
+
+    let r = c.run(&["login", "-o", "json"]).ok();
+    let j = r.json();
+    assert_eq!(j["user"], "admin");
+    assert_eq!(j["domain"], "vpnmon");
+    assert_eq!(j["project"], "local-1");
+    assert_eq!(j["endpoint"], c.base.as_str());
+    assert!(is_hex32(j["project_id"].as_str().unwrap()), "{j}");
+    let expires = chrono::DateTime::parse_from_rfc3339(j["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires > chrono::Utc::now() + chrono::TimeDelta::hours(23));
+    let path = c.cache_file();
+    assert_eq!(j["cache_file"], path.display().to_string());
+    assert!(
+        path.starts_with(c.cache.join("vpnmon")),
+        "{}",
+        path.display()
+    );
+
+    let r = c.run(&["login"]).ok();
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>()[..2],
+        [
+            format!("logged in to {} as admin (domain vpnmon)", c.base),
+            format!("project local-1 (id {})", j["project_id"].as_str().unwrap()),
+        ]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let cached: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(cached["endpoint"], c.base.as_str());
+    assert_eq!(cached["project_id"], j["project_id"]);
+    assert!(!cached["token"].as_str().unwrap().is_empty());
+
+    // Later commands use the cache: no new login. With a wrong password in
+    // the environment they would fail if they logged in.
+    let before = std::fs::read(&path).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let r = c
+        .sharing(Some("not-the-password"))
+        .run(&["gateway", "list", "-o", "json"])
+        .ok();
+    assert_eq!(r.json(), serde_json::json!([]));
+    c.sharing(None).run(&["customer-gateway", "list"]).ok();
+    c.sharing(None).run(&["monitor", "list"]).ok();
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+
+    // No cache and no password: a clear error, no request.
+    let mut fresh = Client::new(&server);
+    fresh.password = None;
+    let r = fresh.run(&["gateway", "list"]).failed();
+    assert!(
+        r.stderr.contains("not logged in") && r.stderr.contains("vpnmon login"),
+        "{}",
+        r.stderr
+    );
+    // A wrong password: the server's error as the server sent it.
+    fresh.password = Some("not-the-password".into());
+    let r = fresh.run(&["login"]).failed();
+    assert!(
+        r.stderr
+            .contains("APIGW.0301: Incorrect IAM authentication information: the username or password is wrong ("),
+        "{}",
+        r.stderr
+    );
+    assert!(fresh.cache_files().is_empty());
+    // The password from standard input.
+    fresh.password = None;
+    fresh
+        .run_with(
+            &["login", "--password-stdin"],
+            Some(&format!("{ADMIN_PASSWORD}\n")),
+        )
+        .ok();
+    assert_eq!(fresh.cache_files().len(), 1);
+
+    // A cached token the server refuses is dropped; without a password the
+    // command fails and says what to do, with one it logs in again.
+    let mut tampered = cached.clone();
+    tampered["token"] = Value::String("MII-not-a-token".into());
+    std::fs::write(&path, tampered.to_string()).unwrap();
+    let r = c.sharing(None).run(&["gateway", "list"]).failed();
+    assert!(
+        r.stderr.contains("APIGW.0301: ") && r.stderr.contains("run `vpnmon login`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !path.exists(),
+        "the refused token is removed from the cache"
+    );
+    std::fs::write(&path, tampered.to_string()).unwrap();
+    c.run(&["gateway", "list"]).ok();
+    let renewed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_ne!(renewed["token"], tampered["token"]);
+
+    // Logout revokes the token: a copy of it no longer works.
+    let copy = std::fs::read(&path).unwrap();
+    let r = c.run(&["logout"]).ok();
+    assert!(r.stdout.contains("logged out"), "{}", r.stdout);
+    assert!(c.cache_files().is_empty());
+    std::fs::write(&path, &copy).unwrap();
+    let r = c.sharing(None).run(&["gateway", "list"]).failed();
+    assert!(r.stderr.contains("token has been revoked"), "{}", r.stderr);
+}
+
+#[test]
+fn settings_come_from_the_config_file_when_no_flag_or_env_gives_them() {
+    let server = Server::start();
+    let mut c = Client::new(&server);
+    let dir = c.config.join("vpnmon");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("client.toml"),
+        format!(
+            "endpoint = \"{}\"\ndomain = \"vpnmon\"\nuser = \"admin\"\nproject = \"local-1\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    c.base = String::new();
+    let j = c.run(&["login", "-o", "json"]).ok().json();
+    assert_eq!(j["endpoint"], server.base.as_str());
+    // A flag wins over the file.
+    let r = c
+        .run(&["gateway", "list", "--endpoint", "http://127.0.0.1:1"])
+        .failed();
+    assert!(r.stderr.contains("http://127.0.0.1:1"), "{}", r.stderr);
+    // The project flag selects another project (and another cache entry).
+    let r = c.run(&["login", "--project", "nope"]).failed();
+    assert!(r.stderr.contains("APIGW.0301: "), "{}", r.stderr);
+    assert_eq!(c.cache_files().len(), 1);
+    // An unknown key in the file is an error that names it.
+    std::fs::write(dir.join("client.toml"), "passwrd = \"x\"\n").unwrap();
+    let r = c.run(&["gateway", "list"]).failed();
+    assert!(r.stderr.contains("passwrd"), "{}", r.stderr);
+}
+
+/// Parses `VPN.0381: VPN connection <conn> already has connection monitor (<rid>)`.
+fn assert_duplicate_monitor_error(stderr: &str, conn: &str) {
+    let want = format!("VPN.0381: VPN connection {conn} already has connection monitor (");
+    let at = stderr
+        .find(&want)
+        .unwrap_or_else(|| panic!("no {want:?} in {stderr:?}"));
+    let rest = &stderr[at + want.len()..];
+    let (rid, tail) = rest.split_at(32);
+    assert!(is_hex32(rid), "request id {rid:?} in {stderr:?}");
+    assert!(tail.starts_with(")"), "{stderr:?}");
+}
+
+#[tokio::test]
+async fn resources_are_created_shown_listed_and_deleted_as_tables_and_json() {
+    let server = Server::start();
+    let mut c = Client::new(&server);
+    let project_id = c.run(&["login", "-o", "json"]).ok().json()["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // VPN gateway with a new EIP from the pool.
+    let (vpc, subnet) = (uuid(), uuid());
+    let g = c
+        .run(&[
+            "gateway",
+            "create",
+            "--name",
+            "gw-cli",
+            "--vpc-id",
+            &vpc,
+            "--subnet-id",
+            &subnet,
+            "--local-subnet",
+            "192.168.0.0/24",
+            "--local-subnet",
+            "192.168.1.0/24",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(g["name"], "gw-cli");
+    assert_eq!(g["vpc_id"], vpc.as_str());
+    assert_eq!(g["connect_subnet"], subnet.as_str());
+    assert_eq!(
+        g["local_subnets"],
+        serde_json::json!(["192.168.0.0/24", "192.168.1.0/24"])
+    );
+
+    let t = c.run(&["gateway", "show", &gid]).ok().stdout;
+    assert!(t.starts_with("FIELD "), "{t}");
+    assert_eq!(field(&t, "id").as_deref(), Some(gid.as_str()));
+    assert_eq!(field(&t, "name").as_deref(), Some("gw-cli"));
+    assert_eq!(field(&t, "eip1.ip_address").as_deref(), Some("127.0.0.2"));
+    assert_eq!(field(&t, "eip1.bandwidth_size").as_deref(), Some("10"));
+    assert_eq!(
+        field(&t, "local_subnets").as_deref(),
+        Some("192.168.0.0/24,192.168.1.0/24")
+    );
+    let shown = c
+        .run(&["gateway", "show", "gw-cli", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(shown["id"], gid.as_str());
+    assert_eq!(shown["eip1"]["ip_address"], "127.0.0.2");
+    let eip = shown["eip1"]["id"].as_str().unwrap().to_string();
+    assert_eq!(field(&t, "status").as_deref(), shown["status"].as_str());
+
+    let t = c.run(&["gateway", "list"]).ok().stdout;
+    let (h, row) = list_row(&t, &gid);
+    assert_eq!(
+        h,
+        [
+            "ID",
+            "NAME",
+            "STATUS",
+            "EIP",
+            "LOCAL_SUBNETS",
+            "CONNECTIONS",
+            "CREATED"
+        ]
+    );
+    assert_eq!(
+        row[..6],
+        [
+            gid.as_str(),
+            "gw-cli",
+            shown["status"].as_str().unwrap(),
+            "127.0.0.2",
+            "192.168.0.0/24,192.168.1.0/24",
+            "0/200"
+        ]
+    );
+    let l = c.run(&["gateway", "list", "-o", "json"]).ok().json();
+    assert_eq!(l.as_array().unwrap().len(), 1);
+    assert_eq!(l[0], shown);
+
+    // A second gateway binds a named pool EIP.
+    let g2 = c
+        .run(&[
+            "gateway",
+            "create",
+            "--vpc-id",
+            &vpc,
+            "--subnet-id",
+            &subnet,
+            "--local-subnet",
+            "172.16.0.0/24",
+            "--eip-bandwidth",
+            "50",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let g2id = g2["id"].as_str().unwrap().to_string();
+    let s2 = c.run(&["gateway", "show", &g2id, "-o", "json"]).ok().json();
+    assert_eq!(s2["eip1"]["ip_address"], "127.0.0.3");
+    assert_eq!(s2["eip1"]["bandwidth_size"], 50);
+
+    // Customer gateway.
+    let t = c
+        .run(&[
+            "customer-gateway",
+            "create",
+            "--ip",
+            "127.0.0.10",
+            "--name",
+            "cgw-cli",
+            "--bgp-asn",
+            "65000",
+        ])
+        .ok()
+        .stdout;
+    let cid = field(&t, "id").expect("id row");
+    assert_eq!(field(&t, "id_value").as_deref(), Some("127.0.0.10"));
+    assert_eq!(field(&t, "bgp_asn").as_deref(), Some("65000"));
+    let cj = c
+        .run(&["customer-gateway", "show", "cgw-cli", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(cj["id"], cid.as_str());
+    assert_eq!(cj["id_type"], "ip");
+    let t = c.run(&["customer-gateway", "list"]).ok().stdout;
+    let (h, row) = list_row(&t, &cid);
+    assert_eq!(h, ["ID", "NAME", "IP", "BGP_ASN", "CREATED"]);
+    assert_eq!(
+        row,
+        [
+            cid.as_str(),
+            "cgw-cli",
+            "127.0.0.10",
+            "65000",
+            cj["created_at"].as_str().unwrap()
+        ]
+    );
+    let l = c
+        .run(&["customer-gateway", "list", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(l, serde_json::json!([cj]));
+
+    // VPN connection: gateway by name, EIP defaulting to eip1, PSK on stdin.
+    let r = c
+        .run_with(
+            &[
+                "connection",
+                "create",
+                "--gateway",
+                "gw-cli",
+                "--customer-gateway",
+                &cid,
+                "--peer-subnet",
+                "10.10.0.0/16",
+                "--name",
+                "conn-cli",
+                "-o",
+                "json",
+                "--psk-stdin",
+            ],
+            Some("Abcd1234!x\n"),
+        )
+        .ok();
+    let k = r.json();
+    let kid = k["id"].as_str().unwrap().to_string();
+    assert_eq!(k["vgw_id"], gid.as_str());
+    assert_eq!(k["vgw_ip"], eip.as_str());
+    assert_eq!(k["cgw_id"], cid.as_str());
+    assert_eq!(k["peer_subnets"], serde_json::json!(["10.10.0.0/16"]));
+    assert_eq!(k["style"], "STATIC");
+    assert!(k.get("psk").is_none_or(|p| p != "Abcd1234!x"), "{k}");
+    // The PSK never comes from the command line; a missing variable is named.
+    let r = c
+        .run(&[
+            "connection",
+            "create",
+            "--gateway",
+            &gid,
+            "--customer-gateway",
+            &cid,
+            "--peer-subnet",
+            "10.20.0.0/16",
+            "--psk-env",
+            "NO_SUCH_PSK",
+        ])
+        .failed();
+    assert!(r.stderr.contains("NO_SUCH_PSK is not set"), "{}", r.stderr);
+    // A policy connection from the environment, rules from the local subnets.
+    c.extra.push(("MY_PSK".into(), "Efgh5678!y".into()));
+    let p = c
+        .run(&[
+            "connection",
+            "create",
+            "--gateway",
+            &g2id,
+            "--customer-gateway",
+            &cid,
+            "--peer-subnet",
+            "10.30.0.0/16",
+            "--psk-env",
+            "MY_PSK",
+            "--style",
+            "policy",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let pid = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["style"], "POLICY");
+    assert_eq!(p["policy_rules"][0]["source"], "172.16.0.0/24");
+    assert_eq!(
+        p["policy_rules"][0]["destination"],
+        serde_json::json!(["10.30.0.0/16"])
+    );
+    // Server-side validation errors come back verbatim.
+    let r = c
+        .run(&[
+            "connection",
+            "create",
+            "--gateway",
+            &gid,
+            "--customer-gateway",
+            &cid,
+            "--peer-subnet",
+            "192.168.0.0/25",
+            "--psk-env",
+            "MY_PSK",
+        ])
+        .failed();
+    assert!(
+        r.stderr
+            .contains("VPN.0001: invalid request: vpn_connection.peer_subnets"),
+        "{}",
+        r.stderr
+    );
+
+    let t = c.run(&["connection", "show", "conn-cli"]).ok().stdout;
+    assert_eq!(field(&t, "id").as_deref(), Some(kid.as_str()));
+    assert_eq!(field(&t, "name").as_deref(), Some("conn-cli"));
+    assert_eq!(field(&t, "vgw_ip").as_deref(), Some(eip.as_str()));
+    let t = c
+        .run(&["connection", "list", "--gateway", &gid])
+        .ok()
+        .stdout;
+    let (h, row) = list_row(&t, &kid);
+    assert_eq!(
+        h,
+        [
+            "ID",
+            "NAME",
+            "STATUS",
+            "STYLE",
+            "GATEWAY",
+            "CUSTOMER_GATEWAY",
+            "PEER_SUBNETS",
+            "MONITOR"
+        ]
+    );
+    assert_eq!(row[..2], [kid.as_str(), "conn-cli"]);
+    assert_eq!(
+        row[3..],
+        ["STATIC", gid.as_str(), cid.as_str(), "10.10.0.0/16", "-"]
+    );
+    assert!(!t.contains(&pid), "filtered by gateway: {t}");
+    let l = c.run(&["connection", "list", "-o", "json"]).ok().json();
+    let ids: Vec<&str> = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&kid.as_str()) && ids.contains(&pid.as_str()));
+
+    // Connection monitor, then the duplicate: the server's error, exit 1.
+    let m = c
+        .run(&[
+            "monitor",
+            "create",
+            "--connection",
+            "conn-cli",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let mid = m["id"].as_str().unwrap().to_string();
+    assert_eq!(m["vpn_connection_id"], kid.as_str());
+    assert_eq!(m["source_ip"], "127.0.0.2");
+    assert_eq!(m["destination_ip"], "127.0.0.10");
+    let r = c.run(&["monitor", "create", "--connection", &kid]).failed();
+    assert_eq!(r.code, Some(1));
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert_duplicate_monitor_error(&r.stderr, &kid);
+    let r = c
+        .run(&["monitor", "create", "--connection", &kid, "-o", "json"])
+        .failed();
+    assert_duplicate_monitor_error(&r.stderr, &kid);
+
+    let mj = c.run(&["monitor", "show", &mid, "-o", "json"]).ok().json();
+    assert_eq!(mj["id"], mid.as_str());
+    let t = c.run(&["monitor", "show", &mid]).ok().stdout;
+    assert_eq!(field(&t, "status").as_deref(), mj["status"].as_str());
+    assert_eq!(field(&t, "destination_ip").as_deref(), Some("127.0.0.10"));
+    let t = c.run(&["monitor", "list"]).ok().stdout;
+    let (h, row) = list_row(&t, &mid);
+    assert_eq!(
+        h,
+        [
+            "ID",
+            "STATUS",
+            "CONNECTION",
+            "SOURCE",
+            "DESTINATION",
+            "PROTO"
+        ]
+    );
+    assert_eq!(
+        row,
+        [
+            mid.as_str(),
+            mj["status"].as_str().unwrap(),
+            kid.as_str(),
+            "127.0.0.2",
+            "127.0.0.10",
+            mj["proto_type"].as_str().unwrap()
+        ]
+    );
+    let l = c
+        .run(&["monitor", "list", "--connection", "conn-cli", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(l, serde_json::json!([mj]));
+    let l = c
+        .run(&["monitor", "list", "--connection", &pid, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(l, serde_json::json!([]));
+    let kj = c
+        .run(&["connection", "show", &kid, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(kj["connection_monitor_id"], mid.as_str());
+
+    // Statistics and the live view without datapoints (the server does not probe).
+    let r = c.run(&["monitor", "stats", &mid, "--since", "1h"]).ok();
+    let mut lines = r.stdout.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["TIME", "LATENCY_AVG_MS", "LATENCY_MAX_MS", "LOSS_PCT"]
+    );
+    let last = lines.next().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "no datapoints for monitor {mid} (127.0.0.2 -> 127.0.0.10), period 60s, "
+        )),
+        "{last}"
+    );
+    let j = c
+        .run(&["monitor", "stats", &mid, "--since", "1h", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(j["datapoints"], serde_json::json!([]));
+    assert_eq!(j["vpn_connection_id"], kid.as_str());
+    assert_eq!(j["period"], 60);
+    let r = c.run(&["monitor", "watch", &mid, "--count", "1"]).ok();
+    assert_eq!(r.stdout, "");
+    let r = c.run(&["monitor", "stats", &mid, "--period", "7"]).failed();
+    assert!(r.stderr.contains("--period"), "{}", r.stderr);
+
+    // Datapoints written through the store show up in both.
+    let store = store::SqlStore::open_data_dir(&server.db_dir())
+        .await
+        .unwrap();
+    let base = (chrono::Utc::now().timestamp_millis() / 1000) * 1000 - 40_000;
+    let point = |t: i64, received: i64, avg: Option<f64>, max: Option<f64>| store::WindowPoint {
+        monitor_id: mid.clone(),
+        project_id: project_id.clone(),
+        window_start_ms: t,
+        sent: 4,
+        received,
+        loss_pct: (4 - received) as f64 * 25.0,
+        rtt_min_ms: avg,
+        rtt_avg_ms: avg,
+        rtt_max_ms: max,
+        jitter_ms: avg.map(|_| 0.0),
+    };
+    store
+        .insert_points(&[
+            point(base, 4, Some(1.5), Some(2.5)),
+            point(base + 10_000, 0, None, None),
+            point(base + 20_000, 3, Some(2.25), Some(4.0)),
+        ])
+        .await
+        .unwrap();
+    store.close().await;
+    let r = c
+        .run(&["monitor", "stats", &mid, "--since", "5m", "--period", "1"])
+        .ok();
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let rows: Vec<Vec<&str>> = r
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 5, "{}", r.stdout);
+    assert_eq!(rows[1], [time(base).as_str(), "1.500", "2.500", "0.0"]);
+    assert_eq!(rows[2], [time(base + 10_000).as_str(), "-", "-", "100.0"]);
+    assert_eq!(
+        rows[3],
+        [time(base + 20_000).as_str(), "2.250", "4.000", "25.0"]
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("3 datapoints for monitor"),
+        "{}",
+        r.stdout
+    );
+    let j = c
+        .run(&[
+            "monitor", "stats", &mid, "--since", "5m", "--period", "1", "-o", "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["datapoints"][2]["timestamp"], base + 20_000);
+    assert_eq!(j["datapoints"][2]["link_average_latency"], 2.25);
+    assert_eq!(j["datapoints"][2]["link_max_latency"], 4.0);
+    assert_eq!(j["datapoints"][2]["link_packet_loss_rate"], 25.0);
+    assert_eq!(j["datapoints"][1]["link_average_latency"], Value::Null);
+    // Not a terminal: one line per datapoint, starting with the newest.
+    let r = c.run(&["monitor", "watch", &mid, "--count", "1"]).ok();
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{}  latency_avg=2.250ms  latency_max=4.000ms  loss=25.0%\n",
+            time(base + 20_000)
+        )
+    );
+    let r = c
+        .run(&[
+            "monitor",
+            "watch",
+            &mid,
+            "--count",
+            "2",
+            "--interval",
+            "100ms",
+            "-o",
+            "json",
+        ])
+        .ok();
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "no new datapoint on the second refresh: {}",
+        r.stdout
+    );
+    assert_eq!(lines[0]["timestamp"], base + 20_000);
+    assert_eq!(lines[0]["link_packet_loss_rate"], 25.0);
+
+    // Delete in reverse order; then the resources are gone.
+    let r = c.run(&["monitor", "delete", &mid]).ok();
+    assert_eq!(r.stdout, format!("deleted connection monitor {mid}\n"));
+    c.run(&["connection", "delete", "conn-cli"]).ok();
+    let r = c.run(&["connection", "delete", &pid, "-o", "json"]).ok();
+    assert_eq!(r.stdout, "");
+    c.run(&["customer-gateway", "delete", &cid]).ok();
+    c.run(&["gateway", "delete", &gid]).ok();
+    let r = c.run(&["gateway", "delete", &g2id]).ok();
+    assert_eq!(r.stdout, format!("deleted VPN gateway {g2id}\n"));
+    for kind in ["gateway", "customer-gateway", "connection", "monitor"] {
+        assert_eq!(
+            c.run(&[kind, "list", "-o", "json"]).ok().json(),
+            serde_json::json!([])
+        );
+    }
+    let r = c.run(&["gateway", "show", &gid]).failed();
+    assert!(
+        r.stderr.contains("VPN.0004: resource not found ("),
+        "{}",
+        r.stderr
+    );
+    let r = c.run(&["gateway", "show", "gw-cli"]).failed();
+    assert!(
+        r.stderr
+            .contains("no VPN gateway with id or name \"gw-cli\""),
+        "{}",
+        r.stderr
+    );
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
