@@ -770,7 +770,11 @@ mod tests {
         while let Ok((l, p)) = assign_tunnel(&format!("c{}", used.len()), &used) {
             used.insert(parse_tunnel(&l, &p).unwrap().0);
         }
-        assert_eq!(used.len(), 16_319, "16 384 minus 169.254.195.0/24 and 169.254.0.0/30");
+        assert_eq!(
+            used.len(),
+            16_319,
+            "16 384 minus 169.254.195.0/24 and 169.254.0.0/30"
+        );
     }
 
     #[test]

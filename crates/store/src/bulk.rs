@@ -3,12 +3,14 @@
 //! and benchmarks, where one HTTP request per resource would be slow. The
 //! same domain rules run as through the API.
 
-use crate::sql::{internal, json, load_gateway, next_created_us, now_us, render_created, used_tunnels, SqlStore};
 use crate::Result;
+use crate::sql::{
+    SqlStore, internal, json, load_gateway, next_created_us, now_us, render_created, used_tunnels,
+};
+use domain::ProjectId;
 use domain::connection::{self, CreateConnection};
 use domain::customer_gateway::{self, CreateCgw};
 use domain::monitor;
-use domain::ProjectId;
 
 /// Rows per transaction.
 const BATCH: usize = 1000;
@@ -38,7 +40,10 @@ impl SqlStore {
             for addr in chunk {
                 let at = render_created(created);
                 let cgw = customer_gateway::create(
-                    CreateCgw { id_value: Some(addr.clone()), ..Default::default() },
+                    CreateCgw {
+                        id_value: Some(addr.clone()),
+                        ..Default::default()
+                    },
                     domain::ids::new_resource_id(),
                     &at,
                 )?;
@@ -52,7 +57,8 @@ impl SqlStore {
                     psk: Some(psk.to_string()),
                     ..Default::default()
                 };
-                let conn = connection::create(req, domain::ids::new_resource_id(), &at, &gw, &cgw, &used)?;
+                let conn =
+                    connection::create(req, domain::ids::new_resource_id(), &at, &gw, &cgw, &used)?;
                 let m = monitor::derive(domain::ids::new_resource_id(), &conn, &gw, &cgw)?;
                 sqlx::query("INSERT INTO customer_gateways (id, project_id, created_us, body) VALUES ($1, $2, $3, $4)")
                     .bind(cgw.id.clone())

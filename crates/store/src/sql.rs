@@ -209,7 +209,11 @@ where
     row.try_get::<T, _>(col).map_err(internal)
 }
 
-pub(crate) async fn next_created_us(c: &mut AnyConnection, table: &str, p: &ProjectId) -> Result<i64> {
+pub(crate) async fn next_created_us(
+    c: &mut AnyConnection,
+    table: &str,
+    p: &ProjectId,
+) -> Result<i64> {
     let mut q = Q::new(&format!(
         "SELECT COALESCE(MAX(created_us), 0) AS m FROM {table} WHERE project_id = "
     ));
@@ -227,7 +231,11 @@ pub(crate) fn render_created(us: i64) -> String {
     domain::time::wire_ms(domain::time::from_micros(us))
 }
 
-pub(crate) async fn load_gateway(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Result<VpnGateway> {
+pub(crate) async fn load_gateway(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    id: &str,
+) -> Result<VpnGateway> {
     let row = sqlx::query(
         "SELECT g.body, (SELECT COUNT(*) FROM vpn_connections c WHERE c.vgw_id = g.id) AS used \
          FROM vpn_gateways g WHERE g.project_id = $1 AND g.id = $2",
