@@ -1,6 +1,7 @@
 //! The `vpnmon` command.
 
 mod client;
+mod lab_cmd;
 
 use anyhow::{Result, anyhow};
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +31,9 @@ enum Cmd {
     // --- CLI client (src/client): login, gateway, customer-gateway, connection, monitor ---
     #[command(flatten)]
     Client(client::ClientCmd),
+    /// Lab test hosts in a network namespace (198.18.0.0/15), with loss and delay.
+    #[command(subcommand)]
+    Lab(lab_cmd::LabCmd),
     // --- end CLI client ---
 }
 
@@ -424,6 +428,7 @@ async fn main() {
         Cmd::Serve(a) => serve(a).await,
         Cmd::Admin(a) => admin_cmd(a).await,
         Cmd::Client(c) => client::run(c).await,
+        Cmd::Lab(c) => lab_cmd::run(c).await,
     };
     if let Err(e) = r {
         eprintln!("vpnmon: {e:#}");
