@@ -56,6 +56,10 @@ HZ = os.sysconf("SC_CLK_TCK")
 FPING_MAX_PPS = 6000
 
 
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
 def sh(*args, check=True, **kw):
     return subprocess.run(list(args), check=check, text=True, capture_output=True, **kw)
 
@@ -174,11 +178,13 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval):
     data = tempfile.mkdtemp(prefix="vpnmon-bench-")
     try:
         v = Vpnmon(binary, data, interval)
+        log(f"vpnmon: seeding {n} + {delay_n} monitors")
         seed_s = v.seed(targets(FAST_BASE, n)) if n else 0.0
         if delay_n:
             v.seed(targets(SLOW_BASE, delay_n))
         v.start()
         pid = v.proc.pid
+        log(f"vpnmon: started (pid {pid}); warm-up {warmup} s, then measuring {measure} s")
         time.sleep(warmup)
         c0, m0, t0 = proc_cpu(pid), v.metrics(), time.time()
         time.sleep(measure)
@@ -264,15 +270,21 @@ def run_fping(tlist, measure, tag):
         interval_ms = per_target_ms / len(ch)
         args = in_ns(NS_GW, "fping", "-C", str(count), "-p", f"{per_target_ms:.0f}", "-i", f"{interval_ms:.3f}",
                      "-t", "1000", "-q", "-f", f.name)
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        running.append((p, f.name))
+        # fping writes its -C results to stderr at the end: a file, not a
+        # pipe, so a large result cannot block it.
+        errf = tempfile.TemporaryFile("w+")
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=errf)
+        running.append((p, f.name, errf))
+    log(f"fping ({tag}): {len(tlist)} targets, {procs} process(es), {count} probes each")
     cpu = rss = 0.0
     xmt = rcv = 0
     rtts = []
-    for p, fname in running:
+    for p, fname, errf in running:
         _, status, ru = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
-        err = p.stderr.read()
+        errf.seek(0)
+        err = errf.read()
+        errf.close()
         os.unlink(fname)
         cpu += ru.ru_utime + ru.ru_stime
         rss += ru.ru_maxrss

@@ -1453,6 +1453,18 @@ impl Store for SqlStore {
             }
             q.execute(&mut *tx).await.map_err(internal)?;
         }
+        // A monitor deleted while its last window waited in the writer's
+        // queue must not leave that point behind: drop, in the same
+        // transaction, points of this batch whose monitor is gone.
+        let oldest = points.iter().map(|p| p.window_start_ms).min().unwrap_or(0);
+        sqlx::query(
+            "DELETE FROM monitor_points WHERE window_start_ms >= $1 AND NOT EXISTS \
+             (SELECT 1 FROM connection_monitors m WHERE m.id = monitor_points.monitor_id)",
+        )
+        .bind(oldest)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(())
     }

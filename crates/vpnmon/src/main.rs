@@ -402,6 +402,24 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
             eip_pool,
             output,
         } => {
+            // Like serve, an empty store gets the bootstrap admin and project first.
+            let pw = std::env::var("VPNMON_ADMIN_PASSWORD").ok();
+            match app::bootstrap(s, pw.as_deref()).await {
+                Ok(Some(b)) => eprintln!(
+                    "created admin user {} in domain {} (project {}){}",
+                    b.user,
+                    b.domain,
+                    b.project,
+                    b.generated_password
+                        .map(|p| format!(" with password {p}"))
+                        .unwrap_or_default()
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    store.close().await;
+                    return Err(e);
+                }
+            }
             if let Err(e) = app::load_pool(s, &eip_pool).await {
                 store.close().await;
                 return Err(e);
