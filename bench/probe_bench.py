@@ -126,8 +126,9 @@ def urlopen_in_ns(url):
 
 
 class Vpnmon:
-    def __init__(self, binary, data_dir, interval):
+    def __init__(self, binary, data_dir, interval, extra=()):
         self.binary, self.data_dir, self.interval = binary, data_dir, interval
+        self.extra = list(extra)
         self.proc = None
 
     def seed(self, addresses):
@@ -144,7 +145,7 @@ class Vpnmon:
         self.proc = subprocess.Popen(
             in_ns(NS_GW, self.binary, "serve", "--data-dir", self.data_dir, "--listen", API,
                   "--metrics-listen", METRICS, "--eip-pool", EIP_POOL, "--probe-allow", "198.18.0.0/15",
-                  "--probe-interval", f"{self.interval}s"),
+                  "--probe-interval", f"{self.interval}s", *self.extra),
             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -174,10 +175,10 @@ class Vpnmon:
                 self.proc.wait()
 
 
-def measure_vpnmon(binary, n, delay_n, warmup, measure, interval):
+def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
     data = tempfile.mkdtemp(prefix="vpnmon-bench-")
     try:
-        v = Vpnmon(binary, data, interval)
+        v = Vpnmon(binary, data, interval, extra)
         log(f"vpnmon: seeding {n} + {delay_n} monitors")
         seed_s = v.seed(targets(FAST_BASE, n)) if n else 0.0
         if delay_n:
@@ -325,6 +326,7 @@ def main():
     ap.add_argument("--bin", default="target/release/vpnmon")
     ap.add_argument("--skip-fping", action="store_true")
     ap.add_argument("--out", help="append JSON result lines here")
+    ap.add_argument("--serve-arg", action="append", default=[], help="extra `vpnmon serve` argument (repeatable)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("probe_bench.py builds network namespaces: run it as root")
@@ -343,8 +345,9 @@ def main():
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
         results = []
-        base = measure_vpnmon(binary, 0, 0, 3, 2, a.interval)
-        r = measure_vpnmon(binary, a.monitors, a.delay_monitors, a.warmup, a.measure, a.interval)
+        base = measure_vpnmon(binary, 0, 0, 3, 2, a.interval, a.serve_arg)
+        r = measure_vpnmon(binary, a.monitors, a.delay_monitors, a.warmup, a.measure, a.interval, a.serve_arg)
+        r["serve_args"] = " ".join(a.serve_arg)
         r["rss_per_monitor_bytes"] = round((r["rss_kb"] - base["rss_kb"]) * 1024 / max(1, r["monitors"]), 1)
         r["rss_baseline_kb"] = base["rss_kb"]
         results.append(r)

@@ -17,6 +17,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Which engine a [`SqlStore`] talks to.
@@ -34,6 +36,10 @@ pub struct SqlStore {
     pub(crate) write: AnyPool,
     pub(crate) read: AnyPool,
     backend: Backend,
+    /// Bumped by every monitor deletion; `insert_points` drops points of
+    /// deleted monitors only when it moved, instead of checking every batch.
+    deletions: Arc<AtomicU64>,
+    guarded: Arc<AtomicU64>,
 }
 
 pub(crate) fn internal(e: sqlx::Error) -> DomainError {
@@ -161,6 +167,8 @@ impl SqlStore {
                     write,
                     read,
                     backend,
+                    deletions: Arc::default(),
+                    guarded: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -174,6 +182,8 @@ impl SqlStore {
                     write: pool.clone(),
                     read: pool,
                     backend,
+                    deletions: Arc::default(),
+                    guarded: Arc::default(),
                 }
             }
         };
@@ -1246,6 +1256,7 @@ impl Store for SqlStore {
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.deletions.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -1340,6 +1351,7 @@ impl Store for SqlStore {
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.deletions.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -1437,7 +1449,10 @@ impl Store for SqlStore {
             // with an RTT where the first had none fails with "incorrect
             // binary data format". Re-preparing each batch is cheap (one per
             // probe window) and gives every execution its own types.
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            // SQLite has no such problem, and a cached statement saves
+            // re-parsing a 640-parameter INSERT on every batch.
+            let persistent = self.backend == Backend::Sqlite;
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(persistent);
             for pt in chunk {
                 q = q
                     .bind(pt.monitor_id.clone())
@@ -1454,18 +1469,23 @@ impl Store for SqlStore {
             q.execute(&mut *tx).await.map_err(internal)?;
         }
         // A monitor deleted while its last window waited in the writer's
-        // queue must not leave that point behind: drop, in the same
-        // transaction, points of this batch whose monitor is gone.
-        let oldest = points.iter().map(|p| p.window_start_ms).min().unwrap_or(0);
-        sqlx::query(
-            "DELETE FROM monitor_points WHERE window_start_ms >= $1 AND NOT EXISTS \
-             (SELECT 1 FROM connection_monitors m WHERE m.id = monitor_points.monitor_id)",
-        )
-        .bind(oldest)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        // queue must not leave that point behind: after any deletion, drop,
+        // in the same transaction, recent points whose monitor is gone (a
+        // minute of margin covers a batch written just before the delete).
+        let generation = self.deletions.load(Ordering::Acquire);
+        if generation != self.guarded.load(Ordering::Acquire) {
+            let oldest = points.iter().map(|p| p.window_start_ms).min().unwrap_or(0) - 60_000;
+            sqlx::query(
+                "DELETE FROM monitor_points WHERE window_start_ms >= $1 AND NOT EXISTS \
+                 (SELECT 1 FROM connection_monitors m WHERE m.id = monitor_points.monitor_id)",
+            )
+            .bind(oldest)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
         tx.commit().await.map_err(internal)?;
+        self.guarded.store(generation, Ordering::Release);
         Ok(())
     }
 

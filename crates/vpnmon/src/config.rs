@@ -84,7 +84,7 @@ impl Default for Settings {
             retention: Duration::from_secs(7 * 24 * 3600),
             admin_password: None,
             metrics_listen: None,
-            metrics_max_monitors: 10_000,
+            metrics_max_monitors: 1_000,
         }
     }
 }

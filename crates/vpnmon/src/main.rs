@@ -81,7 +81,7 @@ struct ServeArgs {
     /// Prometheus metrics listener, or `off` (default 127.0.0.1:9180).
     #[arg(long, env = "VPNMON_METRICS_LISTEN")]
     metrics_listen: Option<String>,
-    /// Most monitors with per-monitor metric series (default 10000).
+    /// Most monitors with per-monitor metric series (default 1000).
     #[arg(long, env = "VPNMON_METRICS_MAX_MONITORS")]
     metrics_max_monitors: Option<usize>,
     /// Keep raw datapoints this long (default 7d).

@@ -4,7 +4,7 @@
 //!
 //! Families and labels (cardinality):
 //! - per monitor, labels `project`, `vpn_connection`, `monitor` (one series
-//!   set per monitor, at most `--metrics-max-monitors`, default 10 000;
+//!   set per monitor, at most `--metrics-max-monitors`, default 1 000 (about 3 KB each);
 //!   monitors beyond that are counted in `vpnmon_monitors_unexported`):
 //!   `vpnmon_monitor_rtt_seconds{stat=min|avg|max|jitter}` (last window),
 //!   `vpnmon_monitor_loss_ratio` (last window), `vpnmon_monitor_probes_sent_total`,

@@ -16,8 +16,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-/// How often the engine's monitor set is reconciled with the store.
-const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+/// How often the engine's monitor set is reconciled with the store (a
+/// safety net: the API's watcher tells the engine about changes at once).
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 /// Datapoints are written at least this often (or when this many are queued).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const FLUSH_AT: usize = 2048;
@@ -209,6 +210,7 @@ async fn reconcile(store: Arc<dyn Store>, w: Arc<ProbeWatcher>, mut stop: watch:
                     }
                 }
                 known = seen;
+                release_freed_memory();
             }
             Err(e) => tracing::error!(error = %e, "cannot load monitors for probing"),
         }
@@ -403,5 +405,18 @@ async fn roll_up(
             _ = tokio::time::sleep(Duration::from_secs(20)) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Loading every monitor for a reconcile allocates a few hundred bytes per
+/// monitor that are freed right after; glibc keeps such memory in its arenas,
+/// so return it to the system (a 100 000-monitor load would otherwise stay
+/// resident as ~30 MB).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory; it has no
+    // preconditions and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
