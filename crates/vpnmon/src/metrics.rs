@@ -93,6 +93,7 @@ pub struct Metrics {
     unexported: Gauge,
     in_flight: Gauge,
     monitors: Gauge,
+    not_probed: Gauge,
     engine: EngineCounterSet,
     /// Datapoint batch write latency.
     pub store_write_seconds: Histogram,
@@ -155,6 +156,13 @@ impl Metrics {
             "Monitors known to the probe engine",
             monitors.clone(),
         );
+        let not_probed = Gauge::default();
+        r.register(
+            "vpnmon_probe_monitors_not_probed",
+            "Monitors the engine does not probe (outside the allowlist, source address not local, ...); \
+             GET /vpnmon/{project}/monitors/{id}/state says why",
+            not_probed.clone(),
+        );
         let engine = EngineCounterSet::new(&mut r);
         let store_write_seconds = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -175,6 +183,7 @@ impl Metrics {
             unexported,
             in_flight,
             monitors,
+            not_probed,
             engine,
             store_write_seconds,
             api,
@@ -263,6 +272,7 @@ impl Metrics {
             self.engine.update(&c);
             self.in_flight.set(c.in_flight as i64);
             self.monitors.set(c.monitors as i64);
+            self.not_probed.set(c.not_probed as i64);
             let exported = self.exported.lock().map(|s| s.len()).unwrap_or(0);
             self.unexported
                 .set((c.monitors as i64 - exported as i64).max(0));
