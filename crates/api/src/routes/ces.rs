@@ -382,8 +382,25 @@ fn max_window_ms(period: i64) -> i64 {
 pub async fn batch_query(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    HwJson(b): HwJson<BatchBody>,
+    body: Result<HwJson<BatchBody>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // CES reports body errors with its own code; unknown attributes keep
+    // the shared VPN.0013, as everywhere else.
+    let HwJson(b) = body.map_err(|e| {
+        if e.code == "VPN.0001" {
+            ApiError::new(
+                e.status,
+                "ces.0014",
+                e.msg.replacen(
+                    "invalid request: ",
+                    "Some content in message body is incorrect, ",
+                    1,
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
     if b.metrics.is_empty() || b.metrics.len() > 500 {
         return Err(bad(
             "metrics",

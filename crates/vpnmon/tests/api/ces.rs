@@ -1151,3 +1151,26 @@ async fn ces_is_tenant_isolated() {
         7
     );
 }
+
+#[tokio::test]
+async fn batch_query_body_errors_use_the_ces_code() {
+    let app = TestApp::spawn().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let m = json!([{"namespace": "SYS.VPN", "metric_name": "link_average_latency",
+                    "dimensions": [{"name": "evpn_connection_id", "value": uuid::Uuid::new_v4().to_string()}]}]);
+    let msg = batch(
+        &app,
+        json!({"metrics": m, "period": 60, "filter": "average", "from": now - 60_000, "to": now}),
+    )
+    .await
+    .assert_error(400, "ces.0014");
+    assert!(msg.contains("period"), "{msg}");
+    let msg = batch(
+        &app,
+        json!({"metrics": m, "period": "60", "filter": "average", "from": now - 60_000}),
+    )
+    .await
+    .assert_error(400, "ces.0014");
+    assert!(msg.contains("to is required"), "{msg}");
+    app.stop().await;
+}
