@@ -1417,46 +1417,28 @@ impl Store for SqlStore {
             return Ok(());
         }
         let mut tx = self.write.begin().await.map_err(internal)?;
-        for chunk in points.chunks(64) {
-            let mut sql = String::from(
-                "INSERT INTO monitor_points (monitor_id, project_id, window_start_ms, sent, received, loss_pct, \
-                 rtt_min_ms, rtt_avg_ms, rtt_max_ms, jitter_ms) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 10;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10
-                ));
-            }
-            sql.push_str(" ON CONFLICT DO NOTHING");
-            // Not a cached prepared statement: sqlx 0.9's `Any` driver sends a
-            // NULL `f64` as a float4 parameter (`AnyArguments::convert_into`
-            // swaps the Real and Double null mappings), and PostgreSQL keeps the
-            // types of the first execution, so a later batch of the same size
-            // with an RTT where the first had none fails with "incorrect
-            // binary data format". Re-preparing each batch is cheap (one per
-            // probe window) and gives every execution its own types.
+        let sqlite = self.backend == Backend::Sqlite;
+        let mut rest = points;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(point_chunk_len(self.backend, rest.len()));
+            rest = tail;
+            let sql = insert_points_sql(self.backend, chunk.len());
+            // Not a cached prepared statement on PostgreSQL: sqlx 0.9's `Any`
+            // driver sends a NULL `f64` as a float4 parameter
+            // (`AnyArguments::convert_into` swaps the Real and Double null
+            // mappings), and PostgreSQL keeps the types of the first
+            // execution, so a later batch of the same size with an RTT where
+            // the first had none fails with "incorrect binary data format".
+            // Re-preparing each batch is cheap (one per probe window) and
+            // gives every execution its own types.
             // SQLite has no such problem, and a cached statement saves
-            // re-parsing a 640-parameter INSERT on every batch.
-            let persistent = self.backend == Backend::Sqlite;
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(persistent);
+            // re-parsing a large INSERT on every batch; chunk sizes are
+            // powers of two there, so only a handful of statements is cached.
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(sqlite);
             for pt in chunk {
                 q = q
-                    .bind(pt.monitor_id.clone())
-                    .bind(pt.project_id.clone())
+                    .bind(pt.monitor_id.as_str())
+                    .bind(pt.project_id.as_str())
                     .bind(pt.window_start_ms)
                     .bind(pt.sent)
                     .bind(pt.received)
@@ -1534,6 +1516,67 @@ impl Store for SqlStore {
             .map_err(internal)?;
         Ok(r.rows_affected())
     }
+}
+
+/// Rows per multi-row datapoint INSERT on SQLite (at most; 10 parameters
+/// each, well under SQLite's 32 766 parameter limit).
+const SQLITE_POINT_CHUNK: usize = 256;
+/// Rows per multi-row datapoint INSERT on PostgreSQL.
+const POSTGRES_POINT_CHUNK: usize = 64;
+
+/// How many of `remaining` points the next INSERT takes. On SQLite the
+/// statements are cached, so the sizes are powers of two (a full chunk, then
+/// the binary decomposition of the rest): at most nine statement shapes.
+fn point_chunk_len(backend: Backend, remaining: usize) -> usize {
+    match backend {
+        Backend::Sqlite if remaining >= SQLITE_POINT_CHUNK => SQLITE_POINT_CHUNK,
+        Backend::Sqlite => 1 << remaining.ilog2(),
+        Backend::Postgres => remaining.min(POSTGRES_POINT_CHUNK),
+    }
+}
+
+/// The multi-row INSERT of `rows` datapoints. SQLite gets anonymous `?`
+/// parameters: with numbered ones, binding costs quadratic time (sqlx looks
+/// every parameter's name up, and SQLite finds a name by scanning a list of
+/// all of them), which dominated the writer's CPU at 640 parameters.
+fn insert_points_sql(backend: Backend, rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(200 + rows * 60);
+    // On SQLite `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same
+    // for the primary key (the only conflict a point can have; no column it
+    // fills NOT NULL is ever NULL), but a multi-row INSERT that may abort
+    // on a NOT NULL violation needs a statement journal, which copied every
+    // page the INSERT touched.
+    sql.push_str(match backend {
+        Backend::Sqlite => "INSERT OR IGNORE",
+        Backend::Postgres => "INSERT",
+    });
+    sql.push_str(
+        " INTO monitor_points (monitor_id, project_id, window_start_ms, sent, received, loss_pct, \
+         rtt_min_ms, rtt_avg_ms, rtt_max_ms, jitter_ms) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        match backend {
+            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?)"),
+            Backend::Postgres => {
+                sql.push('(');
+                for c in 1..=10 {
+                    if c > 1 {
+                        sql.push(',');
+                    }
+                    let _ = write!(sql, "${}", i * 10 + c);
+                }
+                sql.push(')');
+            }
+        }
+    }
+    if backend == Backend::Postgres {
+        sql.push_str(" ON CONFLICT DO NOTHING");
+    }
+    sql
 }
 
 fn clone_args(args: &[Arg]) -> Vec<Arg> {

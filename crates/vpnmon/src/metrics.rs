@@ -214,11 +214,14 @@ impl Metrics {
         true
     }
 
-    /// Records a closed window.
-    pub fn window(&self, l: &MonitorLabels, id: Uuid, w: &probe::WindowStats) {
+    /// Records a closed window. The labels are only built for a monitor
+    /// that has series (most have none when there are more monitors than
+    /// `--metrics-max-monitors`).
+    pub fn window(&self, labels: impl FnOnce() -> MonitorLabels, id: Uuid, w: &probe::WindowStats) {
         if !self.admit(id) {
             return;
         }
+        let l = &labels();
         let rtt = |stat: &'static str, v: Option<f64>| {
             let g = self.rtt.get_or_create(&RttLabels {
                 project: l.project.clone(),
@@ -238,9 +241,9 @@ impl Metrics {
     }
 
     /// Records a link state change.
-    pub fn link(&self, l: &MonitorLabels, id: Uuid, up: bool) {
+    pub fn link(&self, labels: impl FnOnce() -> MonitorLabels, id: Uuid, up: bool) {
         if self.admit(id) {
-            self.link_up.get_or_create(l).set(i64::from(up));
+            self.link_up.get_or_create(&labels()).set(i64::from(up));
         }
     }
 

@@ -282,7 +282,7 @@ async fn handle(ctx: &Ctx, ev: ProbeEvent, batch: &mut Vec<WindowPoint>) {
                 .ok()
                 .and_then(|o| o.by_monitor.get(&w.id).cloned());
             let Some(owner) = owner else { return };
-            ctx.metrics.window(&owner.labels(w.id), w.id, &w);
+            ctx.metrics.window(|| owner.labels(w.id), w.id, &w);
             batch.push(WindowPoint {
                 monitor_id: w.id.to_string(),
                 project_id: owner.project.to_string(),
@@ -304,7 +304,7 @@ async fn handle(ctx: &Ctx, ev: ProbeEvent, batch: &mut Vec<WindowPoint>) {
                 .ok()
                 .and_then(|o| o.by_monitor.get(&id).cloned());
             if let Some(owner) = owner {
-                ctx.metrics.link(&owner.labels(id), id, up);
+                ctx.metrics.link(|| owner.labels(id), id, up);
             }
             let s = LinkState {
                 up: Some(up),
