@@ -5,7 +5,8 @@
 
 use crate::Result;
 use crate::sql::{
-    SqlStore, internal, json, load_gateway, next_created_us, now_us, render_created, used_tunnels,
+    SqlStore, insert_cgw_row, insert_connection_row, insert_monitor_row, internal, load_gateway,
+    next_created_us, now_us, render_created, used_tunnels,
 };
 use domain::ProjectId;
 use domain::connection::{self, CreateConnection};
@@ -60,42 +61,9 @@ impl SqlStore {
                 let conn =
                     connection::create(req, domain::ids::new_resource_id(), &at, &gw, &cgw, &used)?;
                 let m = monitor::derive(domain::ids::new_resource_id(), &conn, &gw, &cgw)?;
-                sqlx::query("INSERT INTO customer_gateways (id, project_id, created_us, body) VALUES ($1, $2, $3, $4)")
-                    .bind(cgw.id.clone())
-                    .bind(p.as_str().to_string())
-                    .bind(created)
-                    .bind(json(&cgw)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                sqlx::query(
-                    "INSERT INTO vpn_connections (id, project_id, created_us, vgw_id, cgw_id, vgw_ip, eps, tunnel_net, body) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
-                )
-                .bind(conn.id.clone())
-                .bind(p.as_str().to_string())
-                .bind(created)
-                .bind(conn.vgw_id.clone())
-                .bind(conn.cgw_id.clone())
-                .bind(conn.vgw_ip.clone())
-                .bind(conn.enterprise_project_id.clone())
-                .bind(json(&conn)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-                sqlx::query(
-                    "INSERT INTO connection_monitors (id, project_id, created_us, vpn_connection_id, status, body) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(m.id.clone())
-                .bind(p.as_str().to_string())
-                .bind(created)
-                .bind(m.vpn_connection_id.clone())
-                .bind(m.status.clone())
-                .bind(json(&m)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
+                insert_cgw_row(&mut tx, p, created, &cgw).await?;
+                insert_connection_row(&mut tx, p, created, &conn).await?;
+                insert_monitor_row(&mut tx, p, created, &m).await?;
                 out.push(m.id);
                 created += 1000;
             }

@@ -237,6 +237,81 @@ pub(crate) async fn next_created_us(
     Ok(now_ms_as_us.max(max + 1000))
 }
 
+/// Inserts a customer gateway's row (the API and the bulk path share it).
+pub(crate) async fn insert_cgw_row(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    created_us: i64,
+    cgw: &CustomerGateway,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO customer_gateways (id, project_id, created_us, body) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(cgw.id.clone())
+    .bind(p.as_str().to_string())
+    .bind(created_us)
+    .bind(json(cgw)?)
+    .execute(&mut *c)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// Inserts a connection's row with its filter and tunnel columns.
+pub(crate) async fn insert_connection_row(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    created_us: i64,
+    conn: &VpnConnection,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vpn_connections (id, project_id, created_us, vgw_id, cgw_id, vgw_ip, eps, tunnel_net, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(conn.id.clone())
+    .bind(p.as_str().to_string())
+    .bind(created_us)
+    .bind(conn.vgw_id.clone())
+    .bind(conn.cgw_id.clone())
+    .bind(conn.vgw_ip.clone())
+    .bind(conn.enterprise_project_id.clone())
+    .bind(connection::tunnel_network(conn).map(i64::from))
+    .bind(json(conn)?)
+    .execute(&mut *c)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// Inserts a monitor's row; a second monitor for the connection is
+/// [`DomainError::MonitorExists`] (the unique index decides under concurrency).
+pub(crate) async fn insert_monitor_row(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    created_us: i64,
+    m: &ConnectionMonitor,
+) -> Result<()> {
+    let r = sqlx::query(
+        "INSERT INTO connection_monitors (id, project_id, created_us, vpn_connection_id, status, body) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(m.id.clone())
+    .bind(p.as_str().to_string())
+    .bind(created_us)
+    .bind(m.vpn_connection_id.clone())
+    .bind(m.status.clone())
+    .bind(json(m)?)
+    .execute(&mut *c)
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            Err(DomainError::MonitorExists(m.vpn_connection_id.clone()))
+        }
+        Err(e) => Err(internal(e)),
+    }
+}
+
 pub(crate) fn render_created(us: i64) -> String {
     domain::time::wire_ms(domain::time::from_micros(us))
 }
@@ -957,14 +1032,7 @@ impl Store for SqlStore {
         let ms = render_created(created);
         cgw.created_at.clone_from(&ms);
         cgw.updated_at = ms;
-        sqlx::query("INSERT INTO customer_gateways (id, project_id, created_us, body) VALUES ($1, $2, $3, $4)")
-            .bind(cgw.id.clone())
-            .bind(p.as_str().to_string())
-            .bind(created)
-            .bind(json(&cgw)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+        insert_cgw_row(&mut tx, p, created, &cgw).await?;
         tx.commit().await.map_err(internal)?;
         Ok(cgw)
     }
@@ -1100,22 +1168,7 @@ impl Store for SqlStore {
         let created = next_created_us(&mut tx, "vpn_connections", p).await?;
         let ms = render_created(created);
         let conn = connection::create(req, id, &ms, &gw, &cgw, &used)?;
-        sqlx::query(
-            "INSERT INTO vpn_connections (id, project_id, created_us, vgw_id, cgw_id, vgw_ip, eps, tunnel_net, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(conn.id.clone())
-        .bind(p.as_str().to_string())
-        .bind(created)
-        .bind(conn.vgw_id.clone())
-        .bind(conn.cgw_id.clone())
-        .bind(conn.vgw_ip.clone())
-        .bind(conn.enterprise_project_id.clone())
-        .bind(connection::tunnel_network(&conn).map(i64::from))
-        .bind(json(&conn)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        insert_connection_row(&mut tx, p, created, &conn).await?;
         tx.commit().await.map_err(internal)?;
         Ok(conn)
     }
@@ -1278,23 +1331,7 @@ impl Store for SqlStore {
         let created = next_created_us(&mut tx, "connection_monitors", p)
             .await?
             .max(now_us);
-        let r = sqlx::query(
-            "INSERT INTO connection_monitors (id, project_id, created_us, vpn_connection_id, status, body) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(m.id.clone())
-        .bind(p.as_str().to_string())
-        .bind(created)
-        .bind(m.vpn_connection_id.clone())
-        .bind(m.status.clone())
-        .bind(json(&m)?)
-        .execute(&mut *tx)
-        .await;
-        match r {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(DomainError::MonitorExists(conn.id)),
-            Err(e) => return Err(internal(e)),
-        }
+        insert_monitor_row(&mut tx, p, created, &m).await?;
         tx.commit().await.map_err(internal)?;
         Ok(m)
     }
