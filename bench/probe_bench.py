@@ -211,6 +211,9 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
             "skipped": int(d("vpnmon_probe_skipped_total")),
             "loss_pct": round(100 * (sent - recv) / sent, 4) if sent else None,
             "rx_queue_drops": int(d("vpnmon_probe_rx_queue_drops_total")),
+            # Share of matched replies whose RTT starts at the kernel's
+            # transmit timestamp (the rest at the clock read before the send).
+            "tx_kernel_stamped_pct": round(100.0 * (1 - d("vpnmon_probe_tx_timestamp_missing_total") / recv), 3) if recv else None,
             "rss_kb": rss,
         }
         db = sqlite3.connect(os.path.join(data, "vpnmon.db"))

@@ -297,6 +297,26 @@ pub fn parse_ipv4_packet(packet: &[u8]) -> Result<EchoReply<'_>, ParseError> {
     parse_icmp(Family::V4, &packet[header_len..total_len], true)
 }
 
+/// Find our own echo request in what the error queue returns with a kernel
+/// transmit timestamp: the packet as it left, with whatever link-layer and
+/// IP headers the device saw in front, so the ICMP message (`icmp_len`
+/// bytes, as we built it) is its tail. `None` when the tail is not an echo
+/// request of `family`.
+pub fn parse_sent_echo(family: Family, data: &[u8], icmp_len: usize) -> Option<EchoReply<'_>> {
+    if icmp_len < ICMP_HEADER_LEN || data.len() < icmp_len {
+        return None;
+    }
+    let icmp = &data[data.len() - icmp_len..];
+    if icmp[0] != family.echo_request() || icmp[1] != 0 {
+        return None;
+    }
+    Some(EchoReply {
+        identifier: u16::from_be_bytes([icmp[4], icmp[5]]),
+        sequence: u16::from_be_bytes([icmp[6], icmp[7]]),
+        payload: &icmp[ICMP_HEADER_LEN..],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,6 +582,40 @@ mod tests {
         }
         for len in 0..REPLY_V4_ICMP.len() {
             let _ = parse_icmp(Family::V6, &REPLY_V4_ICMP[..len], false);
+        }
+    }
+
+    #[test]
+    fn sent_echo_is_found_behind_link_and_ip_headers() {
+        let token = ProbeToken {
+            engine_tag: 7,
+            slot: 42,
+            generation: 3,
+            probe: 1,
+            sent_ns: 1_700_000_000_123_456_789,
+        };
+        for family in [Family::V4, Family::V6] {
+            let mut icmp = vec![0; ICMP_HEADER_LEN + 32];
+            encode_echo_request(family, &mut icmp, 0x1234, 77, &token);
+            // Ethernet header and an IPv4 header in front, as a veth's
+            // transmit timestamp returns it.
+            let mut frame = vec![0xee; 14];
+            frame.extend(ipv4_header(20 + icmp.len() as u16, 5, 1));
+            frame.extend_from_slice(&icmp);
+            let e = parse_sent_echo(family, &frame, icmp.len()).unwrap();
+            assert_eq!((e.identifier, e.sequence), (0x1234, 77));
+            assert_eq!(ProbeToken::read(e.payload), Some(token));
+            // The bare ICMP message works too.
+            assert!(parse_sent_echo(family, &icmp, icmp.len()).is_some());
+            // Too short, or the wrong family's type: not ours.
+            assert!(parse_sent_echo(family, &icmp[1..], icmp.len()).is_none());
+            assert!(parse_sent_echo(family, &icmp, 4).is_none());
+            let other = if family == Family::V4 {
+                Family::V6
+            } else {
+                Family::V4
+            };
+            assert!(parse_sent_echo(other, &frame, icmp.len()).is_none());
         }
     }
 }

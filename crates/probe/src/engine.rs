@@ -55,6 +55,9 @@ pub struct SocketInfo {
     pub family: Family,
     /// The kind of socket, or why there is none.
     pub kind: Result<SocketKind, String>,
+    /// Whether the kernel returns transmit timestamps on it (else RTTs
+    /// start at the clock read right before each send batch).
+    pub tx_timestamps: bool,
 }
 
 enum Command {
@@ -128,6 +131,9 @@ impl Engine {
                     Some(s) => Ok(s.kind()),
                     None => Err(unavailable[family.index()].clone().unwrap_or_default()),
                 },
+                tx_timestamps: sockets[family.index()]
+                    .as_ref()
+                    .is_some_and(IcmpSocket::tx_timestamps),
             })
             .collect();
         for info in infos.iter() {
@@ -215,7 +221,7 @@ struct SharedCounters {
     values: [AtomicU64; COUNTER_FIELDS],
 }
 
-const COUNTER_FIELDS: usize = 20;
+const COUNTER_FIELDS: usize = 22;
 
 fn counters_to_array(c: &EngineCounters) -> [u64; COUNTER_FIELDS] {
     [
@@ -239,6 +245,8 @@ fn counters_to_array(c: &EngineCounters) -> [u64; COUNTER_FIELDS] {
         c.lateness_sum_us,
         c.late_over_5ms,
         c.late_over_20ms,
+        c.tx_timestamps,
+        c.tx_timestamp_missing,
     ]
 }
 
@@ -276,6 +284,8 @@ impl SharedCounters {
             lateness_sum_us: v[17],
             late_over_5ms: v[18],
             late_over_20ms: v[19],
+            tx_timestamps: v[20],
+            tx_timestamp_missing: v[21],
         }
     }
 }
@@ -350,6 +360,9 @@ impl EngineTask {
             let mut more_rx = false;
             let mut kernel_drops = 0;
             for sock in self.sockets.iter_mut().flatten() {
+                // Transmit stamps first: the replies read next may answer
+                // the probes they belong to.
+                self.core.drain_tx_timestamps(sock);
                 more_rx |= self.core.drain(sock);
                 kernel_drops += u64::from(sock.kernel_drops());
             }
@@ -1039,6 +1052,36 @@ impl Core {
         true
     }
 
+    /// Read the kernel's transmit timestamps off the error queue and record
+    /// each with its probe (found by the token in the returned packet).
+    fn drain_tx_timestamps(&mut self, sock: &mut IcmpSocket) {
+        for _ in 0..MAX_RX_BATCHES {
+            let n = match sock.recv_tx_timestamps() {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // WouldBlock: empty. Anything else: the error queue holds
+                // nothing we can use; the send-time fallback stays.
+                Err(_) => return,
+            };
+            for i in 0..n {
+                let p = sock.packet(i);
+                let Some(tx_ns) = p.rx_ns else { continue };
+                let token = codec::parse_sent_echo(sock.family(), p.data, self.packet_len)
+                    .filter(|e| sock.kind() == SocketKind::Datagram || e.identifier == self.ident)
+                    .and_then(|e| ProbeToken::read(e.payload))
+                    .filter(|t| t.engine_tag == self.engine_tag);
+                if let Some(token) = token
+                    && self.table.record_tx(&token, tx_ns, self.timeout_ns)
+                {
+                    self.counters.tx_timestamps += 1;
+                }
+            }
+            if n < socket::RECV_BATCH {
+                return;
+            }
+        }
+    }
+
     fn handle_packet(&mut self, sock: &IcmpSocket, i: usize) {
         let p = sock.packet(i);
         if p.truncated {
@@ -1095,8 +1138,9 @@ impl Core {
             .table
             .match_reply(token, from, sequence, rx_ns, self.timeout_ns, &self.cadence)
         {
-            ReplyMatch::Matched { .. } => {
+            ReplyMatch::Matched { kernel_tx, .. } => {
                 self.counters.received += 1;
+                self.counters.tx_timestamp_missing += u64::from(!kernel_tx);
                 self.counters.in_flight = self.counters.in_flight.saturating_sub(1);
             }
             ReplyMatch::Duplicate => self.counters.duplicates += 1,

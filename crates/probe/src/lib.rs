@@ -355,6 +355,11 @@ pub struct EngineCounters {
     pub skipped: u64,
     /// Replies without a kernel timestamp (receive time read in userspace).
     pub rx_timestamp_missing: u64,
+    /// Kernel transmit timestamps matched to a sent probe.
+    pub tx_timestamps: u64,
+    /// Replies matched to a probe without a kernel transmit timestamp: their
+    /// RTT starts at the clock read right before the send batch.
+    pub tx_timestamp_missing: u64,
     /// Events dropped because the consumer fell too far behind.
     pub events_dropped: u64,
     /// Times the engine task woke up (its main CPU cost at low rates).

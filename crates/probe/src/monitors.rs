@@ -80,21 +80,31 @@ pub struct Slot {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ProbeRecord {
-    /// CLOCK_REALTIME ns at send, 0 = not sent.
+    /// CLOCK_REALTIME ns read right before the send, 0 = not sent. Also in
+    /// the probe's token, so it identifies the probe.
     sent_ns: u64,
+    /// The kernel's transmit timestamp (same clock), 0 = none (yet).
+    tx_ns: u64,
     rtt_ns: u64,
 }
 
 const EMPTY: ProbeRecord = ProbeRecord {
     sent_ns: 0,
+    tx_ns: 0,
     rtt_ns: NO_REPLY,
 };
 
 /// How a reply was matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyMatch {
-    /// First valid reply to an outstanding probe of `slot`.
-    Matched { slot: u32, rtt_ns: u64 },
+    /// First valid reply to an outstanding probe of `slot`; `kernel_tx`
+    /// says whether the RTT starts at the kernel's transmit timestamp (else
+    /// at the clock read before the send).
+    Matched {
+        slot: u32,
+        rtt_ns: u64,
+        kernel_tx: bool,
+    },
     /// A second reply to a probe already answered.
     Duplicate,
     /// One of our probes, but no longer awaited: after its timeout, after
@@ -239,6 +249,7 @@ impl MonitorTable {
         let generation = self.slots[slot as usize].generation;
         self.records_mut(slot)[usize::from(k)] = ProbeRecord {
             sent_ns,
+            tx_ns: 0,
             rtt_ns: NO_REPLY,
         };
         ProbeToken {
@@ -248,6 +259,31 @@ impl MonitorTable {
             probe: k,
             sent_ns,
         }
+    }
+
+    /// Record the kernel's transmit timestamp of the probe that carries
+    /// `token`. False (nothing recorded) when that probe is no longer
+    /// awaited, already answered, or the stamp is implausible (before the
+    /// send, or more than `timeout_ns` after it).
+    pub fn record_tx(&mut self, token: &ProbeToken, tx_ns: u64, timeout_ns: u64) -> bool {
+        let Some(slot) = self.slots.get(token.slot as usize) else {
+            return false;
+        };
+        if usize::from(token.probe) >= self.count
+            || slot.state == SlotState::Free
+            || slot.generation != token.generation
+        {
+            return false;
+        }
+        let r = &mut self.probes[token.slot as usize * self.count + usize::from(token.probe)];
+        let plausible = tx_ns
+            .checked_sub(token.sent_ns)
+            .is_some_and(|d| d <= timeout_ns);
+        if r.sent_ns != token.sent_ns || r.rtt_ns != NO_REPLY || r.tx_ns != 0 || !plausible {
+            return false;
+        }
+        r.tx_ns = tx_ns;
+        true
     }
 
     /// Probe `k` was not sent after all.
@@ -303,7 +339,13 @@ impl MonitorTable {
             UNREACHABLE => return ReplyMatch::Unmatched,
             _ => return ReplyMatch::Duplicate,
         }
-        let Some(rtt_ns) = rx_ns.checked_sub(token.sent_ns) else {
+        let kernel_tx = record.tx_ns != 0;
+        let sent_at = if kernel_tx {
+            record.tx_ns
+        } else {
+            token.sent_ns
+        };
+        let Some(rtt_ns) = rx_ns.checked_sub(sent_at) else {
             // The realtime clock stepped back between send and receive; the
             // RTT is unknowable. Treated as late (the probe stays lost).
             return ReplyMatch::Late;
@@ -316,6 +358,7 @@ impl MonitorTable {
         ReplyMatch::Matched {
             slot: slot_idx,
             rtt_ns,
+            kernel_tx,
         }
     }
 
@@ -397,12 +440,52 @@ mod tests {
             t.match_reply(&tok, ip(2), seq, 1_500, TIMEOUT, &c),
             ReplyMatch::Matched {
                 slot: s,
-                rtt_ns: 500
+                rtt_ns: 500,
+                kernel_tx: false,
             }
         );
         assert_eq!(
             t.match_reply(&tok, ip(2), seq, 1_600, TIMEOUT, &c),
             ReplyMatch::Duplicate
+        );
+    }
+
+    #[test]
+    fn kernel_transmit_stamp_starts_the_rtt_once_and_only_for_its_probe() {
+        let (mut t, s) = table_with_one();
+        let c = cadence();
+        let tok = t.prepare_send(s, 2, TAG, 1_000);
+        let other = t.prepare_send(s, 0, TAG, 900);
+        // Implausible stamps are refused: before the send, or past the timeout.
+        assert!(!t.record_tx(&tok, 999, TIMEOUT));
+        assert!(!t.record_tx(&tok, 1_000 + TIMEOUT + 1, TIMEOUT));
+        // A stale token (another generation) is refused.
+        let stale = ProbeToken {
+            generation: tok.generation.wrapping_add(1),
+            ..tok
+        };
+        assert!(!t.record_tx(&stale, 1_040, TIMEOUT));
+        assert!(t.record_tx(&tok, 1_040, TIMEOUT));
+        // Only one stamp per send.
+        assert!(!t.record_tx(&tok, 1_050, TIMEOUT));
+        assert_eq!(
+            t.match_reply(&tok, ip(2), c.sequence(5000, 2), 1_500, TIMEOUT, &c),
+            ReplyMatch::Matched {
+                slot: s,
+                rtt_ns: 460,
+                kernel_tx: true,
+            }
+        );
+        // After the reply, a stamp is too late to matter.
+        assert!(!t.record_tx(&tok, 1_045, TIMEOUT));
+        // The other probe had no stamp: its RTT starts at the clock read.
+        assert_eq!(
+            t.match_reply(&other, ip(2), c.sequence(5000, 0), 1_500, TIMEOUT, &c),
+            ReplyMatch::Matched {
+                slot: s,
+                rtt_ns: 600,
+                kernel_tx: false,
+            }
         );
     }
 

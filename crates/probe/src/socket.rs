@@ -27,8 +27,15 @@
 //! header arrays live on the stack of one synchronous call, so no pointer
 //! outlives the buffers it points into, and nothing is allocated per packet.
 //! `SO_TIMESTAMPNS` makes the kernel stamp every received packet with
-//! CLOCK_REALTIME when it arrives, before any scheduling delay of ours; the
-//! send side reads the same clock right before each `sendmmsg` batch.
+//! CLOCK_REALTIME when it arrives, before any scheduling delay of ours. On
+//! the send side, `SO_TIMESTAMPING` with `SOF_TIMESTAMPING_TX_SOFTWARE` makes
+//! the kernel stamp every packet when the device takes it (same clock) and
+//! hand the stamp back on the socket's error queue together with the packet
+//! as it left; [`IcmpSocket::recv_tx_timestamps`] reads them, and the engine
+//! matches each to its probe by the token in the packet. So the RTT of the
+//! eighth message of a `sendmmsg` batch does not include the kernel's work
+//! on the seven before it. The clock read right before each batch remains
+//! the fallback when a device gives no transmit timestamp.
 
 use std::io;
 use std::mem;
@@ -55,8 +62,11 @@ const SOCKET_BUFFER: usize = 4 << 20;
 /// Room for the largest IPv4 header in front of a received ICMP message.
 const MAX_IP_HEADER: usize = 60;
 /// Control-message room per message: an `in6_pktinfo` (40 bytes with
-/// header) on send; a `timespec` (32) plus a drop counter (24) on receive.
-const CMSG_ROOM: usize = 64;
+/// header) on send; on receive a `timespec` (32), a drop counter (24) and an
+/// `scm_timestamping` (64, present once `SO_TIMESTAMPING` reports software
+/// stamps), or on the error queue an `scm_timestamping` plus the extended
+/// error with its offender address (16 + 16 + 28).
+const CMSG_ROOM: usize = 128;
 
 const SOL_RAW: libc::c_int = 255;
 const ICMP_FILTER: libc::c_int = 1;
@@ -175,6 +185,20 @@ struct RxSlot {
     truncated: bool,
 }
 
+/// What the control messages of one received message said.
+#[derive(Default)]
+struct Cmsgs {
+    /// `SCM_TIMESTAMPNS`.
+    timestampns: Option<u64>,
+    /// The software stamp of `SCM_TIMESTAMPING`.
+    timestamping: Option<u64>,
+    /// `SO_RXQ_OVFL`.
+    drops: Option<u32>,
+    /// The message is a transmit timestamp (extended error of origin
+    /// `SO_EE_ORIGIN_TIMESTAMPING`, stamp kind `SCM_TSTAMP_SND`).
+    tx_stamp: bool,
+}
+
 /// An open, non-blocking ICMP socket registered with tokio.
 pub struct IcmpSocket {
     fd: AsyncFd<Socket>,
@@ -185,6 +209,7 @@ pub struct IcmpSocket {
     rx: Vec<RxSlot>,
     recv_buffer: usize,
     kernel_drops: u32,
+    tx_timestamps: bool,
 }
 
 impl std::fmt::Debug for IcmpSocket {
@@ -240,6 +265,7 @@ impl IcmpSocket {
         // SAFETY: the socket owns its descriptor, and the AsyncFd owns the
         // socket until it is dropped; nothing else closes or replaces it.
         let recv_buffer = sock.recv_buffer_size().unwrap_or(0);
+        let tx_timestamps = enable_tx_timestamps(&sock);
         let fd = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
             .map_err(|e| OpenFailure::Other(e.into_parts().1))?;
         // Header room, ICMP header, payload, and slack so a longer foreign
@@ -261,6 +287,7 @@ impl IcmpSocket {
                 .collect(),
             recv_buffer,
             kernel_drops: 0,
+            tx_timestamps,
         })
     }
 
@@ -273,6 +300,11 @@ impl IcmpSocket {
     /// (`SO_RXQ_OVFL`), as last reported; a cause of false loss.
     pub fn kernel_drops(&self) -> u32 {
         self.kernel_drops
+    }
+
+    /// Whether the kernel returns transmit timestamps on this socket.
+    pub fn tx_timestamps(&self) -> bool {
+        self.tx_timestamps
     }
 
     /// The socket's family.
@@ -357,6 +389,24 @@ impl IcmpSocket {
     /// number received (read them with [`IcmpSocket::packet`]); `WouldBlock`
     /// when the socket is empty.
     pub fn recv_batch(&mut self) -> io::Result<usize> {
+        self.recv_into(0)
+    }
+
+    /// Read up to [`RECV_BATCH`] transmit timestamps from the error queue
+    /// without blocking. Returns the number of messages read; for each,
+    /// [`IcmpSocket::packet`] gives the packet as it left (link-layer and IP
+    /// headers included, as the device saw it; find the ICMP message with
+    /// [`crate::codec::parse_sent_echo`]) and its `rx_ns` is the kernel's
+    /// transmit time, `None` for an error-queue message that is not a
+    /// transmit timestamp. `WouldBlock` when the queue is empty.
+    pub fn recv_tx_timestamps(&mut self) -> io::Result<usize> {
+        if !self.tx_timestamps {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.recv_into(libc::MSG_ERRQUEUE)
+    }
+
+    fn recv_into(&mut self, flags: libc::c_int) -> io::Result<usize> {
         // SAFETY: all-zero is a valid value for these plain C structs.
         let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { mem::zeroed() };
         let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { mem::zeroed() };
@@ -382,7 +432,7 @@ impl IcmpSocket {
                 self.fd.get_ref().as_raw_fd(),
                 hdrs.as_mut_ptr(),
                 RECV_BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                libc::MSG_DONTWAIT | flags,
                 std::ptr::null_mut(),
             )
         };
@@ -398,10 +448,14 @@ impl IcmpSocket {
             slot.from = read_sockaddr(&names[i], h.msg_namelen);
             // SAFETY: the kernel filled `msg_control`/`msg_controllen` for
             // this header; the buffer is still alive.
-            let (rx_ns, drops) = unsafe { read_cmsgs(h) };
-            slot.rx_ns = rx_ns;
-            if let Some(d) = drops {
-                self.kernel_drops = self.kernel_drops.max(d);
+            let c = unsafe { read_cmsgs(h) };
+            if flags & libc::MSG_ERRQUEUE != 0 {
+                slot.rx_ns = c.timestamping.filter(|_| c.tx_stamp);
+            } else {
+                slot.rx_ns = c.timestampns;
+                if let Some(d) = c.drops {
+                    self.kernel_drops = self.kernel_drops.max(d);
+                }
             }
         }
         Ok(n)
@@ -472,6 +526,14 @@ fn open_kind(family: Family, kind: SocketKind) -> io::Result<Socket> {
         }
     }
     Ok(sock)
+}
+
+/// Ask for software transmit timestamps, returned with the packet on the
+/// error queue. False when the kernel refuses (the engine then keeps the
+/// clock read before each batch as the send time).
+fn enable_tx_timestamps(sock: &Socket) -> bool {
+    let flags = libc::SOF_TIMESTAMPING_TX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
+    setsockopt_int(sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, flags as i32).is_ok()
 }
 
 fn setsockopt_int(
@@ -606,35 +668,55 @@ unsafe fn write_pktinfo(h: &mut libc::msghdr, source: IpAddr) {
     }
 }
 
-/// The `SCM_TIMESTAMPNS` time (ns) and the `SO_RXQ_OVFL` drop count of a
-/// received message.
+/// What the control messages of a received message say: kernel timestamps,
+/// the `SO_RXQ_OVFL` drop count, and whether it is a transmit timestamp.
 ///
 /// # Safety
 /// `h` must be a header just filled by `recvmsg`/`recvmmsg` whose control
 /// buffer is still alive.
-unsafe fn read_cmsgs(h: &libc::msghdr) -> (Option<u64>, Option<u32>) {
-    let mut ts = None;
-    let mut drops = None;
+unsafe fn read_cmsgs(h: &libc::msghdr) -> Cmsgs {
+    let mut out = Cmsgs::default();
+    let ns = |t: libc::timespec| match (u64::try_from(t.tv_sec), u64::try_from(t.tv_nsec)) {
+        (Ok(s), Ok(n)) if s != 0 || n != 0 => Some(s * 1_000_000_000 + n),
+        _ => None,
+    };
     // SAFETY: walking the control messages the kernel wrote, with the libc
-    // macros that bound-check against msg_controllen.
+    // macros that bound-check against msg_controllen; each payload is read
+    // unaligned with the type its level and type say it has.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET {
-                if (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let t: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    if let (Ok(s), Ok(n)) = (u64::try_from(t.tv_sec), u64::try_from(t.tv_nsec)) {
-                        ts = Some(s * 1_000_000_000 + n);
-                    }
-                } else if (*c).cmsg_type == libc::SO_RXQ_OVFL {
-                    drops = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
+            let data = libc::CMSG_DATA(c);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    out.timestampns = ns(std::ptr::read_unaligned(data.cast()));
                 }
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
+                    // struct scm_timestamping { timespec ts[3]; }: [0] is
+                    // the software stamp.
+                    let t: [libc::timespec; 3] = std::ptr::read_unaligned(data.cast());
+                    out.timestamping = ns(t[0]);
+                }
+                (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
+                    out.drops = Some(std::ptr::read_unaligned(data.cast::<u32>()));
+                }
+                (libc::SOL_IP, libc::IP_RECVERR) | (libc::SOL_IPV6, libc::IPV6_RECVERR) => {
+                    let e: libc::sock_extended_err = std::ptr::read_unaligned(data.cast());
+                    out.tx_stamp = e.ee_errno == libc::ENOMSG as u32
+                        && e.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING
+                        && e.ee_info == SCM_TSTAMP_SND;
+                }
+                _ => {}
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
-    (ts, drops)
+    out
 }
+
+/// `SCM_TSTAMP_SND` of `linux/errqueue.h`: the stamp was taken when the
+/// device took the packet.
+const SCM_TSTAMP_SND: u32 = 0;
 
 /// CLOCK_REALTIME now, in ns since the Unix epoch: the clock of
 /// `SO_TIMESTAMPNS`, read the way the kernel timestamps are expressed.

@@ -165,6 +165,11 @@ async fn loopback_three_of_three(mode: SocketMode, addr: IpAddr) -> Option<Socke
         "{c:?}"
     );
     assert_eq!((c.monitors, c.not_probed), (1, 0), "{c:?}");
+    // Loopback stamps every packet as it leaves, so every RTT starts at the
+    // kernel's transmit time, not at the clock read before the batch.
+    assert!(engine.sockets()[family].tx_timestamps);
+    assert_eq!(c.tx_timestamp_missing, 0, "{c:?}");
+    assert!(c.tx_timestamps >= c.received, "{c:?}");
     engine.shutdown().await;
     Some(kind)
 }

@@ -75,6 +75,8 @@ engine_counters! {
     send_errors => "vpnmon_probe_send_errors", "Sends the kernel refused";
     recv_errors => "vpnmon_probe_recv_errors", "Receive errors";
     rx_queue_drops => "vpnmon_probe_rx_queue_drops", "Packets dropped by a full socket receive buffer";
+    tx_timestamps => "vpnmon_probe_tx_timestamps", "Kernel transmit timestamps matched to a sent probe";
+    tx_timestamp_missing => "vpnmon_probe_tx_timestamp_missing", "Replies whose RTT starts at the clock read before the send (no kernel transmit timestamp)";
     skipped => "vpnmon_probe_skipped", "Probes skipped because they were overdue after a stall";
     events_dropped => "vpnmon_probe_events_dropped", "Engine events dropped because the consumer fell behind";
     lateness_sum_us => "vpnmon_probe_send_lateness_us", "Sum of send lateness against the schedule, microseconds";
