@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -73,8 +72,15 @@ enum Command {
 pub struct EngineHandle {
     commands: mpsc::UnboundedSender<Command>,
     counters: Arc<SharedCounters>,
-    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    thread: Arc<Mutex<Option<EngineThread>>>,
     sockets: Arc<[SocketInfo]>,
+}
+
+/// The engine's own thread, and word of its end.
+#[derive(Debug)]
+struct EngineThread {
+    join: std::thread::JoinHandle<()>,
+    done: oneshot::Receiver<()>,
 }
 
 impl std::fmt::Debug for Command {
@@ -88,17 +94,93 @@ impl std::fmt::Debug for Command {
 }
 
 impl Engine {
-    /// Validate `cfg`, open the ICMP sockets and spawn the engine task on the
-    /// current tokio runtime. Events go to `events`.
+    /// Validate `cfg`, open the ICMP sockets and start the engine on a
+    /// thread of its own (`vpnmon-probe`, with a single-threaded tokio
+    /// runtime): its wake-ups are one `epoll_wait` each, never a hand-over
+    /// between the worker threads of the caller's runtime, and a busy API
+    /// cannot delay a send. Events go to `events`.
     ///
-    /// Fails when the configuration is invalid or no ICMP socket of either
-    /// family can be opened; a family that cannot be opened while the other
-    /// can makes its monitors [`NotProbedReason::FamilyUnavailable`].
+    /// Fails when the configuration is invalid, the thread cannot start, or
+    /// no ICMP socket of either family can be opened; a family that cannot be
+    /// opened while the other can makes its monitors
+    /// [`NotProbedReason::FamilyUnavailable`].
     pub async fn start(
         cfg: EngineConfig,
         events: mpsc::Sender<ProbeEvent>,
     ) -> Result<EngineHandle, ProbeError> {
         cfg.validate()?;
+        let (started_tx, started_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let join = std::thread::Builder::new()
+            .name("vpnmon-probe".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(ProbeError::Socket(format!(
+                            "cannot start the probe runtime: {e}"
+                        ))));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match Engine::open(cfg, events) {
+                        Ok((task, handle_parts)) => {
+                            if started_tx.send(Ok(handle_parts)).is_ok() {
+                                task.run().await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e));
+                        }
+                    }
+                });
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| ProbeError::Socket(format!("cannot start the probe thread: {e}")))?;
+        let started = started_rx.await;
+        let (commands, counters, sockets) = match started {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(e)) => {
+                let _ = join.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = join.join();
+                return Err(ProbeError::Socket("the probe thread ended at start".into()));
+            }
+        };
+        Ok(EngineHandle {
+            commands,
+            counters,
+            thread: Arc::new(Mutex::new(Some(EngineThread {
+                join,
+                done: done_rx,
+            }))),
+            sockets,
+        })
+    }
+
+    /// Open the sockets and build the task; runs on the engine's thread, so
+    /// that the sockets register with its runtime.
+    #[allow(clippy::type_complexity)]
+    fn open(
+        cfg: EngineConfig,
+        events: mpsc::Sender<ProbeEvent>,
+    ) -> Result<
+        (
+            EngineTask,
+            (
+                mpsc::UnboundedSender<Command>,
+                Arc<SharedCounters>,
+                Arc<[SocketInfo]>,
+            ),
+        ),
+        ProbeError,
+    > {
         let mut sockets: [Option<IcmpSocket>; 2] = [None, None];
         let mut unavailable: [Option<String>; 2] = [None, None];
         let mut failures = Vec::new();
@@ -153,13 +235,7 @@ impl Engine {
             core,
             commands: rx,
         };
-        let join = tokio::spawn(task.run());
-        Ok(EngineHandle {
-            commands: tx,
-            counters,
-            task: Arc::new(Mutex::new(Some(join))),
-            sockets: infos,
-        })
+        Ok((task, (tx, counters, infos)))
     }
 }
 
@@ -191,10 +267,10 @@ impl EngineHandle {
         &self.sockets
     }
 
-    /// Whether the engine task is still running.
+    /// Whether the engine is still running.
     pub fn is_running(&self) -> bool {
-        match self.task.lock() {
-            Ok(guard) => guard.as_ref().is_some_and(|j| !j.is_finished()),
+        match self.thread.lock() {
+            Ok(guard) => guard.as_ref().is_some_and(|t| !t.join.is_finished()),
             Err(_) => false,
         }
     }
@@ -203,14 +279,17 @@ impl EngineHandle {
     /// handle become inert.
     pub async fn shutdown(self) {
         let _ = self.commands.send(Command::Shutdown);
-        let join = match self.task.lock() {
+        let thread = match self.thread.lock() {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some(join) = join
-            && let Err(e) = join.await
-        {
-            tracing::error!(error = %e, "probe engine task failed");
+        if let Some(t) = thread {
+            // The thread signals its end last; a dropped sender without the
+            // signal means it panicked.
+            let ended = t.done.await;
+            if t.join.join().is_err() || ended.is_err() {
+                tracing::error!("probe engine thread failed");
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ mod sql;
 
 pub use iam::{CredentialRecord, Domain, Project, TokenRecord, User};
 pub use metrics::{Agg, MetricStore, ROLLUP_PERIODS, Rollup};
-pub use probe::{LinkState, ProbeMonitor, WindowPoint};
+pub use probe::{LinkState, MonitorUpdate, ProbeMonitor, WindowPoint};
 pub use resources::{ConnectionFilter, Listed, Page};
 pub use sql::SqlStore;
 
@@ -198,6 +198,10 @@ pub trait Store: MetricStore + Send + Sync + 'static {
     async fn set_monitor_status(&self, id: &str, status: &str) -> Result<bool>;
     /// Records a monitor's link state and why it is not probed, if it is not.
     async fn set_link_state(&self, id: &str, state: &LinkState) -> Result<bool>;
+    /// Applies status and link-state changes in one transaction (updates of
+    /// monitors that no longer exist are skipped; a status that is already
+    /// set is not written again).
+    async fn update_monitors(&self, updates: &[MonitorUpdate]) -> Result<()>;
     /// A monitor's link state.
     async fn get_link_state(&self, p: &ProjectId, id: &str) -> Result<LinkState>;
     /// Appends raw window datapoints in one batch.

@@ -20,6 +20,16 @@ pub struct LinkState {
     pub note: Option<String>,
 }
 
+/// A change the probe engine makes to a monitor, applied in batches by
+/// [`crate::Store::update_monitors`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorUpdate {
+    /// Set the status (e.g. `ACTIVE` once the first probe left).
+    Status { id: String, status: String },
+    /// Record the link state, or why the monitor is not probed.
+    Link { id: String, state: LinkState },
+}
+
 /// One probe window's statistics for one monitor (a raw datapoint).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowPoint {

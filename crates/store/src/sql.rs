@@ -1,7 +1,7 @@
 //! The SQL implementation of [`Store`] over sqlx's `Any` driver.
 
 use crate::iam::{CredentialRecord, Domain, Project, TokenRecord, User};
-use crate::probe::{LinkState, ProbeMonitor, WindowPoint};
+use crate::probe::{LinkState, MonitorUpdate, ProbeMonitor, WindowPoint};
 use crate::resources::{ConnectionFilter, Listed, Page};
 use crate::{Result, Store};
 use async_trait::async_trait;
@@ -1432,6 +1432,38 @@ impl Store for SqlStore {
             .await
             .map_err(internal)?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn update_monitors(&self, updates: &[MonitorUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        for u in updates {
+            match u {
+                MonitorUpdate::Status { id, status } => {
+                    sqlx::query(
+                        "UPDATE connection_monitors SET status = $1 WHERE id = $2 AND status <> $1",
+                    )
+                    .bind(status.clone())
+                    .bind(id.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                }
+                MonitorUpdate::Link { id, state } => {
+                    sqlx::query("UPDATE connection_monitors SET link_up = $1, link_changed_us = $2, probe_note = $3 WHERE id = $4")
+                        .bind(state.up.map(i64::from))
+                        .bind(state.changed_us)
+                        .bind(state.note.clone())
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(internal)
     }
 
     async fn get_link_state(&self, p: &ProjectId, id: &str) -> Result<LinkState> {

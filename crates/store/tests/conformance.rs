@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::future::Future;
 use store::{
-    Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MetricStore, Page, ProbeMonitor,
-    Rollup, SqlStore, Store, TokenRecord, WindowPoint,
+    Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MetricStore, MonitorUpdate, Page,
+    ProbeMonitor, Rollup, SqlStore, Store, TokenRecord, WindowPoint,
 };
 
 on_every_engine! {
@@ -61,6 +61,7 @@ on_every_engine! {
         monitor_list_filter,
         monitors_for_probing_and_status,
         link_state_round_trip,
+        monitor_updates_apply_in_one_batch,
         points_insert_list_prune,
         points_insert_in_chunks,
         rollups_aggregate_each_window_once,
@@ -1650,6 +1651,61 @@ async fn link_state_round_trip(store: &SqlStore) {
     );
     // The status is not part of the link state.
     assert_eq!(store.get_monitor(p, &m.id).await, Ok(m));
+}
+
+async fn monitor_updates_apply_in_one_batch(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let other_conn = connection(store, p, &s.gw, &s.cgw).await;
+    let other = monitor(store, p, &other_conn).await;
+    let down = LinkState {
+        up: Some(false),
+        changed_us: Some(1_700_000_060_000_000),
+        note: None,
+    };
+    let note = LinkState {
+        up: None,
+        changed_us: None,
+        note: Some("destination 127.0.0.10 is outside the probe allowlist".into()),
+    };
+    let updates = [
+        MonitorUpdate::Status {
+            id: m.id.clone(),
+            status: status::ACTIVE.into(),
+        },
+        MonitorUpdate::Link {
+            id: m.id.clone(),
+            state: down.clone(),
+        },
+        MonitorUpdate::Link {
+            id: other.id.clone(),
+            state: note.clone(),
+        },
+        // A monitor deleted meanwhile is skipped, not an error.
+        MonitorUpdate::Status {
+            id: uuid(),
+            status: status::ACTIVE.into(),
+        },
+    ];
+    assert_eq!(store.update_monitors(&updates).await, Ok(()));
+    assert_eq!(store.update_monitors(&[]).await, Ok(()));
+    assert_eq!(
+        store.get_monitor(p, &m.id).await.map(|x| x.status),
+        Ok(status::ACTIVE.to_string())
+    );
+    assert_eq!(
+        store.get_monitor(p, &other.id).await.map(|x| x.status),
+        Ok(other.status.clone())
+    );
+    assert_eq!(store.get_link_state(p, &m.id).await, Ok(down));
+    assert_eq!(store.get_link_state(p, &other.id).await, Ok(note));
+    // Applying the same status again changes nothing and is no error.
+    assert_eq!(store.update_monitors(&updates[..1]).await, Ok(()));
+    assert_eq!(
+        store.get_monitor(p, &m.id).await.map(|x| x.status),
+        Ok(status::ACTIVE.to_string())
+    );
 }
 
 async fn points_insert_list_prune(store: &SqlStore) {

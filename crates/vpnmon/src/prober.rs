@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use store::{LinkState, ProbeMonitor, Store, WindowPoint};
+use store::{LinkState, MonitorUpdate, ProbeMonitor, Store, WindowPoint};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -19,6 +19,8 @@ use uuid::Uuid;
 /// How often the engine's monitor set is reconciled with the store (a
 /// safety net: the API's watcher tells the engine about changes at once).
 const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+/// How often the persist task takes the engine's events.
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
 /// Datapoints are written at least this often (or when this many are queued).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const FLUSH_AT: usize = 2048;
@@ -221,7 +223,11 @@ async fn reconcile(store: Arc<dyn Store>, w: Arc<ProbeWatcher>, mut stop: watch:
     }
 }
 
-/// Turns engine events into store writes, datapoints in batches.
+/// Turns engine events into store writes, in batches: the task wakes every
+/// [`DRAIN_EVERY`] rather than for each event (the engine's channel holds
+/// far more than that many events), and writes what it collected every
+/// [`FLUSH_EVERY`], or sooner when [`FLUSH_AT`] datapoints are waiting:
+/// status and link-state changes in one transaction, datapoints in another.
 async fn persist(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<ProbeEvent>,
@@ -234,28 +240,36 @@ async fn persist(
         owners,
         metrics,
     };
-    let mut batch: Vec<WindowPoint> = Vec::new();
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let mut pending = Pending::default();
+    let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_flush = tokio::time::Instant::now();
     loop {
-        tokio::select! {
-            ev = rx.recv() => {
-                let Some(ev) = ev else { break };
-                handle(&ctx, ev, &mut batch).await;
-                if batch.len() >= FLUSH_AT {
-                    flush(&ctx, &mut batch).await;
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.changed() => true,
+        };
+        let closed = loop {
+            match rx.try_recv() {
+                Ok(ev) => {
+                    handle(&ctx, ev, &mut pending);
+                    if pending.points.len() >= FLUSH_AT {
+                        flush(&ctx, &mut pending).await;
+                        last_flush = tokio::time::Instant::now();
+                    }
                 }
+                Err(mpsc::error::TryRecvError::Empty) => break false,
+                Err(mpsc::error::TryRecvError::Disconnected) => break true,
             }
-            _ = tick.tick() => flush(&ctx, &mut batch).await,
-            _ = stop.changed() => {
-                while let Ok(ev) = rx.try_recv() {
-                    handle(&ctx, ev, &mut batch).await;
-                }
-                break;
-            }
+        };
+        if stopping || closed || last_flush.elapsed() >= FLUSH_EVERY {
+            flush(&ctx, &mut pending).await;
+            last_flush = tokio::time::Instant::now();
+        }
+        if stopping || closed {
+            break;
         }
     }
-    flush(&ctx, &mut batch).await;
 }
 
 struct Ctx {
@@ -264,26 +278,32 @@ struct Ctx {
     metrics: Arc<Metrics>,
 }
 
-async fn handle(ctx: &Ctx, ev: ProbeEvent, batch: &mut Vec<WindowPoint>) {
-    let store = &ctx.store;
+/// What the next flush writes.
+#[derive(Default)]
+struct Pending {
+    updates: Vec<MonitorUpdate>,
+    points: Vec<WindowPoint>,
+}
+
+fn owner_of(ctx: &Ctx, id: &Uuid) -> Option<Owner> {
+    ctx.owners
+        .lock()
+        .ok()
+        .and_then(|o| o.by_monitor.get(id).cloned())
+}
+
+fn handle(ctx: &Ctx, ev: ProbeEvent, pending: &mut Pending) {
     match ev {
-        ProbeEvent::FirstProbeSent { id } => {
-            if let Err(e) = store
-                .set_monitor_status(&id.to_string(), domain::monitor::status::ACTIVE)
-                .await
-            {
-                tracing::error!(monitor = %id, error = %e, "cannot mark monitor ACTIVE");
-            }
-        }
+        ProbeEvent::FirstProbeSent { id } => pending.updates.push(MonitorUpdate::Status {
+            id: id.to_string(),
+            status: domain::monitor::status::ACTIVE.to_string(),
+        }),
         ProbeEvent::Window(w) => {
-            let owner = ctx
-                .owners
-                .lock()
-                .ok()
-                .and_then(|o| o.by_monitor.get(&w.id).cloned());
-            let Some(owner) = owner else { return };
+            let Some(owner) = owner_of(ctx, &w.id) else {
+                return;
+            };
             ctx.metrics.window(|| owner.labels(w.id), w.id, &w);
-            batch.push(WindowPoint {
+            pending.points.push(WindowPoint {
                 monitor_id: w.id.to_string(),
                 project_id: owner.project.to_string(),
                 window_start_ms: ms(w.window_start),
@@ -297,39 +317,44 @@ async fn handle(ctx: &Ctx, ev: ProbeEvent, batch: &mut Vec<WindowPoint>) {
             });
         }
         ProbeEvent::LinkChanged { id, up, at } => {
-            tracing::info!(monitor = %id, up, "link state changed");
-            let owner = ctx
-                .owners
-                .lock()
-                .ok()
-                .and_then(|o| o.by_monitor.get(&id).cloned());
-            if let Some(owner) = owner {
+            tracing::debug!(monitor = %id, up, "link state changed");
+            if let Some(owner) = owner_of(ctx, &id) {
                 ctx.metrics.link(|| owner.labels(id), id, up);
             }
-            let s = LinkState {
-                up: Some(up),
-                changed_us: Some(ms(at) * 1000),
-                note: None,
-            };
-            if let Err(e) = store.set_link_state(&id.to_string(), &s).await {
-                tracing::error!(monitor = %id, error = %e, "cannot record link state");
-            }
+            pending.updates.push(MonitorUpdate::Link {
+                id: id.to_string(),
+                state: LinkState {
+                    up: Some(up),
+                    changed_us: Some(ms(at) * 1000),
+                    note: None,
+                },
+            });
         }
         ProbeEvent::NotProbed { id, reason } => {
             tracing::warn!(monitor = %id, reason = %reason, "monitor is not probed");
-            let s = LinkState {
-                up: None,
-                changed_us: None,
-                note: Some(reason.to_string()),
-            };
-            if let Err(e) = store.set_link_state(&id.to_string(), &s).await {
-                tracing::error!(monitor = %id, error = %e, "cannot record why a monitor is not probed");
-            }
+            pending.updates.push(MonitorUpdate::Link {
+                id: id.to_string(),
+                state: LinkState {
+                    up: None,
+                    changed_us: None,
+                    note: Some(reason.to_string()),
+                },
+            });
         }
     }
 }
 
-async fn flush(ctx: &Ctx, batch: &mut Vec<WindowPoint>) {
+async fn flush(ctx: &Ctx, pending: &mut Pending) {
+    if !pending.updates.is_empty() {
+        match ctx.store.update_monitors(&pending.updates).await {
+            Ok(()) => pending.updates.clear(),
+            Err(e) => {
+                tracing::error!(error = %e, updates = pending.updates.len(), "cannot record monitor status and link states; will retry");
+                cap_backlog(&mut pending.updates, "monitor updates");
+            }
+        }
+    }
+    let batch = &mut pending.points;
     if batch.is_empty() {
         return;
     }
@@ -349,15 +374,19 @@ async fn flush(ctx: &Ctx, batch: &mut Vec<WindowPoint>) {
         Err(e) => {
             // Keep them for the next flush; cap memory if the store stays down.
             tracing::error!(error = %e, points = batch.len(), "cannot write datapoints; will retry");
-            if batch.len() > 1_000_000 {
-                let drop = batch.len() - 1_000_000;
-                batch.drain(..drop);
-                tracing::error!(
-                    dropped = drop,
-                    "datapoint backlog full; oldest points dropped"
-                );
-            }
+            cap_backlog(batch, "datapoints");
         }
+    }
+}
+
+/// Keep at most a million unwritten items while the store is down; the
+/// oldest go first.
+fn cap_backlog<T>(items: &mut Vec<T>, what: &str) {
+    const MAX_BACKLOG: usize = 1_000_000;
+    if items.len() > MAX_BACKLOG {
+        let drop = items.len() - MAX_BACKLOG;
+        items.drain(..drop);
+        tracing::error!(dropped = drop, what, "write backlog full; oldest dropped");
     }
 }
 
