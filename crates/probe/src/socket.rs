@@ -511,6 +511,17 @@ fn open_kind(family: Family, kind: SocketKind) -> io::Result<Socket> {
     {
         sock.set_send_buffer_size(SOCKET_BUFFER)?;
     }
+    if family == Family::V4 {
+        // Don't fragment: an echo request of a few dozen bytes never needs
+        // it, and a DF packet gets IP id 0 instead of one from the kernel's
+        // shared id generator (a hash and an atomic per packet).
+        let _ = setsockopt_int(
+            &sock,
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        );
+    }
     if kind == SocketKind::Raw {
         match family {
             Family::V4 => {

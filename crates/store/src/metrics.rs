@@ -10,7 +10,7 @@ use crate::Result;
 use crate::sql::SqlStore;
 use async_trait::async_trait;
 use domain::{DomainError, ProjectId};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 /// Periods (seconds) that are rolled up; 1 is the raw window itself.
 pub const ROLLUP_PERIODS: [i64; 6] = [60, 300, 1200, 3600, 14400, 86400];
@@ -94,65 +94,15 @@ fn agg(row: &sqlx::any::AnyRow, prefix: &str, n: i64) -> Result<Agg> {
 #[async_trait]
 impl MetricStore for SqlStore {
     async fn roll_up(&self, period_s: i64, until_ms: i64) -> Result<u64> {
-        let p_ms = period_s * 1000;
-        let until = until_ms.div_euclid(p_ms) * p_ms;
-        let key = format!("rollup_watermark_{period_s}");
-        let mut tx = self.write.begin().await.map_err(internal)?;
-        let wm = sqlx::query("SELECT value FROM meta WHERE key = $1")
-            .bind(key.clone())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-        let from = match wm {
-            Some(r) => r
-                .try_get::<String, _>("value")
-                .map_err(internal)?
-                .parse::<i64>()
-                .unwrap_or(0),
-            None => {
-                let r = sqlx::query("SELECT MIN(window_start_ms) AS m FROM monitor_points")
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                match r.try_get::<Option<i64>, _>("m").map_err(internal)? {
-                    Some(m) => m.div_euclid(p_ms) * p_ms,
-                    None => until,
-                }
+        // Each period is rolled from the one below it (60 s from the raw
+        // windows), so its sources are brought up to date first; a source
+        // already rolled up to `until_ms` costs one watermark read.
+        if let Some(level) = ROLLUP_PERIODS.iter().position(|&p| p == period_s) {
+            for &below in &ROLLUP_PERIODS[..level] {
+                self.roll_up_level(below, until_ms).await?;
             }
-        };
-        if from >= until {
-            tx.rollback().await.map_err(internal)?;
-            return Ok(0);
         }
-        let r = sqlx::query(
-            "INSERT INTO monitor_rollups (monitor_id, project_id, period, bucket_ms, windows, sent, received, \
-               lat_n, lat_sum, lat_sumsq, lat_min, lat_max, max_sum, max_sumsq, max_min, max_max, \
-               loss_sum, loss_sumsq, loss_min, loss_max) \
-             SELECT monitor_id, project_id, $1, (window_start_ms / $2) * $2, COUNT(*), SUM(sent), SUM(received), \
-               COUNT(rtt_avg_ms), SUM(rtt_avg_ms), SUM(rtt_avg_ms * rtt_avg_ms), MIN(rtt_avg_ms), MAX(rtt_avg_ms), \
-               SUM(rtt_max_ms), SUM(rtt_max_ms * rtt_max_ms), MIN(rtt_max_ms), MAX(rtt_max_ms), \
-               SUM(loss_pct), SUM(loss_pct * loss_pct), MIN(loss_pct), MAX(loss_pct) \
-             FROM monitor_points WHERE window_start_ms >= $3 AND window_start_ms < $4 \
-             GROUP BY monitor_id, project_id, (window_start_ms / $2) * $2 \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(period_s)
-        .bind(p_ms)
-        .bind(from)
-        .bind(until)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(until.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        Ok(r.rows_affected())
+        self.roll_up_level(period_s, until_ms).await
     }
 
     async fn list_rollups(
@@ -203,6 +153,131 @@ impl MetricStore for SqlStore {
             .execute(&self.write)
             .await
             .map_err(internal)?;
+        Ok(r.rows_affected())
+    }
+}
+
+/// The raw-window aggregation of the 60 s level: per-window values become
+/// count, sum, sum of squares, min and max.
+const FROM_POINTS: &str = "SELECT monitor_id, project_id, $1, (window_start_ms / $2) * $2, COUNT(*), \
+       SUM(sent), SUM(received), \
+       COUNT(rtt_avg_ms), SUM(rtt_avg_ms), SUM(rtt_avg_ms * rtt_avg_ms), MIN(rtt_avg_ms), MAX(rtt_avg_ms), \
+       SUM(rtt_max_ms), SUM(rtt_max_ms * rtt_max_ms), MIN(rtt_max_ms), MAX(rtt_max_ms), \
+       SUM(loss_pct), SUM(loss_pct * loss_pct), MIN(loss_pct), MAX(loss_pct) \
+     FROM monitor_points WHERE window_start_ms >= $3 AND window_start_ms < $4 \
+     GROUP BY monitor_id, project_id, (window_start_ms / $2) * $2";
+
+/// The aggregation of a longer period from the buckets of the period below
+/// ($5): counts and sums add up, minima and maxima of minima and maxima.
+const FROM_ROLLUPS: &str = "SELECT monitor_id, project_id, $1, (bucket_ms / $2) * $2, SUM(windows), \
+       SUM(sent), SUM(received), \
+       SUM(lat_n), SUM(lat_sum), SUM(lat_sumsq), MIN(lat_min), MAX(lat_max), \
+       SUM(max_sum), SUM(max_sumsq), MIN(max_min), MAX(max_max), \
+       SUM(loss_sum), SUM(loss_sumsq), MIN(loss_min), MAX(loss_max) \
+     FROM monitor_rollups WHERE period = $5 AND bucket_ms >= $3 AND bucket_ms < $4 \
+     GROUP BY monitor_id, project_id, (bucket_ms / $2) * $2";
+
+fn watermark_key(period_s: i64) -> String {
+    format!("rollup_watermark_{period_s}")
+}
+
+async fn read_watermark(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    period_s: i64,
+) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+        .bind(watermark_key(period_s))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(internal)?;
+    match row {
+        Some(r) => Ok(Some(
+            r.try_get::<String, _>("value")
+                .map_err(internal)?
+                .parse::<i64>()
+                .unwrap_or(0),
+        )),
+        None => Ok(None),
+    }
+}
+
+impl SqlStore {
+    /// Rolls one period up to `until_ms`, from the raw windows (the first
+    /// period, or one that is not in [`ROLLUP_PERIODS`]) or from the period
+    /// below, never past what that period has rolled up.
+    async fn roll_up_level(&self, period_s: i64, until_ms: i64) -> Result<u64> {
+        let p_ms = period_s * 1000;
+        let mut until = until_ms.div_euclid(p_ms) * p_ms;
+        let source = ROLLUP_PERIODS
+            .iter()
+            .position(|&p| p == period_s)
+            .filter(|&level| level > 0)
+            .map(|level| ROLLUP_PERIODS[level - 1]);
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        if let Some(src) = source {
+            match read_watermark(&mut tx, src).await? {
+                Some(src_wm) => until = until.min(src_wm.div_euclid(p_ms) * p_ms),
+                None => {
+                    tx.rollback().await.map_err(internal)?;
+                    return Ok(0);
+                }
+            }
+        }
+        let from = match read_watermark(&mut tx, period_s).await? {
+            Some(wm) => wm,
+            None => {
+                let earliest = match source {
+                    None => sqlx::query("SELECT MIN(window_start_ms) AS m FROM monitor_points")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(internal)?,
+                    Some(src) => sqlx::query(
+                        "SELECT MIN(bucket_ms) AS m FROM monitor_rollups WHERE period = $1",
+                    )
+                    .bind(src)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(internal)?,
+                };
+                match earliest.try_get::<Option<i64>, _>("m").map_err(internal)? {
+                    Some(m) => m.div_euclid(p_ms) * p_ms,
+                    None => until,
+                }
+            }
+        };
+        if from >= until {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(0);
+        }
+        let sql = format!(
+            "INSERT INTO monitor_rollups (monitor_id, project_id, period, bucket_ms, windows, sent, received, \
+               lat_n, lat_sum, lat_sumsq, lat_min, lat_max, max_sum, max_sumsq, max_min, max_max, \
+               loss_sum, loss_sumsq, loss_min, loss_max) {} ON CONFLICT DO NOTHING",
+            if source.is_some() {
+                FROM_ROLLUPS
+            } else {
+                FROM_POINTS
+            }
+        );
+        // Assembled from the two constant SELECTs above; no input in it.
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(period_s)
+            .bind(p_ms)
+            .bind(from)
+            .bind(until);
+        if let Some(src) = source {
+            q = q.bind(src);
+        }
+        let r = q.execute(&mut *tx).await.map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(watermark_key(period_s))
+        .bind(until.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
         Ok(r.rows_affected())
     }
 }

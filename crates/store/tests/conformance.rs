@@ -65,6 +65,7 @@ on_every_engine! {
         points_insert_list_prune,
         points_insert_in_chunks,
         rollups_aggregate_each_window_once,
+        longer_periods_roll_up_from_shorter_ones_exactly,
     ],
     db: [
         data_survives_reopen,
@@ -1901,6 +1902,78 @@ async fn rollups_aggregate_each_window_once(store: &SqlStore) {
         Ok(vec![])
     );
     assert_eq!(store.prune_rollups(60, i64::MAX).await, Ok(0));
+}
+
+/// Periods above 60 s are rolled from the period below; what they hold must
+/// equal the aggregate of the raw windows. Values are multiples of 1/8, so
+/// every sum is exact in any order.
+async fn longer_periods_roll_up_from_shorter_ones_exactly(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let t0: i64 = 1_416_667 * 1_200_000;
+    let pts: Vec<WindowPoint> = (0..240i64)
+        .map(|i| {
+            let received = (i * 7) % 11;
+            let up = received > 0;
+            let avg = 1.0 + (i % 7) as f64 * 0.125;
+            WindowPoint {
+                monitor_id: m.id.clone(),
+                project_id: p.to_string(),
+                window_start_ms: t0 + i * 10_000,
+                sent: 10,
+                received: received.min(10),
+                loss_pct: 100.0 - 10.0 * received.min(10) as f64,
+                rtt_min_ms: up.then_some(avg - 0.5),
+                rtt_avg_ms: up.then_some(avg),
+                rtt_max_ms: up.then_some(avg + 0.5 * (i % 3) as f64),
+                jitter_ms: up.then_some(0.25),
+            }
+        })
+        .collect();
+    store.insert_points(&pts).await.unwrap();
+    // Asking for the 1200 s level rolls the levels below it first.
+    assert_eq!(store.roll_up(1200, t0 + 2_400_000).await, Ok(2));
+    assert_eq!(
+        store.roll_up(300, t0 + 2_400_000).await,
+        Ok(0),
+        "already rolled"
+    );
+    let agg_of = |vals: Vec<f64>| Agg {
+        n: vals.len() as i64,
+        sum: vals.iter().sum(),
+        sumsq: vals.iter().map(|v| v * v).sum(),
+        min: vals.iter().copied().reduce(f64::min),
+        max: vals.iter().copied().reduce(f64::max),
+    };
+    for period in [60i64, 300, 1200] {
+        let p_ms = period * 1000;
+        let expected: Vec<Rollup> = (0..2_400_000 / p_ms)
+            .map(|k| {
+                let bucket_ms = t0 + k * p_ms;
+                let inside: Vec<&WindowPoint> = pts
+                    .iter()
+                    .filter(|w| (bucket_ms..bucket_ms + p_ms).contains(&w.window_start_ms))
+                    .collect();
+                Rollup {
+                    monitor_id: m.id.clone(),
+                    period,
+                    bucket_ms,
+                    windows: inside.len() as i64,
+                    sent: inside.iter().map(|w| w.sent).sum(),
+                    received: inside.iter().map(|w| w.received).sum(),
+                    latency: agg_of(inside.iter().filter_map(|w| w.rtt_avg_ms).collect()),
+                    max_latency: agg_of(inside.iter().filter_map(|w| w.rtt_max_ms).collect()),
+                    loss: agg_of(inside.iter().map(|w| w.loss_pct).collect()),
+                }
+            })
+            .collect();
+        assert_eq!(
+            store.list_rollups(p, &m.id, period, 0, i64::MAX).await,
+            Ok(expected),
+            "period {period}"
+        );
+    }
 }
 
 // ---------- persistence ----------
