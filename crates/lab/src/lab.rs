@@ -138,7 +138,16 @@ impl LabConfig {
         lab.in_lab(|| {
             netns::write_sysctl("net.ipv4.icmp_echo_ignore_all", "0")?;
             netns::write_sysctl("net.ipv4.icmp_ratelimit", "0")?;
-            netns::write_sysctl("net.ipv4.ping_group_range", "0 2147483647")
+            // Every group id; in a user namespace only the ids it maps are
+            // valid (the kernel refuses the rest with EINVAL).
+            netns::write_sysctl("net.ipv4.ping_group_range", "0 2147483647").or_else(|e| {
+                match netns::mapped_gid_range() {
+                    Some((lo, hi)) => {
+                        netns::write_sysctl("net.ipv4.ping_group_range", &format!("{lo} {hi}"))
+                    }
+                    None => Err(e),
+                }
+            })
         })?;
         lab.state.replies = Replies::Kernel;
         Ok(lab)

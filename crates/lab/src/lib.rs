@@ -68,6 +68,7 @@ mod state;
 
 pub mod echo;
 pub mod responder;
+pub mod userns;
 
 pub use error::LabError;
 pub use group::{

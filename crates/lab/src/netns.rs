@@ -135,9 +135,45 @@ pub(crate) fn read_sysctl(key: &str) -> Result<String, LabError> {
         .map_err(|e| LabError::io(format!("sysctl {key}"), e))
 }
 
+/// The lowest and highest group id mapped into this process's user
+/// namespace (`/proc/self/gid_map`), for sysctls that accept only those.
+pub(crate) fn mapped_gid_range() -> Option<(u32, u32)> {
+    let map = std::fs::read_to_string("/proc/self/gid_map").ok()?;
+    parse_gid_map(&map)
+}
+
+fn parse_gid_map(map: &str) -> Option<(u32, u32)> {
+    map.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(|x| x.parse::<u64>().ok());
+            let (inside, _outside, count) = (f.next()??, f.next()??, f.next()??);
+            let last = inside.checked_add(count)?.checked_sub(1)?;
+            Some((u32::try_from(inside).ok()?, u32::try_from(last).ok()?))
+        })
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gid_map_gives_the_mapped_range() {
+        assert_eq!(
+            parse_gid_map("         0          0 4294967295\n"),
+            Some((0, 4294967294))
+        );
+        assert_eq!(
+            parse_gid_map("         0      65534          1\n"),
+            Some((0, 0))
+        );
+        assert_eq!(
+            parse_gid_map("0 1000 1\n1 100000 65536\n"),
+            Some((0, 65536))
+        );
+        assert_eq!(parse_gid_map(""), None);
+        assert_eq!(parse_gid_map("0 0 0\n"), None);
+    }
 
     #[test]
     fn cap_sys_admin_is_bit_21_of_cap_eff() {

@@ -55,7 +55,8 @@ fn ms_f(d: Duration) -> f64 {
 /// one window; a deleted monitor stops sending.
 #[test]
 fn loss_is_measured_as_injected_and_deleted_monitors_stop() {
-    let Some(mut lab) = lab_or_skip("loss") else {
+    let Some(mut lab) = lab_or_skip("loss_is_measured_as_injected_and_deleted_monitors_stop")
+    else {
         return;
     };
     lab.watch(group(CLEAN)).unwrap();
@@ -361,7 +362,7 @@ fn loss_is_measured_as_injected_and_deleted_monitors_stop() {
 /// that band and the mean is 20 ms.
 #[test]
 fn injected_delay_is_measured() {
-    let Some(mut lab) = lab_or_skip("delay") else {
+    let Some(mut lab) = lab_or_skip("injected_delay_is_measured") else {
         return;
     };
     let (delay, jitter) = (Duration::from_millis(20), Duration::from_millis(5));
@@ -470,7 +471,7 @@ fn injected_delay_is_measured() {
 /// 198.18.20.0/24 is never probed and says why.
 #[test]
 fn link_goes_down_and_up_and_the_allowlist_is_enforced() {
-    let Some(mut lab) = lab_or_skip("link") else {
+    let Some(mut lab) = lab_or_skip("link_goes_down_and_up_and_the_allowlist_is_enforced") else {
         return;
     };
     lab.watch(group(FLAP)).unwrap();

@@ -1,12 +1,15 @@
 //! Labs for real: namespaces, nftables, the responder process, ICMP echo.
 //!
 //! These need root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_RAW); without it
-//! each test prints why it skips. Every lab is named after this process and
+//! each test runs itself again inside a private user, network and mount
+//! namespace (`lab::userns`), and prints why it skips only where that is
+//! not possible either. Every lab is named after this process and
 //! torn down by the test, and its responder exits by itself after 5 minutes
 //! even if the test process dies.
 
 mod pinger;
 
+use lab::userns::{self, Rerun};
 use lab::{Lab, LabConfig, LabError, LossMode, Replies, TargetGroup};
 use pinger::{lost, millis, ping};
 use std::net::Ipv4Addr;
@@ -35,13 +38,32 @@ fn config(name: &str) -> LabConfig {
         .responder_stop_after(Duration::from_secs(300))
 }
 
-/// A new lab, or `None` (after printing why) where labs cannot be built.
+/// Without root: run `test` (its exact name) again inside its own user,
+/// network and mount namespace and report how that went. Panics when it
+/// failed there.
+fn rerun_unprivileged(test: &str, reason: &str) {
+    if userns::is_child() {
+        eprintln!("SKIP {test}: {reason} (even inside a user namespace)");
+        return;
+    }
+    match userns::rerun_test(test) {
+        Ok(Rerun::Passed) => {
+            eprintln!("{test}: not root ({reason}); passed inside `unshare --user --net --mount`")
+        }
+        Ok(Rerun::Unavailable(why)) => eprintln!("SKIP {test}: {reason}; and {why}"),
+        Err(out) => panic!("{out}"),
+    }
+}
+
+/// A new lab, or `None` where this process cannot build one: then the test
+/// has been run in a user namespace instead (or printed why it skips).
+/// `test` must be the test's exact name.
 fn lab_or_skip(test: &str) -> Option<Lab> {
     let name = fresh_name();
     match config(&name).up() {
         Ok(lab) => Some(lab),
         Err(LabError::NotPermitted(reason)) => {
-            eprintln!("SKIP {test}: {reason}");
+            rerun_unprivileged(test, &reason);
             None
         }
         Err(LabError::AlreadyExists { ours: true, .. }) => {
@@ -88,7 +110,8 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn up_then_down_leaves_no_namespace_state_or_responder_behind() {
-    let Some(mut lab) = lab_or_skip("up_then_down") else {
+    let Some(mut lab) = lab_or_skip("up_then_down_leaves_no_namespace_state_or_responder_behind")
+    else {
         return;
     };
     let name = lab.name().to_string();
@@ -117,7 +140,7 @@ fn up_then_down_leaves_no_namespace_state_or_responder_behind() {
 
 #[test]
 fn dropping_a_lab_tears_it_down() {
-    let Some(mut lab) = lab_or_skip("dropping_a_lab") else {
+    let Some(mut lab) = lab_or_skip("dropping_a_lab_tears_it_down") else {
         return;
     };
     lab.set_delay(group("198.18.1.0/24"), MS, Duration::ZERO)
@@ -131,7 +154,7 @@ fn dropping_a_lab_tears_it_down() {
 
 #[test]
 fn a_second_up_of_the_same_name_is_refused() {
-    let Some(lab) = lab_or_skip("second_up") else {
+    let Some(lab) = lab_or_skip("a_second_up_of_the_same_name_is_refused") else {
         return;
     };
     let err = config(lab.name().as_str()).up().err().unwrap();
@@ -148,7 +171,7 @@ fn a_second_up_of_the_same_name_is_refused() {
 
 #[test]
 fn a_namespace_vpnmon_did_not_create_is_left_alone() {
-    let Some(lab) = lab_or_skip("foreign_namespace") else {
+    let Some(lab) = lab_or_skip("a_namespace_vpnmon_did_not_create_is_left_alone") else {
         return;
     };
     // A plain namespace next to ours, made without vpnmon.
@@ -191,7 +214,7 @@ fn down_of_a_lab_that_is_not_up_does_nothing() {
 
 #[test]
 fn every_lab_address_answers_from_the_kernel_without_loss() {
-    let Some(lab) = lab_or_skip("kernel_replies") else {
+    let Some(lab) = lab_or_skip("every_lab_address_answers_from_the_kernel_without_loss") else {
         return;
     };
     assert_eq!(lab.replies(), Replies::Kernel);
@@ -210,7 +233,8 @@ fn every_lab_address_answers_from_the_kernel_without_loss() {
 
 #[test]
 fn exact_loss_of_30_pct_drops_exactly_30_of_100_spread_out() {
-    let Some(mut lab) = lab_or_skip("exact_loss") else {
+    let Some(mut lab) = lab_or_skip("exact_loss_of_30_pct_drops_exactly_30_of_100_spread_out")
+    else {
         return;
     };
     let g = group("198.18.1.0/24");
@@ -237,7 +261,7 @@ fn exact_loss_of_30_pct_drops_exactly_30_of_100_spread_out() {
 
 #[test]
 fn random_loss_of_50_pct_stays_within_five_sigma() {
-    let Some(mut lab) = lab_or_skip("random_loss") else {
+    let Some(mut lab) = lab_or_skip("random_loss_of_50_pct_stays_within_five_sigma") else {
         return;
     };
     let g = group("198.18.4.0/22");
@@ -255,7 +279,7 @@ fn random_loss_of_50_pct_stays_within_five_sigma() {
 
 #[test]
 fn the_most_specific_group_decides() {
-    let Some(mut lab) = lab_or_skip("most_specific") else {
+    let Some(mut lab) = lab_or_skip("the_most_specific_group_decides") else {
         return;
     };
     lab.set_loss(group("198.18.0.0/16"), 100, LossMode::Exact)
@@ -288,7 +312,9 @@ fn the_most_specific_group_decides() {
 
 #[test]
 fn delay_of_20ms_with_5ms_jitter_gives_rtts_spread_over_15_to_25ms() {
-    let Some(mut lab) = lab_or_skip("delay") else {
+    let Some(mut lab) =
+        lab_or_skip("delay_of_20ms_with_5ms_jitter_gives_rtts_spread_over_15_to_25ms")
+    else {
         return;
     };
     lab.set_delay(group("198.18.1.0/24"), 20 * MS, 5 * MS)
@@ -334,7 +360,8 @@ fn delay_of_20ms_with_5ms_jitter_gives_rtts_spread_over_15_to_25ms() {
 
 #[test]
 fn loss_applies_to_requests_before_the_responder_sees_them() {
-    let Some(mut lab) = lab_or_skip("loss_with_responder") else {
+    let Some(mut lab) = lab_or_skip("loss_applies_to_requests_before_the_responder_sees_them")
+    else {
         return;
     };
     let g = group("198.18.1.0/24");
@@ -349,7 +376,9 @@ fn loss_applies_to_requests_before_the_responder_sees_them() {
 
 #[test]
 fn stopping_the_responder_silences_every_target_and_starting_it_resumes_replies() {
-    let Some(mut lab) = lab_or_skip("stop_start_responder") else {
+    let Some(mut lab) =
+        lab_or_skip("stopping_the_responder_silences_every_target_and_starting_it_resumes_replies")
+    else {
         return;
     };
     lab.set_delay(group("198.18.1.0/24"), MS, Duration::ZERO)
@@ -384,7 +413,9 @@ fn stopping_the_responder_silences_every_target_and_starting_it_resumes_replies(
 
 #[test]
 fn another_handle_can_change_the_lab_and_down_stops_its_responder_by_pid() {
-    let Some(lab) = lab_or_skip("second_handle") else {
+    let Some(lab) =
+        lab_or_skip("another_handle_can_change_the_lab_and_down_stops_its_responder_by_pid")
+    else {
         return;
     };
     let name = lab.name().to_string();
@@ -422,7 +453,7 @@ fn another_handle_can_change_the_lab_and_down_stops_its_responder_by_pid() {
 
 #[test]
 fn status_shows_groups_counters_and_responder() {
-    let Some(mut lab) = lab_or_skip("status") else {
+    let Some(mut lab) = lab_or_skip("status_shows_groups_counters_and_responder") else {
         return;
     };
     let g = group("198.18.1.0/24");
@@ -455,7 +486,7 @@ fn a_responder_stops_by_itself_after_its_time_cap() {
     {
         Ok(lab) => lab,
         Err(LabError::NotPermitted(reason)) => {
-            eprintln!("SKIP responder_time_cap: {reason}");
+            rerun_unprivileged("a_responder_stops_by_itself_after_its_time_cap", &reason);
             return;
         }
         Err(e) => panic!("{e}"),
@@ -471,7 +502,7 @@ fn a_responder_stops_by_itself_after_its_time_cap() {
 
 #[test]
 fn a_thread_entered_into_the_lab_runs_a_tokio_runtime_there() {
-    let Some(lab) = lab_or_skip("enter_current_thread") else {
+    let Some(lab) = lab_or_skip("a_thread_entered_into_the_lab_runs_a_tokio_runtime_there") else {
         return;
     };
     let lab_ns = std::fs::metadata(lab.netns_path()).unwrap();

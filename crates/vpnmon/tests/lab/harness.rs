@@ -34,9 +34,12 @@ pub fn group(cidr: &str) -> TargetGroup {
     TargetGroup::parse(cidr).expect("target group")
 }
 
-/// A new lab with a unique name, or `None` after printing why labs cannot
-/// be built here. Its responder (if any) exits by itself after 3 minutes
-/// even if this process dies.
+/// A new lab with a unique name, or `None` where this process may not build
+/// one (not root): then the test `test` (its exact name) has been run again
+/// inside a private user, network and mount namespace, where it may, and
+/// passed there (a failure there panics here); it is skipped, saying why,
+/// only where that is not possible either. The lab's responder (if any)
+/// exits by itself after 3 minutes even if this process dies.
 pub fn lab_or_skip(test: &str) -> Option<Lab> {
     let name = format!("vt-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let config = LabConfig::new(&name)
@@ -46,7 +49,18 @@ pub fn lab_or_skip(test: &str) -> Option<Lab> {
     match config.up() {
         Ok(lab) => Some(lab),
         Err(LabError::NotPermitted(reason)) => {
-            eprintln!("skipping {test}: {reason}");
+            use lab::userns::{self, Rerun};
+            if userns::is_child() {
+                eprintln!("skipping {test}: {reason} (even inside a user namespace)");
+                return None;
+            }
+            match userns::rerun_test(test) {
+                Ok(Rerun::Passed) => eprintln!(
+                    "{test}: not root ({reason}); passed inside `unshare --user --net --mount`"
+                ),
+                Ok(Rerun::Unavailable(why)) => eprintln!("skipping {test}: {reason}; and {why}"),
+                Err(out) => panic!("{out}"),
+            }
             None
         }
         Err(e) => panic!("{test}: cannot build lab {name}: {e}"),
