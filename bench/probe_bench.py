@@ -112,10 +112,10 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime
 
 
-def proc_rss_kb(pid):
+def proc_rss_kb(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -191,6 +191,7 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
         time.sleep(measure)
         c1, m1, t1 = proc_cpu(pid), v.metrics(), time.time()
         rss = proc_rss_kb(pid)
+        peak = proc_rss_kb(pid, "VmHWM")
         v.stop()
         d = lambda k: m1.get(k, 0) - m0.get(k, 0)
         sent = d("vpnmon_probe_sent_total")
@@ -215,6 +216,7 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
             # transmit timestamp (the rest at the clock read before the send).
             "tx_kernel_stamped_pct": round(100.0 * (1 - d("vpnmon_probe_tx_timestamp_missing_total") / recv), 3) if recv else None,
             "rss_kb": rss,
+            "peak_rss_kb": peak,
         }
         db = sqlite3.connect(os.path.join(data, "vpnmon.db"))
         lo = int(t0 * 1000) - interval * 1000
@@ -353,6 +355,8 @@ def main():
         r["serve_args"] = " ".join(a.serve_arg)
         r["rss_per_monitor_bytes"] = round((r["rss_kb"] - base["rss_kb"]) * 1024 / max(1, r["monitors"]), 1)
         r["rss_baseline_kb"] = base["rss_kb"]
+        # Peak (VmHWM) includes the start: loading every monitor at once.
+        r["peak_rss_per_monitor_bytes"] = round((r["peak_rss_kb"] - base["peak_rss_kb"]) * 1024 / max(1, r["monitors"]), 1)
         results.append(r)
         if not a.skip_fping:
             results.append(run_fping(targets(FAST_BASE, a.monitors), a.measure, "kernel"))

@@ -19,14 +19,18 @@ use uuid::Uuid;
 /// How often the engine's monitor set is reconciled with the store (a
 /// safety net: the API's watcher tells the engine about changes at once).
 const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+/// How often freed memory is handed back to the system.
+const TRIM_EVERY: Duration = Duration::from_secs(60);
 /// How often the persist task takes the engine's events.
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
 /// Datapoints are written at least this often (or when this many are queued).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const FLUSH_AT: usize = 2048;
 
-/// Which project each probed monitor belongs to (datapoints are stored
-/// per project); project ids are shared, not copied per monitor.
+/// Every monitor given to the engine: which project it belongs to
+/// (datapoints are stored per project; project ids are shared, not copied
+/// per monitor), its connection (for metric labels), and a digest of the
+/// addresses it was given with, so a reconcile sees what changed.
 #[derive(Default)]
 struct Owners {
     by_monitor: HashMap<Uuid, Owner>,
@@ -37,10 +41,20 @@ struct Owners {
 struct Owner {
     project: Arc<str>,
     connection: Uuid,
+    addresses: u64,
+}
+
+/// Digest of a monitor's source and destination.
+fn addresses_digest(s: &MonitorSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (s.source, s.destination).hash(&mut h);
+    h.finish()
 }
 
 impl Owners {
-    fn insert(&mut self, id: Uuid, project: &str, connection: Uuid) {
+    fn insert(&mut self, spec: &MonitorSpec, project: &str, connection: Uuid) {
+        let id = spec.id;
         let p = match self.interned.get(project) {
             Some(p) => p.clone(),
             None => {
@@ -54,6 +68,7 @@ impl Owners {
             Owner {
                 project: p,
                 connection,
+                addresses: addresses_digest(spec),
             },
         );
     }
@@ -89,7 +104,7 @@ impl MonitorWatcher for ProbeWatcher {
         if let Some(s) = spec(m) {
             let conn = Uuid::parse_str(&m.vpn_connection_id).unwrap_or_default();
             if let Ok(mut o) = self.owners.lock() {
-                o.insert(s.id, &m.project_id, conn);
+                o.insert(&s, &m.project_id, conn);
             }
             self.engine.upsert(s);
         }
@@ -189,33 +204,46 @@ impl ProbeService {
     }
 }
 
-/// Loads every monitor into the engine, and removes those gone from the store.
+/// Loads every monitor into the engine, and removes those gone from the
+/// store; what the engine has is what [`Owners`] records.
 async fn reconcile(store: Arc<dyn Store>, w: Arc<ProbeWatcher>, mut stop: watch::Receiver<bool>) {
-    let mut known: HashMap<Uuid, MonitorSpec> = HashMap::new();
     loop {
+        // Only monitors known before the store is read can be gone from it:
+        // one the API creates meanwhile is not in this snapshot.
+        let before: std::collections::HashSet<Uuid> = w
+            .owners
+            .lock()
+            .map(|o| o.by_monitor.keys().copied().collect())
+            .unwrap_or_default();
         match store.monitors_for_probing().await {
             Ok(all) => {
-                let mut seen = HashMap::with_capacity(all.len());
+                let mut seen = std::collections::HashSet::with_capacity(all.len());
                 for m in &all {
                     let Some(s) = spec(m) else {
                         tracing::warn!(monitor = %m.id, "monitor has unparsable addresses; not probed");
                         continue;
                     };
-                    if known.get(&s.id) != Some(&s) {
+                    let known = w
+                        .owners
+                        .lock()
+                        .ok()
+                        .and_then(|o| o.by_monitor.get(&s.id).map(|o| o.addresses));
+                    if known != Some(addresses_digest(&s)) {
                         w.created(m);
                     }
-                    seen.insert(s.id, s);
+                    seen.insert(s.id);
                 }
-                for id in known.keys() {
-                    if !seen.contains_key(id) {
-                        w.deleted(&id.to_string());
-                    }
+                drop(all);
+                let gone: Vec<Uuid> = before.difference(&seen).copied().collect();
+                drop(seen);
+                for id in gone {
+                    w.deleted(&id.to_string());
                 }
-                known = seen;
-                release_freed_memory();
             }
             Err(e) => tracing::error!(error = %e, "cannot load monitors for probing"),
         }
+        drop(before);
+        release_freed_memory();
         tokio::select! {
             _ = tokio::time::sleep(RECONCILE_EVERY) => {}
             _ = stop.changed() => return,
@@ -244,6 +272,7 @@ async fn persist(
     let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_flush = tokio::time::Instant::now();
+    let mut last_trim = tokio::time::Instant::now();
     loop {
         let stopping = tokio::select! {
             _ = tick.tick() => false,
@@ -265,6 +294,12 @@ async fn persist(
         if stopping || closed || last_flush.elapsed() >= FLUSH_EVERY {
             flush(&ctx, &mut pending).await;
             last_flush = tokio::time::Instant::now();
+        }
+        if last_trim.elapsed() >= TRIM_EVERY {
+            // Bursts (a start with many monitors, a store that was slow)
+            // leave freed event and batch memory in the allocator.
+            release_freed_memory();
+            last_trim = tokio::time::Instant::now();
         }
         if stopping || closed {
             break;
