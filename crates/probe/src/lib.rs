@@ -6,8 +6,12 @@
 //!
 //! # Design
 //!
-//! - **One task, one socket per family.** [`Engine::start`] opens one ICMP
-//!   socket per address family and spawns one task that owns every monitor.
+//! - **One thread, one socket per family.** [`Engine::start`] opens one
+//!   ICMP socket per address family and starts one task that owns every
+//!   monitor, on a thread of its own with a single-threaded runtime, so a
+//!   wake-up is one `epoll_wait` and never a hand-over between the worker
+//!   threads of the application's runtime, and a busy API never delays a
+//!   send.
 //!   There is no task, socket, timer or allocation per monitor or per probe:
 //!   per-target sockets cost O(N²) packet copies on raw sockets (every raw
 //!   socket sees every reply) and per-target tasks cost a wake-up per probe,
@@ -17,8 +21,9 @@
 //!   `net.ipv4.ping_group_range` allows them; when neither works,
 //!   [`ProbeError::NoPermission`] names both remedies. See [`socket`].
 //! - **Paced, batched sends.** Time advances in ticks (5 ms by default). Each
-//!   tick, every probe that is due goes out through `sendmmsg` in small
-//!   batches, each with its own `IP_PKTINFO`/`IPV6_PKTINFO` source address.
+//!   tick, every probe that is due goes out through `sendmmsg` in batches
+//!   of up to 32, each with its own `IP_PKTINFO`/`IPV6_PKTINFO` source
+//!   address (IPv4 with DF set).
 //!   Wake-ups, not packets, dominate the CPU cost at low rates, so the
 //!   engine does not wake per reply: replies carry kernel timestamps and are
 //!   drained on the next tick (readability wakes the engine only when no
@@ -29,10 +34,15 @@
 //!   that is due longer ago than [`EngineConfig::max_lateness`] (after a
 //!   stall) is skipped and counted instead of sent in a burst. See
 //!   [`scheduler`].
-//! - **Kernel receive timestamps.** `SO_TIMESTAMPNS` stamps each reply when
-//!   the kernel receives it; the send time is read from the same clock
-//!   (CLOCK_REALTIME) immediately before each send batch. RTT therefore
-//!   excludes our own scheduling delay on the receive side. CLOCK_REALTIME
+//! - **Kernel timestamps both ways.** `SO_TIMESTAMPNS` stamps each reply
+//!   when the kernel receives it; `SO_TIMESTAMPING` (software transmit
+//!   stamps) stamps each echo request when the device takes it, and the
+//!   engine reads those stamps off the socket's error queue before the
+//!   replies, matching each to its probe by the token in the returned
+//!   packet. RTT therefore excludes our own scheduling delay and the
+//!   kernel's work on the other packets of a send batch; where a device
+//!   gives no transmit stamp, the clock read right before the batch is the
+//!   send time (counted as `tx_timestamp_missing`). CLOCK_REALTIME
 //!   is what the kernel offers for these stamps (fping makes the same
 //!   choice); a clock step during a probe's flight can distort one RTT, and
 //!   a step backwards makes that reply count as late rather than produce a

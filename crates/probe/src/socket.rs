@@ -49,11 +49,12 @@ use tokio::io::unix::AsyncFd;
 
 use crate::codec::Family;
 
-/// Most messages per `sendmmsg` call. Small on purpose: all messages of a
-/// call share one send timestamp, and on a fast path (veth, loopback) the
-/// kernel spends a few microseconds per message, so a short batch keeps the
-/// RTT error of the last message in the batch to a few tens of microseconds.
-pub const SEND_BATCH: usize = 8;
+/// Most messages per `sendmmsg` call. Each message gets its own kernel
+/// transmit timestamp, so the batch size does not bend RTTs; only where a
+/// device gives no transmit timestamps do all messages of a call share the
+/// clock read before it (then the last one's RTT includes the kernel's work
+/// on the others, a few microseconds each on veth or loopback).
+pub const SEND_BATCH: usize = 32;
 /// Most messages per `recvmmsg` call.
 pub const RECV_BATCH: usize = 32;
 /// Socket buffer size requested for both directions, so that the replies of
