@@ -194,6 +194,15 @@ pub trait Store: MetricStore + Send + Sync + 'static {
     // ---- the probe engine's seam ----
     /// Every monitor of every project, for the probe engine to take.
     async fn monitors_for_probing(&self) -> Result<Vec<ProbeMonitor>>;
+    /// Up to `limit` monitors of every project with an id after `after_id`
+    /// (from the start when `None`), in id order: the same as
+    /// [`Store::monitors_for_probing`], a page at a time, so that loading
+    /// 100 000 monitors never holds them all in memory at once.
+    async fn monitors_for_probing_page(
+        &self,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ProbeMonitor>>;
     /// Sets a monitor's status (e.g. `ACTIVE` once its first probe left).
     async fn set_monitor_status(&self, id: &str, status: &str) -> Result<bool>;
     /// Records a monitor's link state and why it is not probed, if it is not.

@@ -1397,19 +1397,24 @@ impl Store for SqlStore {
             .fetch_all(&self.read)
             .await
             .map_err(internal)?;
-        rows.iter()
-            .map(|r| {
-                let m = monitor_from_row(r)?;
-                Ok(ProbeMonitor {
-                    id: m.id,
-                    project_id: get(r, "project_id")?,
-                    vpn_connection_id: m.vpn_connection_id,
-                    source_ip: m.source_ip,
-                    destination_ip: m.destination_ip,
-                    status: m.status,
-                })
-            })
-            .collect()
+        rows.iter().map(probe_monitor_from_row).collect()
+    }
+
+    async fn monitors_for_probing_page(
+        &self,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ProbeMonitor>> {
+        let rows = sqlx::query(
+            "SELECT id, project_id, vpn_connection_id, status, body FROM connection_monitors \
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id.unwrap_or("").to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.read)
+        .await
+        .map_err(internal)?;
+        rows.iter().map(probe_monitor_from_row).collect()
     }
 
     async fn set_monitor_status(&self, id: &str, status: &str) -> Result<bool> {
@@ -1663,6 +1668,18 @@ fn push_in(q: &mut Q, col: &str, values: &[String]) {
     }
     let params: Vec<String> = values.iter().map(|v| q.s(v)).collect();
     q.push(&format!(" AND {col} IN ({})", params.join(", ")));
+}
+
+fn probe_monitor_from_row(r: &AnyRow) -> Result<ProbeMonitor> {
+    let m = monitor_from_row(r)?;
+    Ok(ProbeMonitor {
+        id: m.id,
+        project_id: get(r, "project_id")?,
+        vpn_connection_id: m.vpn_connection_id,
+        source_ip: m.source_ip,
+        destination_ip: m.destination_ip,
+        status: m.status,
+    })
 }
 
 fn project_from_row(r: &AnyRow) -> Result<Project> {

@@ -1586,6 +1586,21 @@ async fn monitors_for_probing_and_status(store: &SqlStore) {
         ])
     );
 
+    // The same monitors a page at a time, in id order.
+    let mut all = store.monitors_for_probing().await.unwrap();
+    all.sort_by(|x, y| x.id.cmp(&y.id));
+    let first = store.monitors_for_probing_page(None, 1).await.unwrap();
+    assert_eq!(first, all[..1].to_vec());
+    let rest = store
+        .monitors_for_probing_page(Some(&first[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest, all[1..].to_vec());
+    assert_eq!(
+        store.monitors_for_probing_page(Some(&all[1].id), 10).await,
+        Ok(vec![])
+    );
+
     assert_eq!(
         store.set_monitor_status(&ma.id, status::ACTIVE).await,
         Ok(true)

@@ -204,50 +204,69 @@ impl ProbeService {
     }
 }
 
-/// Loads every monitor into the engine, and removes those gone from the
-/// store; what the engine has is what [`Owners`] records.
+/// Monitors read from the store per page during a reconcile.
+const RECONCILE_PAGE: usize = 5_000;
+
+/// Loads every monitor into the engine, a page at a time, and removes those
+/// gone from the store; what the engine has is what [`Owners`] records.
 async fn reconcile(store: Arc<dyn Store>, w: Arc<ProbeWatcher>, mut stop: watch::Receiver<bool>) {
     loop {
-        // Only monitors known before the store is read can be gone from it:
-        // one the API creates meanwhile is not in this snapshot.
-        let before: std::collections::HashSet<Uuid> = w
+        // Only monitors known before the store is read can be gone from it
+        // (one the API creates meanwhile is not in this snapshot); each one
+        // the store still has is taken out, and what is left is gone.
+        let mut gone: std::collections::HashSet<Uuid> = w
             .owners
             .lock()
             .map(|o| o.by_monitor.keys().copied().collect())
             .unwrap_or_default();
-        match store.monitors_for_probing().await {
-            Ok(all) => {
-                let mut seen = std::collections::HashSet::with_capacity(all.len());
-                for m in &all {
-                    let Some(s) = spec(m) else {
-                        tracing::warn!(monitor = %m.id, "monitor has unparsable addresses; not probed");
-                        continue;
-                    };
-                    let known = w
-                        .owners
-                        .lock()
-                        .ok()
-                        .and_then(|o| o.by_monitor.get(&s.id).map(|o| o.addresses));
-                    if known != Some(addresses_digest(&s)) {
-                        w.created(m);
-                    }
-                    seen.insert(s.id);
-                }
-                drop(all);
-                let gone: Vec<Uuid> = before.difference(&seen).copied().collect();
-                drop(seen);
-                for id in gone {
+        match load_all(store.as_ref(), &w, &mut gone).await {
+            Ok(()) => {
+                for id in gone.drain() {
                     w.deleted(&id.to_string());
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot load monitors for probing"),
         }
-        drop(before);
+        drop(gone);
         release_freed_memory();
         tokio::select! {
             _ = tokio::time::sleep(RECONCILE_EVERY) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Gives the engine every monitor of the store that is new or has new
+/// addresses, and takes every monitor seen out of `unseen`.
+async fn load_all(
+    store: &dyn Store,
+    w: &ProbeWatcher,
+    unseen: &mut std::collections::HashSet<Uuid>,
+) -> store::Result<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .monitors_for_probing_page(after.as_deref(), RECONCILE_PAGE)
+            .await?;
+        for m in &page {
+            let Some(s) = spec(m) else {
+                tracing::warn!(monitor = %m.id, "monitor has unparsable addresses; not probed");
+                continue;
+            };
+            let known = w
+                .owners
+                .lock()
+                .ok()
+                .and_then(|o| o.by_monitor.get(&s.id).map(|o| o.addresses));
+            if known != Some(addresses_digest(&s)) {
+                w.created(m);
+            }
+            unseen.remove(&s.id);
+        }
+        if page.len() < RECONCILE_PAGE {
+            return Ok(());
+        }
+        after = page.last().map(|m| m.id.clone());
     }
 }
 
