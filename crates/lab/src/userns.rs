@@ -83,3 +83,21 @@ pub fn rerun_test(test: &str) -> Result<Rerun, String> {
         ))
     }
 }
+
+/// What a test does when it may not build a lab (`reason`): in a re-run,
+/// print why it skips; otherwise re-run test `test` (its exact name) in its
+/// own namespaces and print how that went, or why it cannot. Panics with the
+/// child's output when the test failed there.
+pub fn rerun_or_skip(test: &str, reason: &str) {
+    if is_child() {
+        eprintln!("SKIP {test}: {reason} (even inside a user namespace)");
+        return;
+    }
+    match rerun_test(test) {
+        Ok(Rerun::Passed) => {
+            eprintln!("{test}: not root ({reason}); passed inside `unshare --user --net --mount`")
+        }
+        Ok(Rerun::Unavailable(why)) => eprintln!("SKIP {test}: {reason}; and {why}"),
+        Err(out) => panic!("{out}"),
+    }
+}

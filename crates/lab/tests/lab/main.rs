@@ -9,7 +9,7 @@
 
 mod pinger;
 
-use lab::userns::{self, Rerun};
+use lab::userns;
 use lab::{Lab, LabConfig, LabError, LossMode, Replies, TargetGroup};
 use pinger::{lost, millis, ping};
 use std::net::Ipv4Addr;
@@ -38,23 +38,6 @@ fn config(name: &str) -> LabConfig {
         .responder_stop_after(Duration::from_secs(300))
 }
 
-/// Without root: run `test` (its exact name) again inside its own user,
-/// network and mount namespace and report how that went. Panics when it
-/// failed there.
-fn rerun_unprivileged(test: &str, reason: &str) {
-    if userns::is_child() {
-        eprintln!("SKIP {test}: {reason} (even inside a user namespace)");
-        return;
-    }
-    match userns::rerun_test(test) {
-        Ok(Rerun::Passed) => {
-            eprintln!("{test}: not root ({reason}); passed inside `unshare --user --net --mount`")
-        }
-        Ok(Rerun::Unavailable(why)) => eprintln!("SKIP {test}: {reason}; and {why}"),
-        Err(out) => panic!("{out}"),
-    }
-}
-
 /// A new lab, or `None` where this process cannot build one: then the test
 /// has been run in a user namespace instead (or printed why it skips).
 /// `test` must be the test's exact name.
@@ -63,7 +46,7 @@ fn lab_or_skip(test: &str) -> Option<Lab> {
     match config(&name).up() {
         Ok(lab) => Some(lab),
         Err(LabError::NotPermitted(reason)) => {
-            rerun_unprivileged(test, &reason);
+            userns::rerun_or_skip(test, &reason);
             None
         }
         Err(LabError::AlreadyExists { ours: true, .. }) => {
@@ -486,7 +469,7 @@ fn a_responder_stops_by_itself_after_its_time_cap() {
     {
         Ok(lab) => lab,
         Err(LabError::NotPermitted(reason)) => {
-            rerun_unprivileged("a_responder_stops_by_itself_after_its_time_cap", &reason);
+            userns::rerun_or_skip("a_responder_stops_by_itself_after_its_time_cap", &reason);
             return;
         }
         Err(e) => panic!("{e}"),

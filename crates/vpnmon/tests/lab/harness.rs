@@ -49,18 +49,7 @@ pub fn lab_or_skip(test: &str) -> Option<Lab> {
     match config.up() {
         Ok(lab) => Some(lab),
         Err(LabError::NotPermitted(reason)) => {
-            use lab::userns::{self, Rerun};
-            if userns::is_child() {
-                eprintln!("skipping {test}: {reason} (even inside a user namespace)");
-                return None;
-            }
-            match userns::rerun_test(test) {
-                Ok(Rerun::Passed) => eprintln!(
-                    "{test}: not root ({reason}); passed inside `unshare --user --net --mount`"
-                ),
-                Ok(Rerun::Unavailable(why)) => eprintln!("skipping {test}: {reason}; and {why}"),
-                Err(out) => panic!("{out}"),
-            }
+            lab::userns::rerun_or_skip(test, &reason);
             None
         }
         Err(e) => panic!("{test}: cannot build lab {name}: {e}"),
