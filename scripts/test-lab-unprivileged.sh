@@ -26,7 +26,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 for bin in "${bins[@]}"; do
     echo "== $(basename "$bin") as uid $([ "${#as_user[@]}" -gt 0 ] && echo 65534 || id -u)"
-    out=$("${as_user[@]}" "$bin" --test-threads=2 --nocapture 2>&1) || { echo "$out"; exit 1; }
+    out=$("${as_user[@]}" "$bin" --test-threads=1 --nocapture 2>&1) || { echo "$out"; exit 1; }
     echo "$out" | grep -E "passed inside|SKIP|skipping|test result" || true
     if echo "$out" | grep -qE "SKIP|skipping"; then
         echo "lab tests skipped instead of running in a user namespace" >&2

@@ -313,9 +313,12 @@ fn delay_of_20ms_with_5ms_jitter_gives_rtts_spread_over_15_to_25ms() {
     let mean = ms.iter().sum::<f64>() / ms.len() as f64;
     eprintln!("20±5 ms delay: min {min:.3} mean {mean:.3} max {max:.3} ms");
     // The delay counts from the kernel's receive time, so never below 15 ms;
-    // above 25 ms only by wake-up latency on a shared machine.
+    // above 25 ms only by wake-up latency on a shared machine: up to 3 ms
+    // for the SCHED_FIFO responder, more in a user namespace, which cannot
+    // grant SCHED_FIFO (the responder then runs at normal priority).
+    let wake_slack = if userns::is_child() { 6.0 } else { 3.0 };
     assert!(min >= 15.0, "min {min:.3} ms");
-    assert!(max <= 28.0, "max {max:.3} ms");
+    assert!(max <= 25.0 + wake_slack, "max {max:.3} ms");
     // Uniform over [15, 25]: both ends are reached and the mean is central.
     assert!(min < 17.0, "min {min:.3} ms");
     assert!(max > 23.0, "max {max:.3} ms");
