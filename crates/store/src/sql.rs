@@ -1418,7 +1418,7 @@ impl Store for SqlStore {
     }
 
     async fn set_monitor_status(&self, id: &str, status: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE connection_monitors SET status = $1 WHERE id = $2")
+        let r = sqlx::query(SET_STATUS)
             .bind(status.to_string())
             .bind(id.to_string())
             .execute(&self.write)
@@ -1428,11 +1428,7 @@ impl Store for SqlStore {
     }
 
     async fn set_link_state(&self, id: &str, s: &LinkState) -> Result<bool> {
-        let r = sqlx::query("UPDATE connection_monitors SET link_up = $1, link_changed_us = $2, probe_note = $3 WHERE id = $4")
-            .bind(s.up.map(i64::from))
-            .bind(s.changed_us)
-            .bind(s.note.clone())
-            .bind(id.to_string())
+        let r = set_link_state_query(id, s)
             .execute(&self.write)
             .await
             .map_err(internal)?;
@@ -1447,21 +1443,15 @@ impl Store for SqlStore {
         for u in updates {
             match u {
                 MonitorUpdate::Status { id, status } => {
-                    sqlx::query(
-                        "UPDATE connection_monitors SET status = $1 WHERE id = $2 AND status <> $1",
-                    )
-                    .bind(status.clone())
-                    .bind(id.clone())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
+                    sqlx::query(SET_STATUS_IF_CHANGED)
+                        .bind(status.clone())
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
                 }
                 MonitorUpdate::Link { id, state } => {
-                    sqlx::query("UPDATE connection_monitors SET link_up = $1, link_changed_us = $2, probe_note = $3 WHERE id = $4")
-                        .bind(state.up.map(i64::from))
-                        .bind(state.changed_us)
-                        .bind(state.note.clone())
-                        .bind(id.clone())
+                    set_link_state_query(id, state)
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
@@ -1668,6 +1658,24 @@ fn push_in(q: &mut Q, col: &str, values: &[String]) {
     }
     let params: Vec<String> = values.iter().map(|v| q.s(v)).collect();
     q.push(&format!(" AND {col} IN ({})", params.join(", ")));
+}
+
+/// The probe engine's writes to a monitor, shared by the single and the
+/// batched forms.
+const SET_STATUS: &str = "UPDATE connection_monitors SET status = $1 WHERE id = $2";
+const SET_STATUS_IF_CHANGED: &str =
+    "UPDATE connection_monitors SET status = $1 WHERE id = $2 AND status <> $1";
+
+/// Record a monitor's link state (and why it is not probed).
+fn set_link_state_query(
+    id: &str,
+    s: &LinkState,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query("UPDATE connection_monitors SET link_up = $1, link_changed_us = $2, probe_note = $3 WHERE id = $4")
+        .bind(s.up.map(i64::from))
+        .bind(s.changed_us)
+        .bind(s.note.clone())
+        .bind(id.to_string())
 }
 
 fn probe_monitor_from_row(r: &AnyRow) -> Result<ProbeMonitor> {
