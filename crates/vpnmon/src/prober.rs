@@ -474,12 +474,15 @@ async fn roll_up(
     let keep = retention.max(Duration::from_secs(180 * 86400)).as_millis() as i64;
     loop {
         let now = ms(SystemTime::now());
+        // Rolling the longest period rolls every shorter one first (each
+        // period is built from the one below), so one call does them all.
+        let top = store::ROLLUP_PERIODS[store::ROLLUP_PERIODS.len() - 1];
+        match store.roll_up(top, now - lag).await {
+            Ok(n) if n > 0 => tracing::debug!(period = top, rows = n, "rolled up datapoints"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot roll up datapoints"),
+        }
         for p in store::ROLLUP_PERIODS {
-            match store.roll_up(p, now - lag).await {
-                Ok(n) if n > 0 => tracing::debug!(period = p, rows = n, "rolled up datapoints"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(period = p, error = %e, "cannot roll up datapoints"),
-            }
             if let Err(e) = store.prune_rollups(p, now - keep).await {
                 tracing::error!(period = p, error = %e, "cannot prune rollups");
             }
