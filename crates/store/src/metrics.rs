@@ -164,7 +164,8 @@ const FROM_POINTS: &str = "SELECT monitor_id, project_id, $1, (window_start_ms /
        COUNT(rtt_avg_ms), SUM(rtt_avg_ms), SUM(rtt_avg_ms * rtt_avg_ms), MIN(rtt_avg_ms), MAX(rtt_avg_ms), \
        SUM(rtt_max_ms), SUM(rtt_max_ms * rtt_max_ms), MIN(rtt_max_ms), MAX(rtt_max_ms), \
        SUM(loss_pct), SUM(loss_pct * loss_pct), MIN(loss_pct), MAX(loss_pct) \
-     FROM monitor_points WHERE window_start_ms >= $3 AND window_start_ms < $4 \
+     FROM monitor_points WHERE bucket_ms >= $5 AND bucket_ms < $4 \
+       AND window_start_ms >= $3 AND window_start_ms < $4 \
      GROUP BY monitor_id, project_id, (window_start_ms / $2) * $2";
 
 /// The aggregation of a longer period from the buckets of the period below
@@ -227,7 +228,7 @@ impl SqlStore {
             Some(wm) => wm,
             None => {
                 let earliest = match source {
-                    None => sqlx::query("SELECT MIN(window_start_ms) AS m FROM monitor_points")
+                    None => sqlx::query("SELECT MIN(bucket_ms) AS m FROM monitor_points")
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(internal)?,
@@ -265,9 +266,10 @@ impl SqlStore {
             .bind(p_ms)
             .bind(from)
             .bind(until);
-        if let Some(src) = source {
-            q = q.bind(src);
-        }
+        q = match source {
+            Some(src) => q.bind(src),
+            None => q.bind(crate::sql::point_bucket(from)),
+        };
         let r = q.execute(&mut *tx).await.map_err(internal)?;
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -1276,15 +1276,19 @@ impl Store for SqlStore {
     async fn delete_connection(&self, p: &ProjectId, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         load_connection(&mut tx, p, id).await?;
-        sqlx::query(
-            "DELETE FROM monitor_points WHERE monitor_id IN \
-             (SELECT id FROM connection_monitors WHERE project_id = $1 AND vpn_connection_id = $2)",
-        )
-        .bind(p.as_str().to_string())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        if let Some((lo, hi)) = point_bucket_span(&mut tx, i64::MIN, i64::MAX).await? {
+            sqlx::query(AssertSqlSafe(format!(
+                "{BUCKETS} DELETE FROM monitor_points WHERE bucket_ms IN (SELECT x FROM b) AND monitor_id IN \
+                 (SELECT id FROM connection_monitors WHERE project_id = $3 AND vpn_connection_id = $4)"
+            )))
+            .bind(lo)
+            .bind(hi)
+            .bind(p.as_str().to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
         sqlx::query(
             "DELETE FROM monitor_rollups WHERE monitor_id IN \
              (SELECT id FROM connection_monitors WHERE project_id = $1 AND vpn_connection_id = $2)",
@@ -1377,11 +1381,17 @@ impl Store for SqlStore {
         if r.rows_affected() == 0 {
             return Err(DomainError::NotFound);
         }
-        sqlx::query("DELETE FROM monitor_points WHERE monitor_id = $1")
+        if let Some((lo, hi)) = point_bucket_span(&mut tx, i64::MIN, i64::MAX).await? {
+            sqlx::query(AssertSqlSafe(format!(
+                "{BUCKETS} DELETE FROM monitor_points WHERE bucket_ms IN (SELECT x FROM b) AND monitor_id = $3"
+            )))
+            .bind(lo)
+            .bind(hi)
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(internal)?;
+        }
         sqlx::query("DELETE FROM monitor_rollups WHERE monitor_id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -1501,6 +1511,7 @@ impl Store for SqlStore {
             let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(sqlite);
             for pt in chunk {
                 q = q
+                    .bind(point_bucket(pt.window_start_ms))
                     .bind(pt.monitor_id.as_str())
                     .bind(pt.project_id.as_str())
                     .bind(pt.window_start_ms)
@@ -1522,9 +1533,10 @@ impl Store for SqlStore {
         if generation != self.guarded.load(Ordering::Acquire) {
             let oldest = points.iter().map(|p| p.window_start_ms).min().unwrap_or(0) - 60_000;
             sqlx::query(
-                "DELETE FROM monitor_points WHERE window_start_ms >= $1 AND NOT EXISTS \
+                "DELETE FROM monitor_points WHERE bucket_ms >= $1 AND window_start_ms >= $2 AND NOT EXISTS \
                  (SELECT 1 FROM connection_monitors m WHERE m.id = monitor_points.monitor_id)",
             )
+            .bind(point_bucket(oldest))
             .bind(oldest)
             .execute(&mut *tx)
             .await
@@ -1542,16 +1554,24 @@ impl Store for SqlStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<WindowPoint>> {
-        let rows = sqlx::query(
-            "SELECT monitor_id, project_id, window_start_ms, sent, received, loss_pct, rtt_min_ms, rtt_avg_ms, \
-             rtt_max_ms, jitter_ms FROM monitor_points WHERE project_id = $1 AND monitor_id = $2 \
-             AND window_start_ms >= $3 AND window_start_ms < $4 ORDER BY window_start_ms",
-        )
-        .bind(p.as_str().to_string())
+        let mut conn = self.read.acquire().await.map_err(internal)?;
+        let Some((lo, hi)) = point_bucket_span(&mut conn, from_ms, to_ms).await? else {
+            return Ok(Vec::new());
+        };
+        // One seek per bucket of the range: the CTE drives the join.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{BUCKETS} SELECT p.monitor_id, p.project_id, p.window_start_ms, p.sent, p.received, p.loss_pct, \
+             p.rtt_min_ms, p.rtt_avg_ms, p.rtt_max_ms, p.jitter_ms FROM b CROSS JOIN monitor_points p \
+             WHERE p.bucket_ms = b.x AND p.monitor_id = $3 AND p.project_id = $4 \
+             AND p.window_start_ms >= $5 AND p.window_start_ms < $6 ORDER BY p.window_start_ms"
+        )))
+        .bind(lo)
+        .bind(hi)
         .bind(monitor_id.to_string())
+        .bind(p.as_str().to_string())
         .bind(from_ms)
         .bind(to_ms)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *conn)
         .await
         .map_err(internal)?;
         rows.iter()
@@ -1573,18 +1593,71 @@ impl Store for SqlStore {
     }
 
     async fn prune_points(&self, before_ms: i64) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM monitor_points WHERE window_start_ms < $1")
-            .bind(before_ms)
-            .execute(&self.write)
-            .await
-            .map_err(internal)?;
+        let r = sqlx::query(
+            "DELETE FROM monitor_points WHERE bucket_ms <= $1 AND window_start_ms < $2",
+        )
+        .bind(point_bucket(before_ms))
+        .bind(before_ms)
+        .execute(&self.write)
+        .await
+        .map_err(internal)?;
         Ok(r.rows_affected())
     }
 }
 
-/// Rows per multi-row datapoint INSERT on SQLite (at most; 10 parameters
+/// Columns of a datapoint row.
+const POINT_COLUMNS: usize = 11;
+/// Rows per multi-row datapoint INSERT on SQLite (at most; 11 parameters
 /// each, well under SQLite's 32 766 parameter limit).
 const SQLITE_POINT_CHUNK: usize = 256;
+
+/// Width of the time buckets that lead the raw datapoints' key (migration
+/// `0004_points_bucketed`): new windows of all monitors share the newest
+/// bucket or two, and one monitor's points are one seek per bucket.
+pub(crate) const POINT_BUCKET_MS: i64 = 10_000;
+
+/// The bucket holding a window that starts at `ms` (saturating at
+/// `i64::MIN`, a bound rather than a window).
+pub(crate) fn point_bucket(ms: i64) -> i64 {
+    ms.saturating_sub(ms.rem_euclid(POINT_BUCKET_MS))
+}
+
+/// `WITH` clause of the bucket values $1..=$2 (both buckets, $1 <= $2), as
+/// table `b(x)`: joined on the datapoints' key, one seek per bucket.
+// The literal step in `BUCKETS` and in the migrations.
+const _: () = assert!(POINT_BUCKET_MS == 10_000);
+const BUCKETS: &str = "WITH RECURSIVE b(x) AS (SELECT CAST($1 AS BIGINT) UNION ALL \
+     SELECT x + 10000 FROM b WHERE x + 10000 <= $2)";
+
+/// The buckets that can hold windows starting in `from_ms..to_ms`: that
+/// range clamped to the oldest and newest bucket stored, or `None` when no
+/// stored bucket can.
+async fn point_bucket_span(
+    conn: &mut AnyConnection,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Option<(i64, i64)>> {
+    if from_ms >= to_ms {
+        return Ok(None);
+    }
+    // Two subqueries, each answered from one end of the key.
+    let row = sqlx::query(
+        "SELECT (SELECT MIN(bucket_ms) FROM monitor_points) AS lo, \
+         (SELECT MAX(bucket_ms) FROM monitor_points) AS hi",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(internal)?;
+    let (Some(lo), Some(hi)) = (
+        get::<Option<i64>>(&row, "lo")?,
+        get::<Option<i64>>(&row, "hi")?,
+    ) else {
+        return Ok(None);
+    };
+    let lo = lo.max(point_bucket(from_ms));
+    let hi = hi.min(point_bucket(to_ms - 1));
+    Ok((lo <= hi).then_some((lo, hi)))
+}
 /// Rows per multi-row datapoint INSERT on PostgreSQL.
 const POSTGRES_POINT_CHUNK: usize = 64;
 
@@ -1616,7 +1689,7 @@ fn insert_points_sql(backend: Backend, rows: usize) -> String {
         Backend::Postgres => "INSERT",
     });
     sql.push_str(
-        " INTO monitor_points (monitor_id, project_id, window_start_ms, sent, received, loss_pct, \
+        " INTO monitor_points (bucket_ms, monitor_id, project_id, window_start_ms, sent, received, loss_pct, \
          rtt_min_ms, rtt_avg_ms, rtt_max_ms, jitter_ms) VALUES ",
     );
     for i in 0..rows {
@@ -1624,14 +1697,14 @@ fn insert_points_sql(backend: Backend, rows: usize) -> String {
             sql.push(',');
         }
         match backend {
-            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?)"),
+            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?)"),
             Backend::Postgres => {
                 sql.push('(');
-                for c in 1..=10 {
+                for c in 1..=POINT_COLUMNS {
                     if c > 1 {
                         sql.push(',');
                     }
-                    let _ = write!(sql, "${}", i * 10 + c);
+                    let _ = write!(sql, "${}", i * POINT_COLUMNS + c);
                 }
                 sql.push(')');
             }

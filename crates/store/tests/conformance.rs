@@ -64,6 +64,7 @@ on_every_engine! {
         monitor_updates_apply_in_one_batch,
         points_insert_list_prune,
         points_insert_in_chunks,
+        points_ranges_across_time_buckets,
         rollups_aggregate_each_window_once,
         longer_periods_roll_up_from_shorter_ones_exactly,
     ],
@@ -1801,6 +1802,71 @@ async fn points_insert_in_chunks(store: &SqlStore) {
     store.insert_points(&pts).await.unwrap();
     assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(pts));
     assert_eq!(store.prune_points(i64::MAX).await, Ok(150));
+}
+
+/// Raw points are keyed by 10 s time buckets: windows on and next to bucket
+/// edges, ranges that start and end inside buckets, ranges wider than
+/// anything stored, and deleting one monitor among others across many
+/// buckets all answer exactly what a filter over the inserted points does.
+async fn points_ranges_across_time_buckets(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let other_conn = connection(store, p, &s.gw, &s.cgw).await;
+    let other = monitor(store, p, &other_conn).await;
+    let t0: i64 = 1_700_000_000_000; // a multiple of 10 s
+    let offsets: [i64; 10] = [
+        0, 1, 9_999, 10_000, 10_001, 19_999, 25_000, 60_000, 3_600_000, 3_609_999,
+    ];
+    let mine: Vec<_> = offsets
+        .iter()
+        .map(|o| point(&m, p, t0 + o, (o % 7) + 1))
+        .collect();
+    let theirs: Vec<_> = offsets
+        .iter()
+        .map(|o| point(&other, p, t0 + o, 5))
+        .collect();
+    let mut all = mine.clone();
+    all.extend(theirs.iter().cloned());
+    store.insert_points(&all).await.unwrap();
+    let ranges = [
+        (0, i64::MAX),
+        (i64::MIN, i64::MAX),
+        (t0, t0 + 1),
+        (t0 + 1, t0 + 10_000),
+        (t0 + 9_999, t0 + 10_001),
+        (t0 + 10_000, t0 + 10_000),
+        (t0 + 5_000, t0 + 3_609_999),
+        (t0 + 26_000, t0 + 59_999),
+        (t0 + 3_609_999, i64::MAX),
+        (t0 + 3_610_000, i64::MAX),
+        (0, t0),
+    ];
+    for (from, to) in ranges {
+        let expected: Vec<_> = mine
+            .iter()
+            .filter(|w| (from..to).contains(&w.window_start_ms))
+            .cloned()
+            .collect();
+        assert_eq!(
+            store.list_points(p, &m.id, from, to).await,
+            Ok(expected),
+            "range {from}..{to}"
+        );
+    }
+    store.delete_monitor(p, &m.id).await.unwrap();
+    assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(vec![]));
+    assert_eq!(
+        store.list_points(p, &other.id, 0, i64::MAX).await,
+        Ok(theirs.clone()),
+        "another monitor's points in the same buckets stay"
+    );
+    // Retention cuts inside a bucket: the windows before the cut go.
+    assert_eq!(store.prune_points(t0 + 10_001).await, Ok(4));
+    assert_eq!(
+        store.list_points(p, &other.id, 0, i64::MAX).await,
+        Ok(theirs[4..].to_vec())
+    );
 }
 
 /// Rollups: exact count/sum/sum-of-squares/min/max per bucket, each
