@@ -18,6 +18,7 @@
 //! - Multi-step writes run in one transaction; the domain rules run inside it
 //!   as plain functions from the `domain` crate.
 
+mod buckets;
 mod bulk;
 mod iam;
 mod metrics;

@@ -1,5 +1,6 @@
 //! The SQL implementation of [`Store`] over sqlx's `Any` driver.
 
+use crate::buckets;
 use crate::iam::{CredentialRecord, Domain, Project, TokenRecord, User};
 use crate::probe::{LinkState, MonitorUpdate, ProbeMonitor, WindowPoint};
 use crate::resources::{ConnectionFilter, Listed, Page};
@@ -212,7 +213,7 @@ impl SqlStore {
 
 // ---------- row helpers ----------
 
-fn get<T>(row: &AnyRow, col: &str) -> Result<T>
+pub(crate) fn get<T>(row: &AnyRow, col: &str) -> Result<T>
 where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
@@ -1276,28 +1277,12 @@ impl Store for SqlStore {
     async fn delete_connection(&self, p: &ProjectId, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         load_connection(&mut tx, p, id).await?;
-        if let Some((lo, hi)) = point_bucket_span(&mut tx, i64::MIN, i64::MAX).await? {
-            sqlx::query(AssertSqlSafe(format!(
-                "{BUCKETS} DELETE FROM monitor_points WHERE bucket_ms IN (SELECT x FROM b) AND monitor_id IN \
-                 (SELECT id FROM connection_monitors WHERE project_id = $3 AND vpn_connection_id = $4)"
-            )))
-            .bind(lo)
-            .bind(hi)
-            .bind(p.as_str().to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        }
-        sqlx::query(
-            "DELETE FROM monitor_rollups WHERE monitor_id IN \
-             (SELECT id FROM connection_monitors WHERE project_id = $1 AND vpn_connection_id = $2)",
+        buckets::delete_monitor_rows(
+            &mut tx,
+            "SELECT id FROM connection_monitors WHERE project_id = $3 AND vpn_connection_id = $4",
+            &[p.as_str().to_string(), id.to_string()],
         )
-        .bind(p.as_str().to_string())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         sqlx::query(
             "DELETE FROM connection_monitors WHERE project_id = $1 AND vpn_connection_id = $2",
         )
@@ -1381,22 +1366,7 @@ impl Store for SqlStore {
         if r.rows_affected() == 0 {
             return Err(DomainError::NotFound);
         }
-        if let Some((lo, hi)) = point_bucket_span(&mut tx, i64::MIN, i64::MAX).await? {
-            sqlx::query(AssertSqlSafe(format!(
-                "{BUCKETS} DELETE FROM monitor_points WHERE bucket_ms IN (SELECT x FROM b) AND monitor_id = $3"
-            )))
-            .bind(lo)
-            .bind(hi)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        }
-        sqlx::query("DELETE FROM monitor_rollups WHERE monitor_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+        buckets::delete_monitor_rows(&mut tx, "$3", &[id.to_string()]).await?;
         tx.commit().await.map_err(internal)?;
         self.deletions.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -1496,12 +1466,12 @@ impl Store for SqlStore {
         let mut sorted: Vec<&WindowPoint> = points.iter().collect();
         sorted.sort_unstable_by(|a, b| {
             (
-                point_bucket(a.window_start_ms),
+                buckets::point_bucket(a.window_start_ms),
                 &a.monitor_id,
                 a.window_start_ms,
             )
                 .cmp(&(
-                    point_bucket(b.window_start_ms),
+                    buckets::point_bucket(b.window_start_ms),
                     &b.monitor_id,
                     b.window_start_ms,
                 ))
@@ -1527,7 +1497,7 @@ impl Store for SqlStore {
             let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(sqlite);
             for pt in chunk {
                 q = q
-                    .bind(point_bucket(pt.window_start_ms))
+                    .bind(buckets::point_bucket(pt.window_start_ms))
                     .bind(pt.monitor_id.as_str())
                     .bind(pt.project_id.as_str())
                     .bind(pt.window_start_ms)
@@ -1552,7 +1522,7 @@ impl Store for SqlStore {
                 "DELETE FROM monitor_points WHERE bucket_ms >= $1 AND window_start_ms >= $2 AND NOT EXISTS \
                  (SELECT 1 FROM connection_monitors m WHERE m.id = monitor_points.monitor_id)",
             )
-            .bind(point_bucket(oldest))
+            .bind(buckets::point_bucket(oldest))
             .bind(oldest)
             .execute(&mut *tx)
             .await
@@ -1571,15 +1541,18 @@ impl Store for SqlStore {
         to_ms: i64,
     ) -> Result<Vec<WindowPoint>> {
         let mut conn = self.read.acquire().await.map_err(internal)?;
-        let Some((lo, hi)) = point_bucket_span(&mut conn, from_ms, to_ms).await? else {
+        let Some((lo, hi)) =
+            buckets::span(&mut conn, buckets::Table::Points, from_ms, to_ms).await?
+        else {
             return Ok(Vec::new());
         };
         // One seek per bucket of the range: the CTE drives the join.
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "{BUCKETS} SELECT p.monitor_id, p.project_id, p.window_start_ms, p.sent, p.received, p.loss_pct, \
+            "{} SELECT p.monitor_id, p.project_id, p.window_start_ms, p.sent, p.received, p.loss_pct, \
              p.rtt_min_ms, p.rtt_avg_ms, p.rtt_max_ms, p.jitter_ms FROM b CROSS JOIN monitor_points p \
              WHERE p.bucket_ms = b.x AND p.monitor_id = $3 AND p.project_id = $4 \
-             AND p.window_start_ms >= $5 AND p.window_start_ms < $6 ORDER BY p.window_start_ms"
+             AND p.window_start_ms >= $5 AND p.window_start_ms < $6 ORDER BY p.window_start_ms",
+            buckets::cte(buckets::POINT_BUCKET_MS)
         )))
         .bind(lo)
         .bind(hi)
@@ -1612,7 +1585,7 @@ impl Store for SqlStore {
         let r = sqlx::query(
             "DELETE FROM monitor_points WHERE bucket_ms <= $1 AND window_start_ms < $2",
         )
-        .bind(point_bucket(before_ms))
+        .bind(buckets::point_bucket(before_ms))
         .bind(before_ms)
         .execute(&self.write)
         .await
@@ -1627,53 +1600,6 @@ const POINT_COLUMNS: usize = 11;
 /// each, well under SQLite's 32 766 parameter limit).
 const SQLITE_POINT_CHUNK: usize = 256;
 
-/// Width of the time buckets that lead the raw datapoints' key (migration
-/// `0004_points_bucketed`): new windows of all monitors share the newest
-/// bucket or two, and one monitor's points are one seek per bucket.
-pub(crate) const POINT_BUCKET_MS: i64 = 10_000;
-
-/// The bucket holding a window that starts at `ms` (saturating at
-/// `i64::MIN`, a bound rather than a window).
-pub(crate) fn point_bucket(ms: i64) -> i64 {
-    ms.saturating_sub(ms.rem_euclid(POINT_BUCKET_MS))
-}
-
-/// `WITH` clause of the bucket values $1..=$2 (both buckets, $1 <= $2), as
-/// table `b(x)`: joined on the datapoints' key, one seek per bucket.
-// The literal step in `BUCKETS` and in the migrations.
-const _: () = assert!(POINT_BUCKET_MS == 10_000);
-const BUCKETS: &str = "WITH RECURSIVE b(x) AS (SELECT CAST($1 AS BIGINT) UNION ALL \
-     SELECT x + 10000 FROM b WHERE x + 10000 <= $2)";
-
-/// The buckets that can hold windows starting in `from_ms..to_ms`: that
-/// range clamped to the oldest and newest bucket stored, or `None` when no
-/// stored bucket can.
-async fn point_bucket_span(
-    conn: &mut AnyConnection,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Option<(i64, i64)>> {
-    if from_ms >= to_ms {
-        return Ok(None);
-    }
-    // Two subqueries, each answered from one end of the key.
-    let row = sqlx::query(
-        "SELECT (SELECT MIN(bucket_ms) FROM monitor_points) AS lo, \
-         (SELECT MAX(bucket_ms) FROM monitor_points) AS hi",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(internal)?;
-    let (Some(lo), Some(hi)) = (
-        get::<Option<i64>>(&row, "lo")?,
-        get::<Option<i64>>(&row, "hi")?,
-    ) else {
-        return Ok(None);
-    };
-    let lo = lo.max(point_bucket(from_ms));
-    let hi = hi.min(point_bucket(to_ms - 1));
-    Ok((lo <= hi).then_some((lo, hi)))
-}
 /// Rows per multi-row datapoint INSERT on PostgreSQL.
 const POSTGRES_POINT_CHUNK: usize = 64;
 

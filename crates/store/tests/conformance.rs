@@ -1854,12 +1854,59 @@ async fn points_ranges_across_time_buckets(store: &SqlStore) {
             "range {from}..{to}"
         );
     }
+    // Rollups are keyed by time the same way: each bucket of `mine` once,
+    // whatever range around it is asked for.
+    assert!(store.roll_up(300, t0 + 4_000_000).await.unwrap() > 0);
+    for (period, from, to) in [
+        (60, i64::MIN, i64::MAX),
+        (60, t0 + 1, t0 + 60_001),
+        (60, t0 + 60_000, t0 + 3_600_000),
+        (300, 0, i64::MAX),
+        (300, t0 + 299_999, t0 + 3_600_001),
+    ] {
+        let p_ms = period * 1000;
+        let mut expected: Vec<(i64, i64)> = Vec::new();
+        for w in &mine {
+            let b = w.window_start_ms.div_euclid(p_ms) * p_ms;
+            if !(from..to).contains(&b) {
+                continue;
+            }
+            match expected.last_mut() {
+                Some((last, n)) if *last == b => *n += 1,
+                _ => expected.push((b, 1)),
+            }
+        }
+        let got: Vec<(i64, i64)> = store
+            .list_rollups(p, &m.id, period, from, to)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.bucket_ms, r.windows))
+            .collect();
+        assert_eq!(got, expected, "period {period}, range {from}..{to}");
+    }
+    let their_rollups = store
+        .list_rollups(p, &other.id, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(their_rollups.len(), 3, "minutes 0, 1 and 60");
+
     store.delete_monitor(p, &m.id).await.unwrap();
     assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(vec![]));
+    for period in [60, 300] {
+        assert_eq!(
+            store.list_rollups(p, &m.id, period, 0, i64::MAX).await,
+            Ok(vec![])
+        );
+    }
     assert_eq!(
         store.list_points(p, &other.id, 0, i64::MAX).await,
         Ok(theirs.clone()),
         "another monitor's points in the same buckets stay"
+    );
+    assert_eq!(
+        store.list_rollups(p, &other.id, 60, 0, i64::MAX).await,
+        Ok(their_rollups)
     );
     // Retention cuts inside a bucket: the windows before the cut go.
     assert_eq!(store.prune_points(t0 + 10_001).await, Ok(4));

@@ -1,0 +1,167 @@
+//! Time-major keys for the measurement tables.
+//!
+//! Raw datapoints are keyed `(bucket_ms, monitor_id, window_start_ms)` with
+//! 10 s buckets, rollups `(period, bucket_ms, monitor_id)`: what the prober
+//! writes lands at the end of the key (the newest bucket or two) instead of
+//! on one random page per monitor, and retention and rollups work on
+//! contiguous ranges. One monitor's rows are found with one seek per bucket
+//! of the range asked for: [`cte`] generates the bucket values and the
+//! query joins them on the key.
+
+use crate::Result;
+use crate::sql::{get, internal};
+use sqlx::AnyConnection;
+
+/// Width of the raw datapoints' time buckets (migrations
+/// `sqlite/0004_points_bucketed`, `postgres/0003_points_bucketed`).
+pub(crate) const POINT_BUCKET_MS: i64 = 10_000;
+
+/// `ms` rounded down to a multiple of `step_ms` (saturating at `i64::MIN`,
+/// a bound rather than a time).
+pub(crate) fn floor(ms: i64, step_ms: i64) -> i64 {
+    ms.saturating_sub(ms.rem_euclid(step_ms))
+}
+
+/// The raw-datapoint bucket of a window that starts at `ms`.
+pub(crate) fn point_bucket(ms: i64) -> i64 {
+    floor(ms, POINT_BUCKET_MS)
+}
+
+/// `WITH` clause of the buckets `$1, $1 + step, ..., <= $2` as table
+/// `b(x)`. The step is a number, formatted in (no input reaches the SQL).
+pub(crate) fn cte(step_ms: i64) -> String {
+    format!(
+        "WITH RECURSIVE b(x) AS (SELECT CAST($1 AS BIGINT) UNION ALL \
+         SELECT x + {step_ms} FROM b WHERE x + {step_ms} <= $2)"
+    )
+}
+
+/// Which bucketed rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Table {
+    /// Raw datapoints.
+    Points,
+    /// Rollups of one period (s).
+    Rollups(i64),
+}
+
+impl Table {
+    fn step_ms(self) -> i64 {
+        match self {
+            Table::Points => POINT_BUCKET_MS,
+            Table::Rollups(period_s) => period_s * 1000,
+        }
+    }
+}
+
+/// The buckets of `table` that can hold rows in `from_ms..to_ms`: that
+/// range clamped to the oldest and newest bucket stored, or `None` when no
+/// stored bucket can.
+pub(crate) async fn span(
+    conn: &mut AnyConnection,
+    table: Table,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Option<(i64, i64)>> {
+    if from_ms >= to_ms {
+        return Ok(None);
+    }
+    // Two subqueries, each answered from one end of the key.
+    let q = match table {
+        Table::Points => sqlx::query(
+            "SELECT (SELECT MIN(bucket_ms) FROM monitor_points) AS lo, \
+             (SELECT MAX(bucket_ms) FROM monitor_points) AS hi",
+        ),
+        Table::Rollups(period_s) => sqlx::query(
+            "SELECT (SELECT MIN(bucket_ms) FROM monitor_rollups WHERE period = $1) AS lo, \
+             (SELECT MAX(bucket_ms) FROM monitor_rollups WHERE period = $1) AS hi",
+        )
+        .bind(period_s),
+    };
+    let row = q.fetch_one(&mut *conn).await.map_err(internal)?;
+    let (Some(lo), Some(hi)) = (
+        get::<Option<i64>>(&row, "lo")?,
+        get::<Option<i64>>(&row, "hi")?,
+    ) else {
+        return Ok(None);
+    };
+    let step = table.step_ms();
+    let lo = lo.max(floor(from_ms, step));
+    let hi = hi.min(floor(to_ms - 1, step));
+    Ok((lo <= hi).then_some((lo, hi)))
+}
+
+/// The rollup periods stored, in order: one key descent each.
+pub(crate) async fn rollup_periods(conn: &mut AnyConnection) -> Result<Vec<i64>> {
+    let mut periods = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let row = sqlx::query("SELECT MIN(period) AS p FROM monitor_rollups WHERE period > $1")
+            .bind(after)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(internal)?;
+        match get::<Option<i64>>(&row, "p")? {
+            Some(p) => {
+                periods.push(p);
+                after = p;
+            }
+            None => return Ok(periods),
+        }
+    }
+}
+
+/// Deletes the datapoints and rollups of the monitors that `monitors` (a
+/// subquery of ids, over parameters `$3...`) selects, binding `args` to it.
+pub(crate) async fn delete_monitor_rows(
+    conn: &mut AnyConnection,
+    monitors: &str,
+    args: &[String],
+) -> Result<()> {
+    let mut tables = vec![Table::Points];
+    tables.extend(rollup_periods(conn).await?.into_iter().map(Table::Rollups));
+    for table in tables {
+        let Some((lo, hi)) = span(conn, table, i64::MIN, i64::MAX).await? else {
+            continue;
+        };
+        let sql = match table {
+            Table::Points => format!(
+                "{} DELETE FROM monitor_points WHERE bucket_ms IN (SELECT x FROM b) \
+                 AND monitor_id IN ({monitors})",
+                cte(table.step_ms())
+            ),
+            Table::Rollups(period_s) => format!(
+                "{} DELETE FROM monitor_rollups WHERE period = {period_s} \
+                 AND bucket_ms IN (SELECT x FROM b) AND monitor_id IN ({monitors})",
+                cte(table.step_ms())
+            ),
+        };
+        // Assembled from constant SQL and numbers; the values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lo).bind(hi);
+        for a in args {
+            q = q.bind(a.clone());
+        }
+        q.execute(&mut *conn).await.map_err(internal)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_rounds_down_also_below_zero_and_saturates() {
+        assert_eq!(floor(0, 10_000), 0);
+        assert_eq!(floor(9_999, 10_000), 0);
+        assert_eq!(floor(10_000, 10_000), 10_000);
+        assert_eq!(floor(-1, 10_000), -10_000);
+        assert_eq!(floor(i64::MIN, 10_000), i64::MIN);
+        assert_eq!(floor(i64::MAX, 60_000) % 60_000, 0);
+    }
+
+    #[test]
+    fn cte_steps_by_the_bucket() {
+        assert!(cte(300_000).contains("x + 300000 <= $2"));
+    }
+}
