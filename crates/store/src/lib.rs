@@ -32,6 +32,13 @@ pub use probe::{LinkState, MonitorUpdate, ProbeMonitor, WindowPoint};
 pub use resources::{ConnectionFilter, Listed, Page};
 pub use sql::SqlStore;
 
+/// The time bucket that leads the raw datapoints' key (10 s wide): a writer
+/// that batches can sort by `(point_bucket(window_start_ms), monitor_id,
+/// window_start_ms)` to write in key order.
+pub fn point_bucket(window_start_ms: i64) -> i64 {
+    buckets::point_bucket(window_start_ms)
+}
+
 use async_trait::async_trait;
 use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CustomerGateway, UpdateCgw};

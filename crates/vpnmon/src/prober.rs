@@ -350,7 +350,29 @@ struct Ctx {
 #[derive(Default)]
 struct Pending {
     updates: Vec<MonitorUpdate>,
-    points: Vec<WindowPoint>,
+    /// Compact until written (no per-point strings): a 2 s batch holds
+    /// 20 000 of them at 100 000 monitors.
+    points: Vec<(Arc<str>, probe::WindowStats)>,
+}
+
+/// Datapoints per write transaction: a batch is sorted into key order and
+/// written in slices this long, so that only one slice at a time exists as
+/// store rows (with their id strings), and the slices' pages do not overlap.
+const POINTS_PER_WRITE: usize = 4096;
+
+fn window_point(project: &str, w: &probe::WindowStats) -> WindowPoint {
+    WindowPoint {
+        monitor_id: w.id.to_string(),
+        project_id: project.to_string(),
+        window_start_ms: ms(w.window_start),
+        sent: i64::from(w.sent),
+        received: i64::from(w.received),
+        loss_pct: w.loss_pct,
+        rtt_min_ms: w.rtt_min_ms,
+        rtt_avg_ms: w.rtt_avg_ms,
+        rtt_max_ms: w.rtt_max_ms,
+        jitter_ms: w.jitter_ms,
+    }
 }
 
 fn owner_of(ctx: &Ctx, id: &Uuid) -> Option<Owner> {
@@ -371,18 +393,7 @@ fn handle(ctx: &Ctx, ev: ProbeEvent, pending: &mut Pending) {
                 return;
             };
             ctx.metrics.window(|| owner.labels(w.id), w.id, &w);
-            pending.points.push(WindowPoint {
-                monitor_id: w.id.to_string(),
-                project_id: owner.project.to_string(),
-                window_start_ms: ms(w.window_start),
-                sent: i64::from(w.sent),
-                received: i64::from(w.received),
-                loss_pct: w.loss_pct,
-                rtt_min_ms: w.rtt_min_ms,
-                rtt_avg_ms: w.rtt_avg_ms,
-                rtt_max_ms: w.rtt_max_ms,
-                jitter_ms: w.jitter_ms,
-            });
+            pending.points.push((owner.project, w));
         }
         ProbeEvent::LinkChanged { id, up, at } => {
             tracing::debug!(monitor = %id, up, "link state changed");
@@ -427,25 +438,39 @@ async fn flush(ctx: &Ctx, pending: &mut Pending, points: bool) {
     if !points || batch.is_empty() {
         return;
     }
-    let started = std::time::Instant::now();
-    match ctx.store.insert_points(batch).await {
-        Ok(()) => {
-            ctx.metrics
-                .store_write_seconds
-                .observe(started.elapsed().as_secs_f64());
-            tracing::debug!(
-                points = batch.len(),
-                took_ms = started.elapsed().as_millis() as u64,
-                "datapoints written"
-            );
-            batch.clear();
-        }
-        Err(e) => {
-            // Keep them for the next flush; cap memory if the store stays down.
-            tracing::error!(error = %e, points = batch.len(), "cannot write datapoints; will retry");
-            cap_backlog(batch, "datapoints");
+    // Key order (a monitor id's text sorts like its bytes).
+    batch.sort_unstable_by_key(|(_, w)| {
+        let start = ms(w.window_start);
+        (store::point_bucket(start), w.id, start)
+    });
+    let mut written = 0;
+    let mut rows = Vec::with_capacity(POINTS_PER_WRITE.min(batch.len()));
+    for slice in batch.chunks(POINTS_PER_WRITE) {
+        rows.clear();
+        rows.extend(slice.iter().map(|(project, w)| window_point(project, w)));
+        let started = std::time::Instant::now();
+        match ctx.store.insert_points(&rows).await {
+            Ok(()) => {
+                ctx.metrics
+                    .store_write_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                tracing::debug!(
+                    points = rows.len(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "datapoints written"
+                );
+                written += slice.len();
+            }
+            Err(e) => {
+                // Keep the rest for the next flush; cap memory if the store
+                // stays down.
+                tracing::error!(error = %e, points = batch.len() - written, "cannot write datapoints; will retry");
+                break;
+            }
         }
     }
+    batch.drain(..written);
+    cap_backlog(batch, "datapoints");
 }
 
 /// Keep at most a million unwritten items while the store is down; the
