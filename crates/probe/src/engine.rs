@@ -1116,6 +1116,12 @@ impl Core {
                     for i in 0..n {
                         self.handle_packet(sock, i);
                     }
+                    // A short batch emptied the queue: what arrives later
+                    // waits for the next wake-up (with its kernel receive
+                    // time), saving a call that would find nothing.
+                    if n < socket::RECV_BATCH {
+                        return false;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
