@@ -441,7 +441,7 @@ async fn flush(ctx: &Ctx, pending: &mut Pending, points: bool) {
         return;
     }
     // Key order (a monitor id's text sorts like its bytes).
-    batch.sort_unstable_by_key(|(_, w)| {
+    batch.sort_by_cached_key(|(_, w)| {
         let start = ms(w.window_start);
         (store::point_bucket(start), w.id, start)
     });
