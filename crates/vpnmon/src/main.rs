@@ -439,8 +439,35 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
     r
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    limit_malloc_arenas();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vpnmon: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    rt.block_on(run());
+}
+
+/// At most two glibc malloc arenas. By default glibc gives threads up to
+/// 8 per core, and each keeps the memory its thread freed: with the engine,
+/// the runtime's workers and one thread per SQLite connection allocating,
+/// that retained memory was a tenth of the server's RSS at 100 000 monitors.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+async fn run() {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a).await,

@@ -24,7 +24,8 @@ pub const COUNT: u32 = 3;
 pub const TIMEOUT: Duration = Duration::from_millis(300);
 /// Time between two probes of a monitor.
 pub const SPACING: Duration = Duration::from_millis(1000 / COUNT as u64);
-/// How often the probe service writes datapoints (prober::FLUSH_EVERY).
+/// How often the probe service writes status and link-state changes
+/// (prober::FLUSH_EVERY; datapoints go every 2 s, prober::POINTS_EVERY).
 pub const FLUSH: Duration = Duration::from_millis(500);
 /// The EIP pool of the lab app: gateway addresses inside the lab.
 pub const EIP_POOL: &str = "198.18.0.1-198.18.0.8";
