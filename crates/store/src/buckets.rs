@@ -91,6 +91,53 @@ pub(crate) async fn span(
     Ok((lo <= hi).then_some((lo, hi)))
 }
 
+/// One monitor's rows of `table` in `from_ms..to_ms` (by window start for
+/// points, by bucket for rollups), oldest first: one key lookup per bucket.
+/// `columns` are column names, each selected from the table.
+pub(crate) async fn series(
+    pool: &sqlx::AnyPool,
+    table: Table,
+    columns: &[&str],
+    project_id: &str,
+    monitor_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let mut conn = pool.acquire().await.map_err(internal)?;
+    let Some((lo, hi)) = span(&mut conn, table, from_ms, to_ms).await? else {
+        return Ok(Vec::new());
+    };
+    let (name, period, time) = match table {
+        Table::Points => ("monitor_points", String::new(), "window_start_ms"),
+        Table::Rollups(period_s) => (
+            "monitor_rollups",
+            format!("t.period = {period_s} AND "),
+            "bucket_ms",
+        ),
+    };
+    let columns: Vec<String> = columns.iter().map(|c| format!("t.{c}")).collect();
+    // The CTE drives the join: one seek per bucket.
+    let sql = format!(
+        "{} SELECT {} FROM b CROSS JOIN {name} t WHERE {period}t.bucket_ms = b.x \
+         AND t.monitor_id = $3 AND t.project_id = $4 AND t.{time} >= $5 AND t.{time} < $6 \
+         ORDER BY t.{time}",
+        cte(table.step_ms()),
+        columns.join(", ")
+    );
+    // Assembled from constant SQL, column names and numbers; the values are
+    // bound.
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lo)
+        .bind(hi)
+        .bind(monitor_id.to_string())
+        .bind(project_id.to_string())
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(internal)
+}
+
 /// The rollup periods stored, in order: one key descent each.
 pub(crate) async fn rollup_periods(conn: &mut AnyConnection) -> Result<Vec<i64>> {
     let mut periods = Vec::new();

@@ -117,32 +117,36 @@ impl MetricStore for SqlStore {
         if !(1..=i64::MAX / 1000).contains(&period_s) {
             return Ok(Vec::new());
         }
-        let mut conn = self.read.acquire().await.map_err(internal)?;
-        let table = buckets::Table::Rollups(period_s);
-        let Some((lo, hi)) = buckets::span(&mut conn, table, from_ms, to_ms).await? else {
-            return Ok(Vec::new());
-        };
-        // One seek per bucket of the range: the CTE drives the join.
-        let sql = format!(
-            "{} SELECT r.monitor_id, r.period, r.bucket_ms, r.windows, r.sent, r.received, r.lat_n, r.lat_sum, \
-             r.lat_sumsq, r.lat_min, r.lat_max, r.max_sum, r.max_sumsq, r.max_min, r.max_max, r.loss_sum, \
-             r.loss_sumsq, r.loss_min, r.loss_max FROM b CROSS JOIN monitor_rollups r \
-             WHERE r.period = $3 AND r.bucket_ms = b.x AND r.monitor_id = $4 AND r.project_id = $5 \
-             AND r.bucket_ms >= $6 AND r.bucket_ms < $7 ORDER BY r.bucket_ms",
-            buckets::cte(period_s * 1000)
-        );
-        // Assembled from constant SQL and a number; the values are bound.
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(lo)
-            .bind(hi)
-            .bind(period_s)
-            .bind(monitor_id.to_string())
-            .bind(p.as_str().to_string())
-            .bind(from_ms)
-            .bind(to_ms)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(internal)?;
+        let rows = buckets::series(
+            &self.read,
+            buckets::Table::Rollups(period_s),
+            &[
+                "monitor_id",
+                "period",
+                "bucket_ms",
+                "windows",
+                "sent",
+                "received",
+                "lat_n",
+                "lat_sum",
+                "lat_sumsq",
+                "lat_min",
+                "lat_max",
+                "max_sum",
+                "max_sumsq",
+                "max_min",
+                "max_max",
+                "loss_sum",
+                "loss_sumsq",
+                "loss_min",
+                "loss_max",
+            ],
+            p.as_str(),
+            monitor_id,
+            from_ms,
+            to_ms,
+        )
+        .await?;
         rows.iter()
             .map(|r| {
                 let windows: i64 = r.try_get("windows").map_err(internal)?;

@@ -1540,29 +1540,27 @@ impl Store for SqlStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<WindowPoint>> {
-        let mut conn = self.read.acquire().await.map_err(internal)?;
-        let Some((lo, hi)) =
-            buckets::span(&mut conn, buckets::Table::Points, from_ms, to_ms).await?
-        else {
-            return Ok(Vec::new());
-        };
-        // One seek per bucket of the range: the CTE drives the join.
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "{} SELECT p.monitor_id, p.project_id, p.window_start_ms, p.sent, p.received, p.loss_pct, \
-             p.rtt_min_ms, p.rtt_avg_ms, p.rtt_max_ms, p.jitter_ms FROM b CROSS JOIN monitor_points p \
-             WHERE p.bucket_ms = b.x AND p.monitor_id = $3 AND p.project_id = $4 \
-             AND p.window_start_ms >= $5 AND p.window_start_ms < $6 ORDER BY p.window_start_ms",
-            buckets::cte(buckets::POINT_BUCKET_MS)
-        )))
-        .bind(lo)
-        .bind(hi)
-        .bind(monitor_id.to_string())
-        .bind(p.as_str().to_string())
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(internal)?;
+        let rows = buckets::series(
+            &self.read,
+            buckets::Table::Points,
+            &[
+                "monitor_id",
+                "project_id",
+                "window_start_ms",
+                "sent",
+                "received",
+                "loss_pct",
+                "rtt_min_ms",
+                "rtt_avg_ms",
+                "rtt_max_ms",
+                "jitter_ms",
+            ],
+            p.as_str(),
+            monitor_id,
+            from_ms,
+            to_ms,
+        )
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(WindowPoint {
