@@ -312,7 +312,10 @@ async fn persist(
             match rx.try_recv() {
                 Ok(ev) => {
                     handle(&ctx, ev, &mut pending);
-                    if pending.points.len() >= FLUSH_AT {
+                    // Not again within a drain period: while the store
+                    // fails, the backlog stays above FLUSH_AT and would
+                    // otherwise be retried for every event.
+                    if pending.points.len() >= FLUSH_AT && last_points.elapsed() >= DRAIN_EVERY {
                         flush(&ctx, &mut pending, true).await;
                         last_flush = tokio::time::Instant::now();
                         last_points = last_flush;
