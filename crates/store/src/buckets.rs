@@ -46,12 +46,23 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    fn step_ms(self) -> i64 {
+    /// The bucket width; `None` for a period no bucket can have (not
+    /// positive, or too long for milliseconds in an `i64`).
+    fn step_ms(self) -> Option<i64> {
         match self {
-            Table::Points => POINT_BUCKET_MS,
-            Table::Rollups(period_s) => period_s * 1000,
+            Table::Points => Some(POINT_BUCKET_MS),
+            Table::Rollups(period_s) if period_s > 0 => period_s.checked_mul(1000),
+            Table::Rollups(_) => None,
         }
     }
+}
+
+/// Stored buckets `lo..=hi`, `step` apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    lo: i64,
+    hi: i64,
+    step: i64,
 }
 
 /// The buckets of `table` that can hold rows in `from_ms..to_ms`: that
@@ -62,7 +73,10 @@ pub(crate) async fn span(
     table: Table,
     from_ms: i64,
     to_ms: i64,
-) -> Result<Option<(i64, i64)>> {
+) -> Result<Option<Span>> {
+    let Some(step) = table.step_ms() else {
+        return Ok(None);
+    };
     if from_ms >= to_ms {
         return Ok(None);
     }
@@ -85,10 +99,9 @@ pub(crate) async fn span(
     ) else {
         return Ok(None);
     };
-    let step = table.step_ms();
     let lo = lo.max(floor(from_ms, step));
     let hi = hi.min(floor(to_ms - 1, step));
-    Ok((lo <= hi).then_some((lo, hi)))
+    Ok((lo <= hi).then_some(Span { lo, hi, step }))
 }
 
 /// One monitor's rows of `table` in `from_ms..to_ms` (by window start for
@@ -104,7 +117,7 @@ pub(crate) async fn series(
     to_ms: i64,
 ) -> Result<Vec<sqlx::any::AnyRow>> {
     let mut conn = pool.acquire().await.map_err(internal)?;
-    let Some((lo, hi)) = span(&mut conn, table, from_ms, to_ms).await? else {
+    let Some(span) = span(&mut conn, table, from_ms, to_ms).await? else {
         return Ok(Vec::new());
     };
     let (name, period, time) = match table {
@@ -121,14 +134,14 @@ pub(crate) async fn series(
         "{} SELECT {} FROM b CROSS JOIN {name} t WHERE {period}t.bucket_ms = b.x \
          AND t.monitor_id = $3 AND t.project_id = $4 AND t.{time} >= $5 AND t.{time} < $6 \
          ORDER BY t.{time}",
-        cte(table.step_ms()),
+        cte(span.step),
         columns.join(", ")
     );
     // Assembled from constant SQL, column names and numbers; the values are
     // bound.
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(lo)
-        .bind(hi)
+        .bind(span.lo)
+        .bind(span.hi)
         .bind(monitor_id.to_string())
         .bind(project_id.to_string())
         .bind(from_ms)
@@ -168,23 +181,25 @@ pub(crate) async fn delete_monitor_rows(
     let mut tables = vec![Table::Points];
     tables.extend(rollup_periods(conn).await?.into_iter().map(Table::Rollups));
     for table in tables {
-        let Some((lo, hi)) = span(conn, table, i64::MIN, i64::MAX).await? else {
+        let Some(span) = span(conn, table, i64::MIN, i64::MAX).await? else {
             continue;
         };
         let sql = match table {
             Table::Points => format!(
                 "{} DELETE FROM monitor_points WHERE bucket_ms IN (SELECT x FROM b) \
                  AND monitor_id IN ({monitors})",
-                cte(table.step_ms())
+                cte(span.step)
             ),
             Table::Rollups(period_s) => format!(
                 "{} DELETE FROM monitor_rollups WHERE period = {period_s} \
                  AND bucket_ms IN (SELECT x FROM b) AND monitor_id IN ({monitors})",
-                cte(table.step_ms())
+                cte(span.step)
             ),
         };
         // Assembled from constant SQL and numbers; the values are bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lo).bind(hi);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(span.lo)
+            .bind(span.hi);
         for a in args {
             q = q.bind(a.clone());
         }

@@ -1885,6 +1885,13 @@ async fn points_ranges_across_time_buckets(store: &SqlStore) {
             .collect();
         assert_eq!(got, expected, "period {period}, range {from}..{to}");
     }
+    for period in [0, -60, i64::MAX] {
+        assert_eq!(
+            store.list_rollups(p, &m.id, period, 0, i64::MAX).await,
+            Ok(vec![]),
+            "no bucket has period {period}"
+        );
+    }
     let their_rollups = store
         .list_rollups(p, &other.id, 60, 0, i64::MAX)
         .await
