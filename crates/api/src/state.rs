@@ -5,21 +5,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use store::Store;
 
-/// Where the time comes from (injectable so tests can expire tokens).
-pub trait Clock: Send + Sync + 'static {
-    /// Now, in UTC.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
+pub use domain::time::{Clock, SystemClock};
 
 /// The probe engine's seam: told when a monitor appears or goes away, so it
 /// can start or stop probing at once (it also reconciles with the store, so

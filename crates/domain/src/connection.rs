@@ -497,6 +497,24 @@ pub fn assign_tunnel(conn_id: &str, used: &HashSet<u32>) -> Result<(String, Stri
     ))
 }
 
+/// The gateway and customer gateway a create request refers to (both
+/// required, both UUIDs), for the store to load before [`create`].
+pub fn create_refs(req: &CreateConnection) -> Result<(String, String), DomainError> {
+    let vgw_id = validate::uuid_ref(
+        "vpn_connection.vgw_id",
+        req.vgw_id
+            .as_deref()
+            .ok_or_else(|| DomainError::invalid("vpn_connection.vgw_id is required"))?,
+    )?;
+    let cgw_id = validate::uuid_ref(
+        "vpn_connection.cgw_id",
+        req.cgw_id
+            .as_deref()
+            .ok_or_else(|| DomainError::invalid("vpn_connection.cgw_id is required"))?,
+    )?;
+    Ok((vgw_id, cgw_id))
+}
+
 /// Validates a create request against its gateway and builds the
 /// connection. `used_tunnels` are the /30s the gateway already uses.
 pub fn create(
@@ -667,6 +685,27 @@ fn validate_rules(rules: &[PolicyRule]) -> Result<(), DomainError> {
 }
 
 impl VpnConnection {
+    /// The customer gateway an update moves the connection to, if it names
+    /// one (a UUID); the store checks that it exists, then
+    /// [`Self::check_cgw_change`].
+    pub fn update_cgw_ref(req: &UpdateConnection) -> Result<Option<String>, DomainError> {
+        req.cgw_id
+            .as_deref()
+            .map(|c| validate::uuid_ref("vpn_connection.cgw_id", c))
+            .transpose()
+    }
+
+    /// A monitored connection keeps its customer gateway (the monitor
+    /// probes that address): the monitor must be deleted first.
+    pub fn check_cgw_change(&self, cgw_id: &str) -> Result<(), DomainError> {
+        match &self.connection_monitor_id {
+            Some(m) if cgw_id != self.cgw_id => Err(DomainError::invalid(format!(
+                "vpn_connection.cgw_id cannot change while connection monitor {m} exists; delete it first"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Applies an update (the store has checked a new `cgw_id` exists).
     pub fn apply_update(
         &mut self,

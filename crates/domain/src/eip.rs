@@ -119,6 +119,29 @@ impl Eip {
     }
 }
 
+/// Why binding a pool entry failed, in the API's words; `field` names the
+/// request field (`vpn_gateway.eip1`, `vpn_gateway.eip_id_2`, ...).
+pub mod bind_error {
+    use crate::DomainError;
+
+    /// The entry `id` is bound to a gateway of this project already.
+    pub fn already_bound(field: &str, id: &str) -> DomainError {
+        DomainError::invalid(format!("{field}.id {id} is already bound to a VPN gateway"))
+    }
+
+    /// No entry `id` in the pool, or it belongs to another project.
+    pub fn not_in_pool(field: &str, id: &str) -> DomainError {
+        DomainError::invalid(format!("{field}.id {id} is not an EIP of this project's pool"))
+    }
+
+    /// The pool has no free entry for this project.
+    pub fn exhausted(field: &str) -> DomainError {
+        DomainError::invalid(format!(
+            "{field}: the EIP pool is exhausted (the operator sets it with --eip-pool)"
+        ))
+    }
+}
+
 /// The pool entry id of an address: stable, so that restarting with the
 /// same `--eip-pool` gives the same ids (UUID v5 of the address).
 pub fn pool_entry_id(addr: &IpAddr) -> String {

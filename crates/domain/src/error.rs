@@ -25,9 +25,79 @@ pub enum DomainError {
     Internal(String),
 }
 
+/// A kind of record, as messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Domain,
+    Project,
+    User,
+    VpnGateway,
+    CustomerGateway,
+    VpnConnection,
+}
+
+impl Kind {
+    /// The name messages use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Domain => "domain",
+            Kind::Project => "project",
+            Kind::User => "user",
+            Kind::VpnGateway => "vpn gateway",
+            Kind::CustomerGateway => "customer gateway",
+            Kind::VpnConnection => "vpn connection",
+        }
+    }
+}
+
 impl DomainError {
     /// Shorthand for [`DomainError::Invalid`].
     pub fn invalid(msg: impl Into<String>) -> Self {
         DomainError::Invalid(msg.into())
+    }
+
+    /// A record with this unique name exists already (the store's unique
+    /// index said so).
+    pub fn already_exists(kind: Kind, name: &str) -> Self {
+        DomainError::Invalid(format!("{} {name:?} already exists", kind.label()))
+    }
+
+    /// A record cannot be deleted or changed while a connection uses it.
+    pub fn in_use(kind: Kind, id: &str, connection_id: &str) -> Self {
+        DomainError::Invalid(format!(
+            "{} {id} is used by vpn connection {connection_id}",
+            kind.label()
+        ))
+    }
+
+    /// A user name given without its domain matches users of several domains.
+    pub fn ambiguous_user(name: &str) -> Self {
+        DomainError::Invalid(format!("user name {name:?} exists in several domains"))
+    }
+
+    /// A storage failure; the text is for the log only.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        DomainError::Internal(detail.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_record() {
+        assert_eq!(
+            DomainError::already_exists(Kind::Domain, "acme"),
+            DomainError::Invalid(r#"domain "acme" already exists"#.into())
+        );
+        assert_eq!(
+            DomainError::in_use(Kind::CustomerGateway, "c1", "k1"),
+            DomainError::Invalid("customer gateway c1 is used by vpn connection k1".into())
+        );
+        assert_eq!(
+            DomainError::ambiguous_user("alice"),
+            DomainError::Invalid(r#"user name "alice" exists in several domains"#.into())
+        );
     }
 }

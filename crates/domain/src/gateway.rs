@@ -309,6 +309,51 @@ impl VpnGateway {
         out
     }
 
+    /// The EIP slots (1 or 2) an update rebinds, with the pool entry each
+    /// should get: slots asking for the entry they already hold are left
+    /// out. A private gateway has no EIPs to rebind.
+    pub fn eip_rebinds(&self, req: &UpdateVgw) -> Result<Vec<(u8, String)>, DomainError> {
+        let mut out = Vec::new();
+        for (slot, want) in [(1u8, &req.eip_id_1), (2u8, &req.eip_id_2)] {
+            let Some(want) = want else { continue };
+            if self.eip(slot).map(|e| &e.id) == Some(want) {
+                continue;
+            }
+            if self.network_type != "public" {
+                return Err(DomainError::invalid(format!(
+                    "vpn_gateway.eip_id_{slot}: a private gateway has no EIPs"
+                )));
+            }
+            out.push((slot, want.clone()));
+        }
+        Ok(out)
+    }
+
+    /// The EIP in `slot` cannot be rebound while connection `connection_id` uses it.
+    pub fn eip_in_use(slot: u8, eip_id: &str, connection_id: &str) -> DomainError {
+        DomainError::invalid(format!(
+            "vpn_gateway.eip_id_{slot}: EIP {eip_id} is used by vpn connection {connection_id}"
+        ))
+    }
+
+    /// The EIP in slot 1 or 2.
+    pub fn eip(&self, slot: u8) -> Option<&Eip> {
+        if slot == 1 {
+            self.eip1.as_ref()
+        } else {
+            self.eip2.as_ref()
+        }
+    }
+
+    /// Puts an EIP in slot 1 or 2.
+    pub fn set_eip(&mut self, slot: u8, eip: Eip) {
+        if slot == 1 {
+            self.eip1 = Some(eip);
+        } else {
+            self.eip2 = Some(eip);
+        }
+    }
+
     /// Applies an update whose EIP rebinding (if any) the store has done.
     pub fn apply_update(&mut self, req: &UpdateVgw, now: &str) -> Result<(), DomainError> {
         if let Some(n) = &req.name {

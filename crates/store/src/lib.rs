@@ -1,11 +1,26 @@
-//! vpnmon's storage: one interface ([`Store`]) with SQLite (the embedded
-//! default) and PostgreSQL behind it.
+//! vpnmon's storage: one small trait per capability, with SQLite (the
+//! embedded default) and PostgreSQL behind each.
+//!
+//! The capabilities:
+//! - [`IdentityStore`]: domains, projects, users, tokens, AK/SK credentials
+//!   and the store's own settings (`meta`);
+//! - [`ResourceStore`]: the EIP pool and the VPN v5 resources (gateways,
+//!   customer gateways, connections, connection monitors);
+//! - [`ProbeStore`]: what the probe engine reads (the monitor feed) and
+//!   writes back (status, link state); node membership and monitor
+//!   ownership belong here;
+//! - [`MeasurementStore`]: raw window datapoints, rollups and retention.
+//!
+//! [`Store`] is all four, for the wiring that needs everything; a part that
+//! needs one capability takes that trait (the prober glue takes
+//! `ProbeStore + MeasurementStore`).
 //!
 //! Design choices:
 //! - One generic SQL path serves both engines through sqlx's `Any` driver:
 //!   queries use `$N` placeholders, which both engines accept, and only
 //!   portable types (TEXT, BIGINT). Each engine has its own migrations folder
-//!   because DDL is where they differ.
+//!   because DDL is where they differ. The SQL of each capability is in its
+//!   own module under `sql/`.
 //! - Resources are stored as their wire record (JSON in `body`) plus the
 //!   columns queries filter, join and sort on. Derived fields
 //!   (`connection_monitor_id`, `used_connection_number`) are computed when
@@ -16,27 +31,31 @@
 //!   survives power loss) and one writer connection (so read-then-write
 //!   transactions never deadlock), beside a pool of readers.
 //! - Multi-step writes run in one transaction; the domain rules run inside it
-//!   as plain functions from the `domain` crate.
+//!   as plain functions from the `domain` crate. The store writes no
+//!   client-facing text of its own: every error it returns is built by a
+//!   `domain` function ([`DomainError::already_exists`], `eip::bind_error`,
+//!   ...) or is `Internal`, whose text is for the log only.
+//! - Time comes from one injectable [`domain::time::Clock`], shared with the
+//!   API ([`SqlStore::with_clock`]).
+//! - The key order of the measurement tables is the store's business: a
+//!   batch is sorted into key order here, whatever order the caller used.
 
-mod buckets;
-mod bulk;
-mod iam;
-mod metrics;
-mod probe;
+mod identity;
+mod measurements;
+mod probing;
 mod resources;
 mod sql;
 
-pub use iam::{CredentialRecord, Domain, Project, TokenRecord, User};
-pub use metrics::{Agg, MetricStore, ROLLUP_PERIODS, Rollup};
-pub use probe::{LinkState, MonitorUpdate, ProbeMonitor, WindowPoint};
-pub use resources::{ConnectionFilter, Listed, Page};
-pub use sql::SqlStore;
+pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
+pub use measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
+pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
+pub use sql::{Backend, SqlStore};
 
-/// The time bucket that leads the raw datapoints' key (10 s wide): a writer
-/// that batches can sort by `(point_bucket(window_start_ms), monitor_id,
-/// window_start_ms)` to write in key order.
-pub fn point_bucket(window_start_ms: i64) -> i64 {
-    buckets::point_bucket(window_start_ms)
+/// Every capability trait, for code that calls store methods on a concrete
+/// store: `use store::prelude::*;`.
+pub mod prelude {
+    pub use crate::{IdentityStore, MeasurementStore, ProbeStore, ResourceStore, Store};
 }
 
 use async_trait::async_trait;
@@ -50,10 +69,14 @@ use domain::{DomainError, ProjectId};
 /// or `Internal` for storage failures, whose text is for logs only.
 pub type Result<T> = std::result::Result<T, DomainError>;
 
-/// Everything vpnmon persists.
+/// Everything vpnmon persists: every capability at once.
+pub trait Store: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + 'static {}
+
+impl<T> Store for T where T: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + 'static {}
+
+/// Domains, projects, users, tokens, credentials and the store's settings.
 #[async_trait]
-pub trait Store: MetricStore + Send + Sync + 'static {
-    // ---- IAM ----
+pub trait IdentityStore: Send + Sync {
     /// True when no user exists yet (first start).
     async fn has_users(&self) -> Result<bool>;
     /// Creates a domain (account).
@@ -100,14 +123,16 @@ pub trait Store: MetricStore + Send + Sync + 'static {
     async fn delete_credential(&self, access: &str) -> Result<bool>;
     /// Returns the stored value of `key`, storing `value` first if absent.
     async fn meta_get_or_init(&self, key: &str, value: &str) -> Result<String>;
+}
 
-    // ---- EIP pool ----
+/// The EIP pool and the VPN v5 resources, all scoped by project.
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
     /// Adds addresses (id, address) to the pool; existing ones are kept.
     async fn add_pool(&self, entries: &[(String, String)]) -> Result<usize>;
-    /// Pool entries: (id, address, project, gateway).
-    async fn list_pool(&self) -> Result<Vec<(String, String, Option<String>, Option<String>)>>;
+    /// Pool entries in pool order, with what each is bound to.
+    async fn list_pool(&self) -> Result<Vec<PoolEntry>>;
 
-    // ---- resources (all scoped by project) ----
     /// Creates a gateway and binds its EIPs from the pool.
     async fn create_gateway(&self, p: &ProjectId, plan: GatewayPlan) -> Result<VpnGateway>;
     /// Shows a gateway.
@@ -119,18 +144,12 @@ pub trait Store: MetricStore + Send + Sync + 'static {
         id: Option<&str>,
         eps: &[String],
     ) -> Result<Vec<VpnGateway>>;
-    /// Updates a gateway.
-    async fn update_gateway(
-        &self,
-        p: &ProjectId,
-        id: &str,
-        req: &UpdateVgw,
-        now: &str,
-    ) -> Result<VpnGateway>;
+    /// Updates a gateway (rebinding EIPs the update names).
+    async fn update_gateway(&self, p: &ProjectId, id: &str, req: &UpdateVgw) -> Result<VpnGateway>;
     /// Deletes a gateway that no connection uses; its EIPs return to the pool.
     async fn delete_gateway(&self, p: &ProjectId, id: &str) -> Result<()>;
 
-    /// Creates a customer gateway.
+    /// Creates a customer gateway (`created_at` is set by the store).
     async fn create_cgw(&self, p: &ProjectId, cgw: &CustomerGateway) -> Result<CustomerGateway>;
     /// Shows a customer gateway.
     async fn get_cgw(&self, p: &ProjectId, id: &str) -> Result<CustomerGateway>;
@@ -142,13 +161,8 @@ pub trait Store: MetricStore + Send + Sync + 'static {
         page: Page,
     ) -> Result<Listed<CustomerGateway>>;
     /// Updates a customer gateway.
-    async fn update_cgw(
-        &self,
-        p: &ProjectId,
-        id: &str,
-        req: &UpdateCgw,
-        now: &str,
-    ) -> Result<CustomerGateway>;
+    async fn update_cgw(&self, p: &ProjectId, id: &str, req: &UpdateCgw)
+    -> Result<CustomerGateway>;
     /// Deletes a customer gateway that no connection uses.
     async fn delete_cgw(&self, p: &ProjectId, id: &str) -> Result<()>;
 
@@ -158,7 +172,6 @@ pub trait Store: MetricStore + Send + Sync + 'static {
         p: &ProjectId,
         req: CreateConnection,
         id: String,
-        now: &str,
     ) -> Result<VpnConnection>;
     /// Shows a connection (with `connection_monitor_id` when it has a monitor).
     async fn get_connection(&self, p: &ProjectId, id: &str) -> Result<VpnConnection>;
@@ -175,7 +188,6 @@ pub trait Store: MetricStore + Send + Sync + 'static {
         p: &ProjectId,
         id: &str,
         req: &UpdateConnection,
-        now: &str,
     ) -> Result<VpnConnection>;
     /// Deletes a connection and its monitor in one transaction.
     async fn delete_connection(&self, p: &ProjectId, id: &str) -> Result<()>;
@@ -186,7 +198,6 @@ pub trait Store: MetricStore + Send + Sync + 'static {
         p: &ProjectId,
         vpn_connection_id: &str,
         id: String,
-        now_us: i64,
     ) -> Result<ConnectionMonitor>;
     /// Shows a monitor.
     async fn get_monitor(&self, p: &ProjectId, id: &str) -> Result<ConnectionMonitor>;
@@ -198,30 +209,31 @@ pub trait Store: MetricStore + Send + Sync + 'static {
     ) -> Result<Vec<ConnectionMonitor>>;
     /// Deletes a monitor.
     async fn delete_monitor(&self, p: &ProjectId, id: &str) -> Result<()>;
+}
 
-    // ---- the probe engine's seam ----
-    /// Every monitor of every project, for the probe engine to take.
-    async fn monitors_for_probing(&self) -> Result<Vec<ProbeMonitor>>;
+/// What the probe engine reads and writes.
+#[async_trait]
+pub trait ProbeStore: Send + Sync {
     /// Up to `limit` monitors of every project with an id after `after_id`
-    /// (from the start when `None`), in id order: the same as
-    /// [`Store::monitors_for_probing`], a page at a time, so that loading
-    /// 100 000 monitors never holds them all in memory at once.
+    /// (from the start when `None`), in id order, so that loading 100 000
+    /// monitors never holds them all in memory at once.
     async fn monitors_for_probing_page(
         &self,
         after_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ProbeMonitor>>;
-    /// Sets a monitor's status (e.g. `ACTIVE` once its first probe left).
-    async fn set_monitor_status(&self, id: &str, status: &str) -> Result<bool>;
-    /// Records a monitor's link state and why it is not probed, if it is not.
-    async fn set_link_state(&self, id: &str, state: &LinkState) -> Result<bool>;
     /// Applies status and link-state changes in one transaction (updates of
     /// monitors that no longer exist are skipped; a status that is already
     /// set is not written again).
     async fn update_monitors(&self, updates: &[MonitorUpdate]) -> Result<()>;
     /// A monitor's link state.
     async fn get_link_state(&self, p: &ProjectId, id: &str) -> Result<LinkState>;
-    /// Appends raw window datapoints in one batch.
+}
+
+/// Raw window datapoints, their rollups, and retention.
+#[async_trait]
+pub trait MeasurementStore: Send + Sync {
+    /// Appends raw window datapoints in one batch (any order).
     async fn insert_points(&self, points: &[WindowPoint]) -> Result<()>;
     /// Raw window datapoints of a monitor of project `p` in `[from_ms, to_ms)`.
     async fn list_points(
@@ -233,4 +245,18 @@ pub trait Store: MetricStore + Send + Sync + 'static {
     ) -> Result<Vec<WindowPoint>>;
     /// Deletes raw points older than `before_ms`; returns how many.
     async fn prune_points(&self, before_ms: i64) -> Result<u64>;
+    /// Rolls up every complete `period_s` bucket that ends at or before
+    /// `until_ms` and is past the period's watermark; returns rows written.
+    async fn roll_up(&self, period_s: i64, until_ms: i64) -> Result<u64>;
+    /// Rollups of a monitor of project `p` with `from_ms <= bucket < to_ms`.
+    async fn list_rollups(
+        &self,
+        p: &ProjectId,
+        monitor_id: &str,
+        period_s: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Rollup>>;
+    /// Deletes rollups of `period_s` older than `before_ms`.
+    async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64>;
 }

@@ -26,3 +26,16 @@ pub struct ConnectionFilter {
     pub eip_id: Option<String>,
     pub eps: Vec<String>,
 }
+
+/// An entry of the EIP pool and what it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolEntry {
+    /// Stable id (UUIDv5 of the address).
+    pub id: String,
+    /// The address.
+    pub address: String,
+    /// Project of the gateway it is bound to.
+    pub project_id: Option<String>,
+    /// Gateway it is bound to.
+    pub vgw_id: Option<String>,
+}

@@ -2,7 +2,8 @@
 //! path, visible through the ordinary queries (SQLite).
 
 use domain::ProjectId;
-use store::{SqlStore, Store};
+use store::SqlStore;
+use store::prelude::*;
 
 #[tokio::test]
 async fn bulk_links_create_cgws_connections_and_monitors_like_the_api() {

@@ -12,7 +12,6 @@
 #[path = "conformance/harness.rs"]
 mod harness;
 
-use chrono::Utc;
 use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CreateCgw, CustomerGateway, UpdateCgw};
 use domain::eip::{Eip, EipRequest, pool_entry_id};
@@ -23,9 +22,10 @@ use harness::{TestDb, on_every_engine};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::future::Future;
+use store::prelude::*;
 use store::{
-    Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MetricStore, MonitorUpdate, Page,
-    ProbeMonitor, Rollup, SqlStore, Store, TokenRecord, WindowPoint,
+    Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MonitorUpdate, Page, ProbeMonitor,
+    Rollup, SqlStore, TokenRecord, WindowPoint,
 };
 
 on_every_engine! {
@@ -100,7 +100,18 @@ async fn with_pool(store: &SqlStore) {
 }
 
 fn now() -> String {
-    domain::time::wire_ms(Utc::now())
+    domain::time::wire_ms(harness::now())
+}
+
+/// The pool as (id, address, project, gateway) rows.
+async fn pool_rows(
+    store: &SqlStore,
+) -> store::Result<Vec<(String, String, Option<String>, Option<String>)>> {
+    store.list_pool().await.map(|v| {
+        v.into_iter()
+            .map(|e| (e.id, e.address, e.project_id, e.vgw_id))
+            .collect()
+    })
 }
 
 fn uuid() -> String {
@@ -180,7 +191,7 @@ async fn try_connection(
     cgw_id: &str,
 ) -> store::Result<VpnConnection> {
     store
-        .create_connection(p, connection_req(vgw_id, vgw_ip, cgw_id), uuid(), &now())
+        .create_connection(p, connection_req(vgw_id, vgw_ip, cgw_id), uuid())
         .await
 }
 
@@ -197,7 +208,7 @@ async fn connection(
 
 async fn monitor(store: &SqlStore, p: &ProjectId, conn: &VpnConnection) -> ConnectionMonitor {
     store
-        .create_monitor(p, &conn.id, uuid(), Utc::now().timestamp_micros())
+        .create_monitor(p, &conn.id, uuid())
         .await
         .expect("create monitor")
 }
@@ -242,7 +253,7 @@ async fn warm_up(store: &SqlStore) {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.list_pool().await })
+            tokio::spawn(async move { pool_rows(&store).await })
         })
         .collect();
     for t in tasks {
@@ -537,7 +548,7 @@ async fn meta_first_value_wins_under_concurrency(store: &SqlStore) {
 // ---------- EIP pool ----------
 
 async fn eip_pool_add_is_idempotent(store: &SqlStore) {
-    assert_eq!(store.list_pool().await, Ok(vec![]));
+    assert_eq!(pool_rows(&store).await, Ok(vec![]));
     let entries = pool_entries();
     assert_eq!(store.add_pool(&entries[..5]).await, Ok(5));
     assert_eq!(store.add_pool(&entries[..5]).await, Ok(0));
@@ -550,7 +561,7 @@ async fn eip_pool_add_is_idempotent(store: &SqlStore) {
         .iter()
         .map(|(id, a)| (id.clone(), a.clone(), None, None))
         .collect();
-    assert_eq!(store.list_pool().await, Ok(free), "in the order added");
+    assert_eq!(pool_rows(&store).await, Ok(free), "in the order added");
 }
 
 async fn eip_allocation_takes_first_free_in_seq_order(store: &SqlStore) {
@@ -591,7 +602,7 @@ async fn eip_allocation_takes_first_free_in_seq_order(store: &SqlStore) {
     };
     let free = |addr: &str| (eip_id(addr), addr.to_string(), None, None);
     assert_eq!(
-        store.list_pool().await,
+        pool_rows(&store).await,
         Ok(vec![
             bound("127.0.0.2", &g1),
             bound("127.0.0.3", &g1),
@@ -631,9 +642,7 @@ async fn eip_bind_by_id_rejects_bound_and_unknown_entries(store: &SqlStore) {
     );
     // The failed creates bound nothing and left no gateway behind.
     assert_eq!(store.list_gateways(&p, None, &[]).await, Ok(vec![g1]));
-    let bound: Vec<_> = store
-        .list_pool()
-        .await
+    let bound: Vec<_> = pool_rows(&store).await
         .unwrap()
         .into_iter()
         .filter(|e| e.3.is_some())
@@ -662,7 +671,7 @@ async fn eip_exhausted_pool_is_invalid_and_rolls_back(store: &SqlStore) {
         )
     );
     assert!(err.to_string().contains("exhausted"));
-    let pool = store.list_pool().await.unwrap();
+    let pool = pool_rows(&store).await.unwrap();
     assert_eq!(
         pool.last(),
         Some(&(eip_id("127.0.0.9"), "127.0.0.9".to_string(), None, None)),
@@ -691,7 +700,7 @@ async fn eip_deleting_a_gateway_returns_its_eips(store: &SqlStore) {
     assert_eq!(eip1_address(&keep), "127.0.0.4");
 
     store.delete_gateway(&p, &g.id).await.unwrap();
-    let pool = store.list_pool().await.unwrap();
+    let pool = pool_rows(&store).await.unwrap();
     assert_eq!(
         pool[0],
         (eip_id("127.0.0.2"), "127.0.0.2".into(), None, None)
@@ -765,9 +774,7 @@ async fn eip_concurrent_allocations_each_get_their_own(store: &SqlStore) {
     addresses.sort_by_key(|a| a.parse::<std::net::Ipv4Addr>().ok());
     assert_eq!(addresses, pool);
     assert!(
-        store
-            .list_pool()
-            .await
+        pool_rows(&store).await
             .unwrap()
             .iter()
             .all(|e| e.3.is_some())
@@ -836,7 +843,7 @@ async fn gateway_crud(store: &SqlStore) {
         "local_subnets": ["192.168.1.0/24", "192.168.2.0/24"],
     }))
     .unwrap();
-    let updated = store.update_gateway(&p, &g1.id, &req, &at).await.unwrap();
+    let updated = store.update_gateway(&p, &g1.id, &req).await.unwrap();
     let mut expected = g1.clone();
     expected.name = "gw-renamed".into();
     expected.local_subnets = vec!["192.168.1.0/24".into(), "192.168.2.0/24".into()];
@@ -846,11 +853,11 @@ async fn gateway_crud(store: &SqlStore) {
 
     let bad: UpdateVgw = serde_json::from_value(json!({"name": "bad name"})).unwrap();
     assert!(matches!(
-        store.update_gateway(&p, &g1.id, &bad, &now()).await,
+        store.update_gateway(&p, &g1.id, &bad).await,
         Err(DomainError::Invalid(_))
     ));
     assert_eq!(
-        store.update_gateway(&p, &uuid(), &req, &now()).await,
+        store.update_gateway(&p, &uuid(), &req).await,
         Err(DomainError::NotFound)
     );
 
@@ -874,7 +881,7 @@ async fn gateway_update_rebinds_eip_unless_a_connection_uses_it(store: &SqlStore
 
     let req: UpdateVgw = serde_json::from_value(json!({"eip_id_1": new})).unwrap();
     assert_eq!(
-        store.update_gateway(p, &gw.id, &req, &now()).await,
+        store.update_gateway(p, &gw.id, &req).await,
         Err(invalid(format!(
             "vpn_gateway.eip_id_1: EIP {old} is used by vpn connection {}",
             s.conn.id
@@ -882,11 +889,11 @@ async fn gateway_update_rebinds_eip_unless_a_connection_uses_it(store: &SqlStore
     );
     store.delete_connection(p, &s.conn.id).await.unwrap();
 
-    let updated = store.update_gateway(p, &gw.id, &req, &now()).await.unwrap();
+    let updated = store.update_gateway(p, &gw.id, &req).await.unwrap();
     assert_eq!(eip1_id(&updated), new);
     assert_eq!(eip1_address(&updated), "127.0.0.6");
     assert_eq!(store.get_gateway(p, &gw.id).await, Ok(updated.clone()));
-    let pool = store.list_pool().await.unwrap();
+    let pool = pool_rows(&store).await.unwrap();
     assert_eq!(pool[0], (old, "127.0.0.2".into(), None, None));
     assert_eq!(
         pool[4],
@@ -898,7 +905,7 @@ async fn gateway_update_rebinds_eip_unless_a_connection_uses_it(store: &SqlStore
         )
     );
     // Asking for the EIP it already has changes nothing.
-    let same = store.update_gateway(p, &gw.id, &req, &now()).await.unwrap();
+    let same = store.update_gateway(p, &gw.id, &req).await.unwrap();
     assert_eq!(same.eip1, updated.eip1);
 }
 
@@ -924,14 +931,14 @@ async fn cgw_crud(store: &SqlStore) {
 
     let at = now();
     let req: UpdateCgw = serde_json::from_value(json!({"name": "peer-renamed"})).unwrap();
-    let updated = store.update_cgw(&p, &c1.id, &req, &at).await.unwrap();
+    let updated = store.update_cgw(&p, &c1.id, &req).await.unwrap();
     let mut expected = c1.clone();
     expected.name = "peer-renamed".into();
     expected.updated_at = at;
     assert_eq!(updated, expected);
     assert_eq!(store.get_cgw(&p, &c1.id).await, Ok(expected));
     assert_eq!(
-        store.update_cgw(&p, &uuid(), &req, &now()).await,
+        store.update_cgw(&p, &uuid(), &req).await,
         Err(DomainError::NotFound)
     );
 
@@ -995,7 +1002,7 @@ async fn connection_crud(store: &SqlStore) {
     }))
     .unwrap();
     let updated = store
-        .update_connection(p, &conn.id, &req, &at)
+        .update_connection(p, &conn.id, &req)
         .await
         .unwrap();
     let mut expected = conn.clone();
@@ -1015,7 +1022,7 @@ async fn connection_crud(store: &SqlStore) {
     }))
     .unwrap();
     assert_eq!(
-        store.update_connection(p, &conn2.id, &clash, &now()).await,
+        store.update_connection(p, &conn2.id, &clash).await,
         Err(invalid(
             "vpn_connection.tunnel_local_address 169.254.70.2/30 is already used on this gateway"
         ))
@@ -1023,12 +1030,12 @@ async fn connection_crud(store: &SqlStore) {
     let unknown_cgw: UpdateConnection = serde_json::from_value(json!({"cgw_id": uuid()})).unwrap();
     assert_eq!(
         store
-            .update_connection(p, &conn.id, &unknown_cgw, &now())
+            .update_connection(p, &conn.id, &unknown_cgw)
             .await,
         Err(DomainError::NotFound)
     );
     assert_eq!(
-        store.update_connection(p, &uuid(), &req, &now()).await,
+        store.update_connection(p, &uuid(), &req).await,
         Err(DomainError::NotFound)
     );
 
@@ -1104,7 +1111,7 @@ async fn gateway_and_cgw_in_use_cannot_be_deleted(store: &SqlStore) {
     );
     assert!(store.get_gateway(p, &s.gw.id).await.is_ok());
     assert!(store.get_cgw(p, &s.cgw.id).await.is_ok());
-    assert!(store.list_pool().await.unwrap()[0].3.is_some());
+    assert!(pool_rows(&store).await.unwrap()[0].3.is_some());
 
     store.delete_connection(p, &s.conn.id).await.unwrap();
     store.delete_gateway(p, &s.gw.id).await.unwrap();
@@ -1118,7 +1125,7 @@ async fn monitor_crud_and_connection_monitor_id(store: &SqlStore) {
     let (p, conn) = (&s.p, &s.conn);
     let id = uuid();
     let m = store
-        .create_monitor(p, &conn.id, id.clone(), Utc::now().timestamp_micros())
+        .create_monitor(p, &conn.id, id.clone())
         .await
         .unwrap();
     assert_eq!(
@@ -1155,14 +1162,14 @@ async fn monitor_crud_and_connection_monitor_id(store: &SqlStore) {
     // An update answers with the monitor id and does not store it.
     let req: UpdateConnection = serde_json::from_value(json!({"name": "renamed"})).unwrap();
     let updated = store
-        .update_connection(p, &conn.id, &req, &now())
+        .update_connection(p, &conn.id, &req)
         .await
         .unwrap();
     assert_eq!(updated.connection_monitor_id, Some(id.clone()));
 
     assert_eq!(
         store
-            .create_monitor(p, &uuid(), uuid(), Utc::now().timestamp_micros())
+            .create_monitor(p, &uuid(), uuid())
             .await,
         Err(DomainError::NotFound)
     );
@@ -1199,7 +1206,7 @@ async fn second_monitor_is_monitor_exists(store: &SqlStore) {
     let first = monitor(store, &s.p, &s.conn).await;
     assert_eq!(
         store
-            .create_monitor(&s.p, &s.conn.id, uuid(), Utc::now().timestamp_micros())
+            .create_monitor(&s.p, &s.conn.id, uuid())
             .await,
         Err(DomainError::MonitorExists(s.conn.id.clone()))
     );
@@ -1220,7 +1227,7 @@ async fn monitor_of_fqdn_cgw_is_invalid(store: &SqlStore) {
     let conn = connection(store, &p, &gw, &fqdn).await;
     assert_eq!(
         store
-            .create_monitor(&p, &conn.id, uuid(), Utc::now().timestamp_micros())
+            .create_monitor(&p, &conn.id, uuid())
             .await,
         Err(invalid(format!(
             "customer gateway {} is identified by fqdn \"peer.example.com\", not by an IP address, so it cannot be probed",
@@ -1237,7 +1244,7 @@ async fn connection_cgw_cannot_change_while_monitored(store: &SqlStore) {
     let req: UpdateConnection = serde_json::from_value(json!({"cgw_id": other.id})).unwrap();
     assert_eq!(
         store
-            .update_connection(&s.p, &s.conn.id, &req, &now())
+            .update_connection(&s.p, &s.conn.id, &req)
             .await,
         Err(invalid(format!(
             "vpn_connection.cgw_id cannot change while connection monitor {} exists; delete it first",
@@ -1247,7 +1254,7 @@ async fn connection_cgw_cannot_change_while_monitored(store: &SqlStore) {
     let same: UpdateConnection = serde_json::from_value(json!({"cgw_id": s.cgw.id})).unwrap();
     assert!(
         store
-            .update_connection(&s.p, &s.conn.id, &same, &now())
+            .update_connection(&s.p, &s.conn.id, &same)
             .await
             .is_ok()
     );
@@ -1337,15 +1344,15 @@ async fn tenant_isolation(store: &SqlStore) {
     // Writes.
     let vgw_req: UpdateVgw = serde_json::from_value(json!({"name": "stolen"})).unwrap();
     assert_eq!(
-        store.update_gateway(b, &s.gw.id, &vgw_req, &now()).await,
+        store.update_gateway(b, &s.gw.id, &vgw_req).await,
         nf()
     );
     let cgw_req: UpdateCgw = serde_json::from_value(json!({"name": "stolen"})).unwrap();
-    assert_eq!(store.update_cgw(b, &s.cgw.id, &cgw_req, &now()).await, nf());
+    assert_eq!(store.update_cgw(b, &s.cgw.id, &cgw_req).await, nf());
     let conn_req: UpdateConnection = serde_json::from_value(json!({"name": "stolen"})).unwrap();
     assert_eq!(
         store
-            .update_connection(b, &s.conn.id, &conn_req, &now())
+            .update_connection(b, &s.conn.id, &conn_req)
             .await,
         nf()
     );
@@ -1356,7 +1363,7 @@ async fn tenant_isolation(store: &SqlStore) {
     );
     assert_eq!(
         store
-            .create_monitor(b, &s.conn.id, uuid(), Utc::now().timestamp_micros())
+            .create_monitor(b, &s.conn.id, uuid())
             .await,
         nf()
     );
@@ -1566,6 +1573,8 @@ async fn monitors_for_probing_and_status(store: &SqlStore) {
     let s = setup(store).await;
     let (a, b) = (&s.p, &ProjectId::generate());
     let ma = monitor(store, a, &s.conn).await;
+    // Creation order across projects is by time: make it tell them apart.
+    harness::advance_ms(1);
     let gb = gateway(store, b, gateway_body()).await;
     let cb = cgw(store, b).await;
     let conn_b = connection(store, b, &gb, &cb).await;
@@ -2138,7 +2147,7 @@ async fn data_survives_reopen(db: &TestDb) {
         .insert_points(std::slice::from_ref(&pt))
         .await
         .unwrap();
-    let pool = store.list_pool().await.unwrap();
+    let pool = pool_rows(&store).await.unwrap();
     store.close().await;
 
     let store = db.open().await;
@@ -2149,7 +2158,7 @@ async fn data_survives_reopen(db: &TestDb) {
         Ok("first".into())
     );
     assert_eq!(store.add_pool(&pool_entries()).await, Ok(0));
-    assert_eq!(store.list_pool().await, Ok(pool));
+    assert_eq!(pool_rows(&store).await, Ok(pool));
     let mut gw = s.gw.clone();
     gw.used_connection_number = 1;
     gw.used_connection_group = 1;

@@ -5,7 +5,7 @@
 use anyhow::{Result, anyhow, bail};
 use rand::Rng;
 use serde_json::json;
-use store::Store;
+use store::{IdentityStore, ResourceStore, Store};
 
 /// A random 20-character password with every character class.
 pub fn generate_password() -> String {
@@ -284,7 +284,7 @@ pub async fn eip_list(store: &dyn Store, out: Output) -> Result<()> {
         Output::Json => {
             let v: Vec<_> = pool
                 .iter()
-                .map(|(id, a, p, g)| json!({"id": id, "ip_address": a, "project_id": p, "vgw_id": g}))
+                .map(|e| json!({"id": e.id, "ip_address": e.address, "project_id": e.project_id, "vgw_id": e.vgw_id}))
                 .collect();
             println!("{}", serde_json::Value::Array(v));
         }
@@ -293,11 +293,13 @@ pub async fn eip_list(store: &dyn Store, out: Output) -> Result<()> {
                 "{:<38} {:<16} {:<34} VPN GATEWAY",
                 "ID", "ADDRESS", "PROJECT"
             );
-            for (id, a, p, g) in pool {
+            for e in pool {
                 println!(
-                    "{id:<38} {a:<16} {:<34} {}",
-                    p.unwrap_or_else(|| "-".into()),
-                    g.unwrap_or_else(|| "-".into())
+                    "{:<38} {:<16} {:<34} {}",
+                    e.id,
+                    e.address,
+                    e.project_id.unwrap_or_else(|| "-".into()),
+                    e.vgw_id.unwrap_or_else(|| "-".into())
                 );
             }
         }

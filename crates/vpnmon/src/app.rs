@@ -128,14 +128,14 @@ pub async fn load_pool(store: &dyn Store, specs: &[String]) -> anyhow::Result<us
 impl Application {
     /// Opens everything and binds the listener.
     pub async fn build(settings: &Settings, hooks: Hooks) -> anyhow::Result<Self> {
-        let store = Arc::new(open_store(settings).await?);
+        // One clock for the API and the store.
+        let clock: Arc<dyn Clock> = hooks.clock.unwrap_or_else(|| Arc::new(api::SystemClock));
+        let store = Arc::new(open_store(settings).await?.with_clock(clock.clone()));
         let bootstrap = bootstrap(store.as_ref(), settings.admin_password.as_deref()).await?;
         load_pool(store.as_ref(), &settings.eip_pool).await?;
         let key = master_key(store.as_ref()).await?;
         let mut state = AppState::new(store.clone(), key);
-        if let Some(c) = hooks.clock {
-            state.clock = c;
-        }
+        state.clock = clock;
         let metrics = crate::metrics::Metrics::new(settings.metrics_max_monitors);
         state.metrics = Some(metrics.api.clone());
         let mut probe = None;

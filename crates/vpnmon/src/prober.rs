@@ -443,11 +443,9 @@ async fn flush(ctx: &Ctx, pending: &mut Pending, points: bool) {
     if !points || batch.is_empty() {
         return;
     }
-    // Key order (a monitor id's text sorts like its bytes).
-    batch.sort_by_cached_key(|(_, w)| {
-        let start = ms(w.window_start);
-        (store::point_bucket(start), w.id, start)
-    });
+    // Time order, so that each write covers a short span of time (the
+    // store sorts each write into its own key order).
+    batch.sort_by_cached_key(|(_, w)| (w.window_start, w.id));
     let mut written = 0;
     let mut rows = Vec::with_capacity(POINTS_PER_WRITE.min(batch.len()));
     for slice in batch.chunks(POINTS_PER_WRITE) {

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use store::Store;
+use store::prelude::*;
 use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vpnmon");

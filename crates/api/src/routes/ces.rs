@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use domain::ProjectId;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use store::{Agg, MetricStore, WindowPoint};
+use store::{Agg, MeasurementStore, WindowPoint};
 
 /// Namespace of every vpnmon metric.
 pub const NAMESPACE: &str = "SYS.VPN";
@@ -242,7 +242,7 @@ async fn datapoints(
             .collect());
     }
     let rollups =
-        MetricStore::list_rollups(state.store.as_ref(), project, &m.id, period, from, to).await?;
+        MeasurementStore::list_rollups(state.store.as_ref(), project, &m.id, period, from, to).await?;
     Ok(rollups
         .iter()
         .filter_map(|r| {

@@ -34,12 +34,7 @@ pub async fn create(
     let conn = domain::validate::uuid_ref("connection_monitor.vpn_connection_id", &conn)?;
     let m = s
         .store
-        .create_monitor(
-            &c.project,
-            &conn,
-            domain::ids::new_resource_id(),
-            s.now().timestamp_micros(),
-        )
+        .create_monitor(&c.project, &conn, domain::ids::new_resource_id())
         .await?;
     s.watcher.created(&store::ProbeMonitor {
         id: m.id.clone(),

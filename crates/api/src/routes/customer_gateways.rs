@@ -93,7 +93,7 @@ pub async fn update(
     let id = path_uuid("customer_gateway_id", &id)?;
     let cgw = s
         .store
-        .update_cgw(&c.project, &id, &body.customer_gateway, &s.now_wire())
+        .update_cgw(&c.project, &id, &body.customer_gateway)
         .await?;
     Ok(reply(
         StatusCode::OK,

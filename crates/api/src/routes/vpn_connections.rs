@@ -39,7 +39,6 @@ pub async fn create(
             &c.project,
             body.vpn_connection,
             domain::ids::new_resource_id(),
-            &s.now_wire(),
         )
         .await?;
     Ok(reply(
@@ -105,7 +104,7 @@ pub async fn update(
     let id = path_uuid("vpn_connection_id", &id)?;
     let conn = s
         .store
-        .update_connection(&c.project, &id, &body.vpn_connection, &s.now_wire())
+        .update_connection(&c.project, &id, &body.vpn_connection)
         .await?;
     Ok(reply(
         StatusCode::OK,

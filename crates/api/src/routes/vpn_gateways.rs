@@ -91,7 +91,7 @@ pub async fn update(
     let id = path_uuid("vgw_id", &id)?;
     let g = s
         .store
-        .update_gateway(&c.project, &id, &body.vpn_gateway, &s.now_wire())
+        .update_gateway(&c.project, &id, &body.vpn_gateway)
         .await?;
     Ok(reply(
         StatusCode::OK,

@@ -3,12 +3,42 @@
 //! (created on the server named by `VPNMON_TEST_DATABASE_URL`, dropped after
 //! the case, also when the case panics).
 
+use chrono::{DateTime, Utc};
+use domain::time::Clock;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use store::SqlStore;
 use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// The suite's clock: the store's `created_at` and `updated_at` come from
+/// it, and the cases read the same time through [`now`]. It stands still
+/// (at the first reading, to the millisecond) unless a case moves it on
+/// with [`advance_ms`], so a case knows every timestamp the store writes.
+pub struct SuiteClock;
+
+static START_MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+static OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The suite clock's time.
+pub fn now() -> DateTime<Utc> {
+    let start = *START_MS.get_or_init(|| Utc::now().timestamp_millis());
+    let ms = start + OFFSET_MS.load(std::sync::atomic::Ordering::SeqCst);
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Moves the suite clock on (for every case: cases only ever need time to
+/// pass, never to stand at a particular instant).
+pub fn advance_ms(ms: i64) {
+    OFFSET_MS.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+}
+
+impl Clock for SuiteClock {
+    fn now(&self) -> DateTime<Utc> {
+        now()
+    }
+}
 
 /// The environment variable naming the PostgreSQL server to test against.
 pub const PG_ENV: &str = "VPNMON_TEST_DATABASE_URL";
@@ -95,6 +125,7 @@ impl TestDb {
             Place::Sqlite(dir) => SqlStore::open_data_dir(dir.path()).await,
             Place::Postgres { url, .. } => SqlStore::open(url).await,
         }
+        .map(|s| s.with_clock(Arc::new(SuiteClock)))
         .expect("open the store")
     }
 

@@ -6,7 +6,8 @@
 use crate::helpers::{Resp, TestApp, keys, uuid};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use store::{MetricStore, Store, WindowPoint};
+use store::WindowPoint;
+use store::prelude::*;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -91,7 +92,7 @@ async fn insert(app: &TestApp, points: &[WindowPoint]) {
 
 async fn roll_up(app: &TestApp, periods: &[i64]) {
     for p in periods {
-        MetricStore::roll_up(app.store.as_ref(), *p, now_ms())
+        MeasurementStore::roll_up(app.store.as_ref(), *p, now_ms())
             .await
             .unwrap();
     }

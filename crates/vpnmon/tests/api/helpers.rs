@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use store::Store;
+use store::prelude::*;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use vpnmon::app::{Application, Hooks};

@@ -2,7 +2,6 @@
 //! status it writes shows in the API.
 
 use crate::helpers::TestApp;
-use store::Store;
 
 #[tokio::test]
 async fn watcher_hears_creates_and_deletes_and_status_shows() {

@@ -6,7 +6,7 @@
 use crate::helpers::{TestApp, uuid};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
-use store::Store;
+use store::prelude::*;
 
 pub struct Cred {
     pub ak: String,

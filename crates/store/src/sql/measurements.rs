@@ -1,82 +1,13 @@
-//! Rollups of the raw window datapoints, for the metric APIs.
-//!
-//! A rollup bucket keeps, per metric, the count, sum, sum of squares, min
-//! and max of the per-window values, so CES's `average`, `sum`, `min`,
-//! `max` and `variance` filters are exact for any bucket. Buckets are
-//! aligned to the period (epoch-based, as CES aligns `from`). Each period
-//! has a watermark: everything before it is rolled up, exactly once.
+//! The SQL of raw datapoints, rollups and retention.
 
-use crate::Result;
-use crate::buckets;
-use crate::sql::SqlStore;
+use super::{Backend, SqlStore, buckets, get, internal};
+use crate::measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+use crate::{MeasurementStore, Result};
 use async_trait::async_trait;
-use domain::{DomainError, ProjectId};
+use domain::ProjectId;
 use sqlx::{AssertSqlSafe, Row};
+use std::sync::atomic::Ordering;
 
-/// Periods (seconds) that are rolled up; 1 is the raw window itself.
-pub const ROLLUP_PERIODS: [i64; 6] = [60, 300, 1200, 3600, 14400, 86400];
-
-/// Count, sum, sum of squares, min, max of some per-window values.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Agg {
-    pub n: i64,
-    pub sum: f64,
-    pub sumsq: f64,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-}
-
-impl Agg {
-    /// Mean, when there is a value.
-    pub fn average(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum / self.n as f64)
-    }
-    /// Population variance, when there is a value.
-    pub fn variance(&self) -> Option<f64> {
-        self.average()
-            .map(|m| (self.sumsq / self.n as f64 - m * m).max(0.0))
-    }
-}
-
-/// One rolled-up bucket of one monitor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rollup {
-    pub monitor_id: String,
-    pub period: i64,
-    pub bucket_ms: i64,
-    pub windows: i64,
-    pub sent: i64,
-    pub received: i64,
-    /// Per-window average RTT (windows with a reply).
-    pub latency: Agg,
-    /// Per-window max RTT.
-    pub max_latency: Agg,
-    /// Per-window loss %.
-    pub loss: Agg,
-}
-
-/// The time-series side of the store.
-#[async_trait]
-pub trait MetricStore: Send + Sync {
-    /// Rolls up every complete `period_s` bucket that ends at or before
-    /// `until_ms` and is past the period's watermark; returns rows written.
-    async fn roll_up(&self, period_s: i64, until_ms: i64) -> Result<u64>;
-    /// Rollups of a monitor of project `p` with `from_ms <= bucket < to_ms`.
-    async fn list_rollups(
-        &self,
-        p: &ProjectId,
-        monitor_id: &str,
-        period_s: i64,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<Rollup>>;
-    /// Deletes rollups of `period_s` older than `before_ms`.
-    async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64>;
-}
-
-fn internal(e: sqlx::Error) -> DomainError {
-    DomainError::Internal(format!("database: {e}"))
-}
 
 fn agg(row: &sqlx::any::AnyRow, prefix: &str, n: i64) -> Result<Agg> {
     let g = |c: &str| {
@@ -93,7 +24,142 @@ fn agg(row: &sqlx::any::AnyRow, prefix: &str, n: i64) -> Result<Agg> {
 }
 
 #[async_trait]
-impl MetricStore for SqlStore {
+impl MeasurementStore for SqlStore {
+    async fn insert_points(&self, points: &[WindowPoint]) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        // In key order: the B-tree is then walked once, page after page,
+        // instead of one descent (and, past the page cache, one read) per
+        // point.
+        let mut sorted: Vec<&WindowPoint> = points.iter().collect();
+        sorted.sort_unstable_by(|a, b| {
+            (
+                buckets::point_bucket(a.window_start_ms),
+                &a.monitor_id,
+                a.window_start_ms,
+            )
+                .cmp(&(
+                    buckets::point_bucket(b.window_start_ms),
+                    &b.monitor_id,
+                    b.window_start_ms,
+                ))
+        });
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let sqlite = self.backend == Backend::Sqlite;
+        let mut rest = &sorted[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(point_chunk_len(self.backend, rest.len()));
+            rest = tail;
+            let sql = insert_points_sql(self.backend, chunk.len());
+            // Not a cached prepared statement on PostgreSQL: sqlx 0.9's `Any`
+            // driver sends a NULL `f64` as a float4 parameter
+            // (`AnyArguments::convert_into` swaps the Real and Double null
+            // mappings), and PostgreSQL keeps the types of the first
+            // execution, so a later batch of the same size with an RTT where
+            // the first had none fails with "incorrect binary data format".
+            // Re-preparing each batch is cheap (one per probe window) and
+            // gives every execution its own types.
+            // SQLite has no such problem, and a cached statement saves
+            // re-parsing a large INSERT on every batch; chunk sizes are
+            // powers of two there, so only a handful of statements is cached.
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(sqlite);
+            for pt in chunk {
+                q = q
+                    .bind(buckets::point_bucket(pt.window_start_ms))
+                    .bind(pt.monitor_id.as_str())
+                    .bind(pt.project_id.as_str())
+                    .bind(pt.window_start_ms)
+                    .bind(pt.sent)
+                    .bind(pt.received)
+                    .bind(pt.loss_pct)
+                    .bind(pt.rtt_min_ms)
+                    .bind(pt.rtt_avg_ms)
+                    .bind(pt.rtt_max_ms)
+                    .bind(pt.jitter_ms);
+            }
+            q.execute(&mut *tx).await.map_err(internal)?;
+        }
+        // A monitor deleted while its last window waited in the writer's
+        // queue must not leave that point behind: after any deletion, drop,
+        // in the same transaction, recent points whose monitor is gone (a
+        // minute of margin covers a batch written just before the delete).
+        let generation = self.deletions.load(Ordering::Acquire);
+        if generation != self.guarded.load(Ordering::Acquire) {
+            let oldest = points.iter().map(|p| p.window_start_ms).min().unwrap_or(0) - 60_000;
+            sqlx::query(
+                "DELETE FROM monitor_points WHERE bucket_ms >= $1 AND window_start_ms >= $2 AND NOT EXISTS \
+                 (SELECT 1 FROM connection_monitors m WHERE m.id = monitor_points.monitor_id)",
+            )
+            .bind(buckets::point_bucket(oldest))
+            .bind(oldest)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)?;
+        self.guarded.store(generation, Ordering::Release);
+        Ok(())
+    }
+
+    async fn list_points(
+        &self,
+        p: &ProjectId,
+        monitor_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<WindowPoint>> {
+        let rows = buckets::series(
+            &self.read,
+            buckets::Table::Points,
+            &[
+                "monitor_id",
+                "project_id",
+                "window_start_ms",
+                "sent",
+                "received",
+                "loss_pct",
+                "rtt_min_ms",
+                "rtt_avg_ms",
+                "rtt_max_ms",
+                "jitter_ms",
+            ],
+            p.as_str(),
+            monitor_id,
+            from_ms,
+            to_ms,
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WindowPoint {
+                    monitor_id: get(r, "monitor_id")?,
+                    project_id: get(r, "project_id")?,
+                    window_start_ms: get(r, "window_start_ms")?,
+                    sent: get(r, "sent")?,
+                    received: get(r, "received")?,
+                    loss_pct: get(r, "loss_pct")?,
+                    rtt_min_ms: get(r, "rtt_min_ms")?,
+                    rtt_avg_ms: get(r, "rtt_avg_ms")?,
+                    rtt_max_ms: get(r, "rtt_max_ms")?,
+                    jitter_ms: get(r, "jitter_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_points(&self, before_ms: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "DELETE FROM monitor_points WHERE bucket_ms <= $1 AND window_start_ms < $2",
+        )
+        .bind(buckets::point_bucket(before_ms))
+        .bind(before_ms)
+        .execute(&self.write)
+        .await
+        .map_err(internal)?;
+        Ok(r.rows_affected())
+    }
+
     async fn roll_up(&self, period_s: i64, until_ms: i64) -> Result<u64> {
         // Each period is rolled from the one below it (60 s from the raw
         // windows), so its sources are brought up to date first; a source
@@ -300,3 +366,68 @@ impl SqlStore {
         Ok(r.rows_affected())
     }
 }
+
+/// Columns of a datapoint row.
+const POINT_COLUMNS: usize = 11;
+/// Rows per multi-row datapoint INSERT on SQLite (at most; 11 parameters
+/// each, well under SQLite's 32 766 parameter limit).
+const SQLITE_POINT_CHUNK: usize = 256;
+
+/// Rows per multi-row datapoint INSERT on PostgreSQL.
+const POSTGRES_POINT_CHUNK: usize = 64;
+
+/// How many of `remaining` points the next INSERT takes. On SQLite the
+/// statements are cached, so the sizes are powers of two (a full chunk, then
+/// the binary decomposition of the rest): at most nine statement shapes.
+fn point_chunk_len(backend: Backend, remaining: usize) -> usize {
+    match backend {
+        Backend::Sqlite if remaining >= SQLITE_POINT_CHUNK => SQLITE_POINT_CHUNK,
+        Backend::Sqlite => 1 << remaining.ilog2(),
+        Backend::Postgres => remaining.min(POSTGRES_POINT_CHUNK),
+    }
+}
+
+/// The multi-row INSERT of `rows` datapoints. SQLite gets anonymous `?`
+/// parameters: with numbered ones, binding costs quadratic time (sqlx looks
+/// every parameter's name up, and SQLite finds a name by scanning a list of
+/// all of them), which dominated the writer's CPU at 640 parameters.
+fn insert_points_sql(backend: Backend, rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(200 + rows * 60);
+    // On SQLite `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same
+    // for the primary key (the only conflict a point can have; no column it
+    // fills NOT NULL is ever NULL), but a multi-row INSERT that may abort
+    // on a NOT NULL violation needs a statement journal, which copied every
+    // page the INSERT touched.
+    sql.push_str(match backend {
+        Backend::Sqlite => "INSERT OR IGNORE",
+        Backend::Postgres => "INSERT",
+    });
+    sql.push_str(
+        " INTO monitor_points (bucket_ms, monitor_id, project_id, window_start_ms, sent, received, loss_pct, \
+         rtt_min_ms, rtt_avg_ms, rtt_max_ms, jitter_ms) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        match backend {
+            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?)"),
+            Backend::Postgres => {
+                sql.push('(');
+                for c in 1..=POINT_COLUMNS {
+                    if c > 1 {
+                        sql.push(',');
+                    }
+                    let _ = write!(sql, "${}", i * POINT_COLUMNS + c);
+                }
+                sql.push(')');
+            }
+        }
+    }
+    if backend == Backend::Postgres {
+        sql.push_str(" ON CONFLICT DO NOTHING");
+    }
+    sql
+}
+

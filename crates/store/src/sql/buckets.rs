@@ -9,7 +9,7 @@
 //! query joins them on the key.
 
 use crate::Result;
-use crate::sql::{get, internal};
+use super::{get, internal};
 use sqlx::AnyConnection;
 
 /// Width of the raw datapoints' time buckets (migrations

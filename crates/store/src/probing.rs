@@ -21,26 +21,11 @@ pub struct LinkState {
 }
 
 /// A change the probe engine makes to a monitor, applied in batches by
-/// [`crate::Store::update_monitors`].
+/// [`crate::ProbeStore::update_monitors`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorUpdate {
     /// Set the status (e.g. `ACTIVE` once the first probe left).
     Status { id: String, status: String },
     /// Record the link state, or why the monitor is not probed.
     Link { id: String, state: LinkState },
-}
-
-/// One probe window's statistics for one monitor (a raw datapoint).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowPoint {
-    pub monitor_id: String,
-    pub project_id: String,
-    pub window_start_ms: i64,
-    pub sent: i64,
-    pub received: i64,
-    pub loss_pct: f64,
-    pub rtt_min_ms: Option<f64>,
-    pub rtt_avg_ms: Option<f64>,
-    pub rtt_max_ms: Option<f64>,
-    pub jitter_ms: Option<f64>,
 }

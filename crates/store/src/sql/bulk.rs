@@ -4,10 +4,10 @@
 //! same domain rules run as through the API.
 
 use crate::Result;
-use crate::sql::{
-    SqlStore, insert_cgw_row, insert_connection_row, insert_monitor_row, internal, load_gateway,
-    next_created_us, now_us, render_created, used_tunnels,
+use super::resources::{
+    insert_cgw_row, insert_connection_row, insert_monitor_row, load_gateway, used_tunnels,
 };
+use super::{SqlStore, internal, next_created_us, render_created};
 use domain::ProjectId;
 use domain::connection::{self, CreateConnection};
 use domain::customer_gateway::{self, CreateCgw};
@@ -33,11 +33,12 @@ impl SqlStore {
             let mut tx = self.write.begin().await.map_err(internal)?;
             let gw = load_gateway(&mut tx, p, vgw_id).await?;
             let used = used_tunnels(&mut tx, vgw_id).await?;
-            let mut created = next_created_us(&mut tx, "vpn_connections", p)
+            let now = self.now_us();
+            let mut created = next_created_us(&mut tx, "vpn_connections", p, now)
                 .await?
-                .max(next_created_us(&mut tx, "customer_gateways", p).await?)
-                .max(next_created_us(&mut tx, "connection_monitors", p).await?)
-                .max(now_us() / 1000 * 1000);
+                .max(next_created_us(&mut tx, "customer_gateways", p, now).await?)
+                .max(next_created_us(&mut tx, "connection_monitors", p, now).await?)
+                .max(now / 1000 * 1000);
             for addr in chunk {
                 let at = render_created(created);
                 let cgw = customer_gateway::create(

@@ -1,0 +1,65 @@
+//! Measurements: raw window datapoints and their rollups, for the metric APIs.
+//!
+//! A rollup bucket keeps, per metric, the count, sum, sum of squares, min
+//! and max of the per-window values, so CES's `average`, `sum`, `min`,
+//! `max` and `variance` filters are exact for any bucket. Buckets are
+//! aligned to the period (epoch-based, as CES aligns `from`). Each period
+//! has a watermark: everything before it is rolled up, exactly once.
+
+
+/// Periods (seconds) that are rolled up; 1 is the raw window itself.
+pub const ROLLUP_PERIODS: [i64; 6] = [60, 300, 1200, 3600, 14400, 86400];
+
+/// Count, sum, sum of squares, min, max of some per-window values.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Agg {
+    pub n: i64,
+    pub sum: f64,
+    pub sumsq: f64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Agg {
+    /// Mean, when there is a value.
+    pub fn average(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+    /// Population variance, when there is a value.
+    pub fn variance(&self) -> Option<f64> {
+        self.average()
+            .map(|m| (self.sumsq / self.n as f64 - m * m).max(0.0))
+    }
+}
+
+/// One rolled-up bucket of one monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    pub monitor_id: String,
+    pub period: i64,
+    pub bucket_ms: i64,
+    pub windows: i64,
+    pub sent: i64,
+    pub received: i64,
+    /// Per-window average RTT (windows with a reply).
+    pub latency: Agg,
+    /// Per-window max RTT.
+    pub max_latency: Agg,
+    /// Per-window loss %.
+    pub loss: Agg,
+}
+
+/// One probe window's statistics for one monitor (a raw datapoint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowPoint {
+    pub monitor_id: String,
+    pub project_id: String,
+    pub window_start_ms: i64,
+    pub sent: i64,
+    pub received: i64,
+    pub loss_pct: f64,
+    pub rtt_min_ms: Option<f64>,
+    pub rtt_avg_ms: Option<f64>,
+    pub rtt_max_ms: Option<f64>,
+    pub jitter_ms: Option<f64>,
+}

@@ -1,0 +1,287 @@
+//! The SQL implementation of the store's traits over sqlx's `Any` driver:
+//! the connection pools and the helpers every capability shares here, the
+//! SQL of each capability in a module of its own.
+
+pub(crate) mod buckets;
+mod bulk;
+mod identity;
+mod measurements;
+mod probing;
+mod resources;
+
+use crate::Result;
+use crate::resources::Page;
+use domain::time::{Clock, SystemClock};
+use domain::{DomainError, ProjectId};
+use serde::de::DeserializeOwned;
+use sqlx::AnyConnection;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// Which engine a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The store on SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) write: AnyPool,
+    pub(crate) read: AnyPool,
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    /// Bumped by every monitor deletion; `insert_points` drops points of
+    /// deleted monitors only when it moved, instead of checking every batch.
+    pub(crate) deletions: Arc<AtomicU64>,
+    pub(crate) guarded: Arc<AtomicU64>,
+}
+
+pub(crate) fn internal(e: sqlx::Error) -> DomainError {
+    DomainError::Internal(format!("database: {e}"))
+}
+
+pub(crate) fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| DomainError::Internal(format!("stored record: {e}")))
+}
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| DomainError::Internal(format!("encode record: {e}")))
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+
+/// A query whose SQL is assembled at run time, with numbered arguments.
+#[derive(Default)]
+pub(crate) struct Q {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Arg>,
+}
+
+pub(crate) enum Arg {
+    S(String),
+    I(i64),
+}
+
+impl Q {
+    pub(crate) fn new(sql: &str) -> Self {
+        Q {
+            sql: sql.to_string(),
+            args: Vec::new(),
+        }
+    }
+    pub(crate) fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+    pub(crate) fn push(&mut self, s: &str) -> &mut Self {
+        self.sql.push_str(s);
+        self
+    }
+    pub(crate) fn s(&mut self, v: &str) -> String {
+        self.arg(Arg::S(v.to_string()))
+    }
+    pub(crate) fn i(&mut self, v: i64) -> String {
+        self.arg(Arg::I(v))
+    }
+    pub(crate) fn build(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.sql.clone()));
+        for a in &self.args {
+            q = match a {
+                Arg::S(s) => q.bind(s.clone()),
+                Arg::I(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+];
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite store `vpnmon.db` under `dir`.
+    pub async fn open_data_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            DomainError::Internal(format!("create data dir {}: {e}", dir.display()))
+        })?;
+        let file = dir.join("vpnmon.db");
+        Self::open(&format!("sqlite://{}?mode=rwc", file.display())).await
+    }
+
+    /// Opens a store by URL (`sqlite://...` or `postgres://...`) and runs
+    /// the migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(DomainError::Internal(format!(
+                "unsupported database URL scheme (want sqlite:// or postgres://): {}",
+                url.split(':').next().unwrap_or("")
+            )));
+        };
+        let store = match backend {
+            Backend::Sqlite => {
+                let opts = || {
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                for p in SQLITE_PRAGMAS {
+                                    sqlx::query(*p).execute(&mut *conn).await?;
+                                }
+                                Ok(())
+                            })
+                        })
+                };
+                let write = opts()
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .map_err(internal)?;
+                let read = opts()
+                    .max_connections(4)
+                    .connect(url)
+                    .await
+                    .map_err(internal)?;
+                SqlStore {
+                    write,
+                    read,
+                    backend,
+                    clock: Arc::new(SystemClock),
+                    deletions: Arc::default(),
+                    guarded: Arc::default(),
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+                    .map_err(internal)?;
+                SqlStore {
+                    write: pool.clone(),
+                    read: pool,
+                    backend,
+                    clock: Arc::new(SystemClock),
+                    deletions: Arc::default(),
+                    guarded: Arc::default(),
+                }
+            }
+        };
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&store.write)
+            .await
+            .map_err(|e| DomainError::Internal(format!("migrations: {e}")))?;
+        Ok(store)
+    }
+
+    /// The same store on another clock (the API's, so that tests control
+    /// all time: `created_at`, EIP binding, `updated_at`).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in microseconds since the epoch, by the store's clock.
+    pub(crate) fn now_us(&self) -> i64 {
+        self.clock.now().timestamp_micros()
+    }
+
+    /// Now, as the wire shows it (`updated_at`).
+    pub(crate) fn now_wire(&self) -> String {
+        domain::time::wire_ms(self.clock.now())
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pools, flushing SQLite's WAL.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+// ---------- row helpers ----------
+
+pub(crate) fn get<T>(row: &AnyRow, col: &str) -> Result<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get::<T, _>(col).map_err(internal)
+}
+
+/// `created_at` as the wire shows it.
+pub(crate) fn render_created(us: i64) -> String {
+    domain::time::wire_ms(domain::time::from_micros(us))
+}
+
+pub(crate) async fn next_created_us(
+    c: &mut AnyConnection,
+    table: &str,
+    p: &ProjectId,
+    now_us: i64,
+) -> Result<i64> {
+    let mut q = Q::new(&format!(
+        "SELECT COALESCE(MAX(created_us), 0) AS m FROM {table} WHERE project_id = "
+    ));
+    let a = q.s(p.as_str());
+    q.push(&a);
+    let row = q.build().fetch_one(&mut *c).await.map_err(internal)?;
+    let max: i64 = get(&row, "m")?;
+    // Millisecond steps, unique per project and table, so that `created_at`
+    // (shown with milliseconds) is itself an exact pagination marker.
+    let now_ms_as_us = now_us / 1000 * 1000;
+    Ok(now_ms_as_us.max(max + 1000))
+}
+
+pub(crate) fn clone_args(args: &[Arg]) -> Vec<Arg> {
+    args.iter()
+        .map(|a| match a {
+            Arg::S(s) => Arg::S(s.clone()),
+            Arg::I(i) => Arg::I(*i),
+        })
+        .collect()
+}
+
+pub(crate) fn push_in(q: &mut Q, col: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    let params: Vec<String> = values.iter().map(|v| q.s(v)).collect();
+    q.push(&format!(" AND {col} IN ({})", params.join(", ")));
+}
+
+pub(crate) fn page_limit(page: &Page, max: i64) -> i64 {
+    match page.limit {
+        Some(l) if l > 0 => l.min(max),
+        _ => max,
+    }
+}
+

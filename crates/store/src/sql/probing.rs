@@ -1,0 +1,132 @@
+//! The SQL of the probe engine's monitor feed and write-back.
+
+use super::resources::monitor_from_row;
+use super::{SqlStore, get, internal};
+use crate::probing::{LinkState, MonitorUpdate, ProbeMonitor};
+use crate::{ProbeStore, Result};
+use async_trait::async_trait;
+use domain::{DomainError, ProjectId};
+use sqlx::any::AnyRow;
+
+/// A monitor's new status, written only when it changes.
+const SET_STATUS_IF_CHANGED: &str =
+    "UPDATE connection_monitors SET status = $1 WHERE id = $2 AND status <> $1";
+
+/// Record a monitor's link state (and why it is not probed).
+fn set_link_state_query(
+    id: &str,
+    s: &LinkState,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query("UPDATE connection_monitors SET link_up = $1, link_changed_us = $2, probe_note = $3 WHERE id = $4")
+        .bind(s.up.map(i64::from))
+        .bind(s.changed_us)
+        .bind(s.note.clone())
+        .bind(id.to_string())
+}
+
+fn probe_monitor_from_row(r: &AnyRow) -> Result<ProbeMonitor> {
+    let m = monitor_from_row(r)?;
+    Ok(ProbeMonitor {
+        id: m.id,
+        project_id: get(r, "project_id")?,
+        vpn_connection_id: m.vpn_connection_id,
+        source_ip: m.source_ip,
+        destination_ip: m.destination_ip,
+        status: m.status,
+    })
+}
+
+
+#[async_trait]
+impl ProbeStore for SqlStore {
+    async fn monitors_for_probing_page(
+        &self,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ProbeMonitor>> {
+        let rows = sqlx::query(
+            "SELECT id, project_id, vpn_connection_id, status, body FROM connection_monitors \
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id.unwrap_or("").to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.read)
+        .await
+        .map_err(internal)?;
+        rows.iter().map(probe_monitor_from_row).collect()
+    }
+
+    async fn update_monitors(&self, updates: &[MonitorUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        for u in updates {
+            match u {
+                MonitorUpdate::Status { id, status } => {
+                    sqlx::query(SET_STATUS_IF_CHANGED)
+                        .bind(status.clone())
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+                MonitorUpdate::Link { id, state } => {
+                    set_link_state_query(id, state)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(internal)
+    }
+
+    async fn get_link_state(&self, p: &ProjectId, id: &str) -> Result<LinkState> {
+        let r = sqlx::query("SELECT link_up, link_changed_us, probe_note FROM connection_monitors WHERE project_id = $1 AND id = $2")
+            .bind(p.as_str().to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(internal)?
+            .ok_or(DomainError::NotFound)?;
+        Ok(LinkState {
+            up: get::<Option<i64>>(&r, "link_up")?.map(|v| v != 0),
+            changed_us: get(&r, "link_changed_us")?,
+            note: get(&r, "probe_note")?,
+        })
+    }
+}
+
+/// Direct writes for tests and tools, outside the [`ProbeStore`] trait: the
+/// prober only ever pages the feed and writes changes in batches.
+impl SqlStore {
+    /// Every monitor of every project, in creation order.
+    pub async fn monitors_for_probing(&self) -> Result<Vec<ProbeMonitor>> {
+        let rows = sqlx::query("SELECT id, project_id, vpn_connection_id, status, body FROM connection_monitors ORDER BY created_us")
+            .fetch_all(&self.read)
+            .await
+            .map_err(internal)?;
+        rows.iter().map(probe_monitor_from_row).collect()
+    }
+
+    /// Sets a monitor's status; false when there is no such monitor.
+    pub async fn set_monitor_status(&self, id: &str, status: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE connection_monitors SET status = $1 WHERE id = $2")
+            .bind(status.to_string())
+            .bind(id.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(internal)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Records a monitor's link state; false when there is no such monitor.
+    pub async fn set_link_state(&self, id: &str, s: &LinkState) -> Result<bool> {
+        let r = set_link_state_query(id, s)
+            .execute(&self.write)
+            .await
+            .map_err(internal)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
