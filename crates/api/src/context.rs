@@ -2,7 +2,7 @@
 //! `X-Request-Id` on every response and in every JSON body, and the
 //! rendering of error bodies.
 
-use crate::error::HwError;
+use crate::error::{Code, HwError};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
@@ -42,11 +42,11 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         .remove::<HwError>()
         .or_else(|| match status {
             StatusCode::NOT_FOUND if is_empty(&resp) => Some(HwError {
-                code: "APIGW.0101",
+                code: Code::GatewayNoSuchApi.as_str(),
                 msg: "The API does not exist or has not been published in the environment".into(),
             }),
             StatusCode::METHOD_NOT_ALLOWED => Some(HwError {
-                code: "APIGW.0101",
+                code: Code::GatewayMethodNotAllowed.as_str(),
                 msg: format!("The method {method} is not allowed on {path}"),
             }),
             _ => None,

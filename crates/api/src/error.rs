@@ -1,5 +1,8 @@
 //! The one place where failures become the Huawei error body
-//! `{"error_code", "error_msg", "request_id"}`.
+//! `{"error_code", "error_msg", "request_id"}`: the table of every code
+//! vpnmon answers with ([`Code`]), and the table from domain errors to
+//! those codes per API family ([`ApiError::from_domain`]), in the spirit of
+//! Garage's `aws_code()`.
 //!
 //! Handlers return [`ApiError`]; its response carries the code and message
 //! as an extension with an empty body, and the request-context middleware
@@ -10,14 +13,102 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::DomainError;
 
+/// Every error code vpnmon answers with, and its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// `VPN.0001` 400: an invalid request; the message names the field.
+    VpnInvalid,
+    /// `VPN.0002` 500: an internal failure (details in the log only).
+    VpnInternal,
+    /// `VPN.0003` 403: authenticated, but not allowed here.
+    VpnForbidden,
+    /// `VPN.0004` 404: no such resource in this project.
+    VpnNotFound,
+    /// `VPN.0013` 400: an attribute the API does not know.
+    VpnUnsupportedAttribute,
+    /// `VPN.0381` 400: the connection already has a monitor.
+    VpnMonitorExists,
+    /// `APIGW.0101` 404: no such route.
+    GatewayNoSuchApi,
+    /// `APIGW.0101` 405: the route exists, the method does not.
+    GatewayMethodNotAllowed,
+    /// `APIGW.0201` 400: the request body is too large.
+    GatewayBodyTooLarge,
+    /// `APIGW.0301` 401: authentication failed.
+    GatewayUnauthenticated,
+    /// `ces.0014` 400: an invalid Cloud Eye request.
+    CesInvalid,
+}
+
+impl Code {
+    /// Every code, for documentation and tests.
+    pub const ALL: [Code; 11] = [
+        Code::VpnInvalid,
+        Code::VpnInternal,
+        Code::VpnForbidden,
+        Code::VpnNotFound,
+        Code::VpnUnsupportedAttribute,
+        Code::VpnMonitorExists,
+        Code::GatewayNoSuchApi,
+        Code::GatewayMethodNotAllowed,
+        Code::GatewayBodyTooLarge,
+        Code::GatewayUnauthenticated,
+        Code::CesInvalid,
+    ];
+
+    /// The code as the wire shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::VpnInvalid => "VPN.0001",
+            Code::VpnInternal => "VPN.0002",
+            Code::VpnForbidden => "VPN.0003",
+            Code::VpnNotFound => "VPN.0004",
+            Code::VpnUnsupportedAttribute => "VPN.0013",
+            Code::VpnMonitorExists => "VPN.0381",
+            Code::GatewayNoSuchApi | Code::GatewayMethodNotAllowed => "APIGW.0101",
+            Code::GatewayBodyTooLarge => "APIGW.0201",
+            Code::GatewayUnauthenticated => "APIGW.0301",
+            Code::CesInvalid => "ces.0014",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::VpnInvalid
+            | Code::VpnUnsupportedAttribute
+            | Code::VpnMonitorExists
+            | Code::GatewayBodyTooLarge
+            | Code::CesInvalid => StatusCode::BAD_REQUEST,
+            Code::VpnInternal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::VpnForbidden => StatusCode::FORBIDDEN,
+            Code::VpnNotFound | Code::GatewayNoSuchApi => StatusCode::NOT_FOUND,
+            Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::GatewayUnauthenticated => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// The API family a route belongs to: each answers domain errors in its
+/// own codes and words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// VPN v5 (and vpnmon's own routes, which follow it).
+    Vpn,
+    /// Cloud Eye (`/V1.0/...`).
+    Ces,
+    /// IAM (`/v3/auth/...`).
+    Iam,
+}
+
 /// An error as the client will see it, plus an optional internal detail
 /// that goes to the log only.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
-    /// Huawei error code, e.g. `VPN.0004`.
-    pub code: &'static str,
+    /// Huawei error code.
+    pub code: Code,
     /// Client-visible message.
     pub msg: String,
     /// Log-only detail (never sent).
@@ -32,10 +123,10 @@ pub struct HwError {
 }
 
 impl ApiError {
-    /// A new error.
-    pub fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> Self {
+    /// A new error with the code's status.
+    pub fn new(code: Code, msg: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             code,
             msg: msg.into(),
             internal: None,
@@ -43,74 +134,169 @@ impl ApiError {
     }
     /// 400 `VPN.0001 invalid request: ...`.
     pub fn invalid(msg: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "VPN.0001",
-            format!("invalid request: {msg}"),
-        )
+        Self::new(Code::VpnInvalid, format!("invalid request: {msg}"))
     }
     /// 404 `VPN.0004 resource not found`.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "VPN.0004", "resource not found")
+        Self::new(Code::VpnNotFound, "resource not found")
     }
     /// 401 `APIGW.0301` with the reason.
     pub fn unauthenticated(reason: impl std::fmt::Display) -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "APIGW.0301",
+            Code::GatewayUnauthenticated,
             format!("Incorrect IAM authentication information: {reason}"),
         )
     }
     /// 403 `VPN.0003`.
     pub fn forbidden(reason: impl std::fmt::Display) -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "VPN.0003",
+            Code::VpnForbidden,
             format!("Authentication failed: {reason}"),
         )
     }
     /// 500 `VPN.0002`; the detail is logged, never sent.
     pub fn internal(detail: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "VPN.0002",
-            msg: "server error: internal error, see the server log with this request id".into(),
             internal: Some(detail.into()),
+            ..Self::new(
+                Code::VpnInternal,
+                "server error: internal error, see the server log with this request id",
+            )
+        }
+    }
+    /// 400 `ces.0014 Some content in message body is incorrect, ...`.
+    pub fn ces_invalid(msg: impl std::fmt::Display) -> Self {
+        Self::new(
+            Code::CesInvalid,
+            format!("Some content in message body is incorrect, {msg}"),
+        )
+    }
+
+    /// The table: a domain error as `family` answers it.
+    pub fn from_domain(e: DomainError, family: Family) -> Self {
+        match (e, family) {
+            (DomainError::Invalid(m), Family::Ces) => ApiError::ces_invalid(m),
+            (DomainError::Invalid(m), Family::Vpn | Family::Iam) => ApiError::invalid(m),
+            (DomainError::UnsupportedAttribute(a), _) => Self::new(
+                Code::VpnUnsupportedAttribute,
+                format!("Unsupported attribute: {a}"),
+            ),
+            (DomainError::NotFound, _) => ApiError::not_found(),
+            (DomainError::MonitorExists(c), _) => Self::new(
+                Code::VpnMonitorExists,
+                format!("VPN connection {c} already has connection monitor"),
+            ),
+            (DomainError::QuotaExceeded(m), _) => ApiError::invalid(format!("quota exceeded: {m}")),
+            (DomainError::BodyTooLarge(limit), _) => Self::new(
+                Code::GatewayBodyTooLarge,
+                format!("Request body too large: at most {limit} bytes are accepted"),
+            ),
+            (DomainError::Internal(m), _) => ApiError::internal(m),
         }
     }
 }
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::Invalid(m) => ApiError::invalid(m),
-            DomainError::UnsupportedAttribute(a) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "VPN.0013",
-                format!("Unsupported attribute: {a}"),
-            ),
-            DomainError::NotFound => ApiError::not_found(),
-            DomainError::MonitorExists(c) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "VPN.0381",
-                format!("VPN connection {c} already has connection monitor"),
-            ),
-            DomainError::QuotaExceeded(m) => ApiError::invalid(format!("quota exceeded: {m}")),
-            DomainError::Internal(m) => ApiError::internal(m),
-        }
+        ApiError::from_domain(e, Family::Vpn)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(detail) = &self.internal {
-            tracing::error!(code = self.code, detail = %detail, "request failed");
+            tracing::error!(code = self.code.as_str(), detail = %detail, "request failed");
         }
         let mut r = self.status.into_response();
         r.extensions_mut().insert(HwError {
-            code: self.code,
+            code: self.code.as_str(),
             msg: self.msg,
         });
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// One example of every domain error.
+    fn every_domain_error() -> Vec<DomainError> {
+        vec![
+            DomainError::Invalid("x is required".into()),
+            DomainError::UnsupportedAttribute("x".into()),
+            DomainError::NotFound,
+            DomainError::MonitorExists("c".into()),
+            DomainError::QuotaExceeded("q".into()),
+            DomainError::BodyTooLarge(1),
+            DomainError::Internal("disk".into()),
+        ]
+    }
+
+    #[test]
+    fn every_code_has_a_status_and_a_wire_form() {
+        let wire: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        for c in Code::ALL {
+            assert!(
+                c.as_str().starts_with("VPN.")
+                    || c.as_str().starts_with("APIGW.")
+                    || c.as_str().starts_with("ces."),
+                "{c:?}"
+            );
+            assert!(c.status().is_client_error() || c.status().is_server_error());
+        }
+        // Only APIGW.0101 is shared (404 and 405).
+        let mut seen = HashMap::new();
+        for w in wire {
+            *seen.entry(w).or_insert(0) += 1;
+        }
+        assert_eq!(seen.get("APIGW.0101"), Some(&2));
+        assert!(seen.iter().all(|(k, n)| *k == "APIGW.0101" || *n == 1));
+    }
+
+    #[test]
+    fn each_domain_code_maps_from_exactly_one_domain_error() {
+        // Per family: which domain errors give each code.
+        for family in [Family::Vpn, Family::Ces, Family::Iam] {
+            let mut by_code: HashMap<Code, Vec<String>> = HashMap::new();
+            for e in every_domain_error() {
+                let what = format!("{e:?}");
+                let api = ApiError::from_domain(e, family);
+                assert_eq!(api.status, api.code.status());
+                by_code.entry(api.code).or_default().push(what);
+            }
+            for (code, from) in &by_code {
+                // QuotaExceeded is reported as an invalid request, as the
+                // reference service does; nothing else shares a code.
+                let allowed = match code {
+                    Code::VpnInvalid if family != Family::Ces => 2,
+                    Code::VpnInvalid => 1,
+                    _ => 1,
+                };
+                assert_eq!(from.len(), allowed, "{family:?} {code:?} <- {from:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ces_answers_invalid_requests_in_its_own_code_and_words() {
+        let e = ApiError::from_domain(DomainError::invalid("period: must be 1"), Family::Ces);
+        assert_eq!(e.code.as_str(), "ces.0014");
+        assert_eq!(
+            e.msg,
+            "Some content in message body is incorrect, period: must be 1"
+        );
+        let v = ApiError::from_domain(DomainError::invalid("period: must be 1"), Family::Vpn);
+        assert_eq!(v.code.as_str(), "VPN.0001");
+        assert_eq!(v.msg, "invalid request: period: must be 1");
+    }
+
+    #[test]
+    fn internal_detail_is_never_the_message() {
+        let e = ApiError::from_domain(DomainError::Internal("SQL: disk I/O".into()), Family::Vpn);
+        assert_eq!(e.code.as_str(), "VPN.0002");
+        assert!(!e.msg.contains("SQL"));
+        assert_eq!(e.internal.as_deref(), Some("SQL: disk I/O"));
     }
 }

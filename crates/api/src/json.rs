@@ -1,9 +1,11 @@
 //! Request bodies and query strings, parsed so that every failure is a 400
 //! in the API's own format whose message names the field.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Family};
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use domain::DomainError;
 use serde::de::DeserializeOwned;
 
 /// Largest accepted request body.
@@ -18,30 +20,26 @@ pub struct HwJson<T>(pub T);
 /// verification needs them before parsing).
 pub async fn read_body(
     req: Request,
-) -> Result<(axum::http::request::Parts, bytes::Bytes), ApiError> {
+) -> Result<(axum::http::request::Parts, bytes::Bytes), DomainError> {
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => Ok((parts, b)),
-        Err(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "APIGW.0201",
-            format!("Request body too large: at most {MAX_BODY} bytes are accepted"),
-        )),
+        Err(_) => Err(DomainError::BodyTooLarge(MAX_BODY)),
     }
 }
 
 /// Parses JSON bytes into `T`, naming the field in errors.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(ApiError::invalid("request body is required")),
+        None => return Err(DomainError::invalid("request body is required")),
         Some(b'{') => {}
         Some(_) if serde_json::from_slice::<serde_json::Value>(bytes).is_err() => {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 "malformed JSON: the request body is not valid JSON",
             ));
         }
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 "request body: invalid type, expected a JSON object",
             ));
         }
@@ -62,14 +60,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 path.clone()
             };
             let _ = field;
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "VPN.0013",
-                format!("Unsupported attribute: {full}"),
-            );
+            return DomainError::UnsupportedAttribute(full);
         }
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::invalid(format!("malformed JSON: {}", strip_position(&msg)));
+            return DomainError::invalid(format!("malformed JSON: {}", strip_position(&msg)));
         }
         let msg = strip_position(&msg);
         let at = |field: &str| {
@@ -82,13 +76,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if let Some(rest) = msg.strip_prefix("missing field `")
             && let Some(field) = rest.split('`').next()
         {
-            return ApiError::invalid(format!("{} is required", at(field)));
+            return DomainError::invalid(format!("{} is required", at(field)));
         }
         let msg = hide_type_names(&msg);
         if path == "." || path.is_empty() {
-            ApiError::invalid(format!("request body: {msg}"))
+            DomainError::invalid(format!("request body: {msg}"))
         } else {
-            ApiError::invalid(format!("{path}: {msg}"))
+            DomainError::invalid(format!("{path}: {msg}"))
         }
     })
 }
@@ -115,7 +109,7 @@ fn strip_position(msg: &str) -> String {
 }
 
 /// Checks that the content type is JSON.
-pub fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+pub fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), DomainError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -129,18 +123,42 @@ pub fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), Ap
     if mime == "application/json" {
         Ok(())
     } else if ct.is_empty() {
-        Err(ApiError::invalid(
+        Err(DomainError::invalid(
             "Content-Type must be application/json (header missing)",
         ))
     } else {
-        Err(ApiError::invalid(format!(
+        Err(DomainError::invalid(format!(
             "Content-Type must be application/json, got {ct:?}"
         )))
     }
 }
 
+/// Why a body was refused: a domain error that the route's API family
+/// answers in its own codes ([`ApiError::from_domain`]); VPN's by default.
+#[derive(Debug)]
+pub struct BodyRejection(pub DomainError);
+
+impl BodyRejection {
+    /// The error as `family` answers it.
+    pub fn in_family(self, family: Family) -> ApiError {
+        ApiError::from_domain(self.0, family)
+    }
+}
+
+impl From<DomainError> for BodyRejection {
+    fn from(e: DomainError) -> Self {
+        BodyRejection(e)
+    }
+}
+
+impl IntoResponse for BodyRejection {
+    fn into_response(self) -> Response {
+        self.in_family(Family::Vpn).into_response()
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for HwJson<T> {
-    type Rejection = ApiError;
+    type Rejection = BodyRejection;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         check_json_content_type(req.headers())?;

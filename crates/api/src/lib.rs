@@ -179,8 +179,7 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         .merge(open.router)
         .fallback(|| async {
             error::ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "APIGW.0101",
+                error::Code::GatewayNoSuchApi,
                 "The API does not exist or has not been published in the environment",
             )
         })

@@ -131,7 +131,9 @@ pub mod bind_error {
 
     /// No entry `id` in the pool, or it belongs to another project.
     pub fn not_in_pool(field: &str, id: &str) -> DomainError {
-        DomainError::invalid(format!("{field}.id {id} is not an EIP of this project's pool"))
+        DomainError::invalid(format!(
+            "{field}.id {id} is not an EIP of this project's pool"
+        ))
     }
 
     /// The pool has no free entry for this project.

@@ -20,6 +20,9 @@ pub enum DomainError {
     /// A quota configured by the operator is exhausted.
     #[error("invalid request: quota exceeded: {0}")]
     QuotaExceeded(String),
+    /// The request body is larger than the limit (bytes).
+    #[error("request body too large: at most {0} bytes")]
+    BodyTooLarge(usize),
     /// An internal failure; the message is for the log only.
     #[error("internal error: {0}")]
     Internal(String),

@@ -6,7 +6,6 @@
 //! aligned to the period (epoch-based, as CES aligns `from`). Each period
 //! has a watermark: everything before it is rolled up, exactly once.
 
-
 /// Periods (seconds) that are rolled up; 1 is the raw window itself.
 pub const ROLLUP_PERIODS: [i64; 6] = [60, 300, 1200, 3600, 14400, 86400];
 

@@ -548,7 +548,7 @@ async fn meta_first_value_wins_under_concurrency(store: &SqlStore) {
 // ---------- EIP pool ----------
 
 async fn eip_pool_add_is_idempotent(store: &SqlStore) {
-    assert_eq!(pool_rows(&store).await, Ok(vec![]));
+    assert_eq!(pool_rows(store).await, Ok(vec![]));
     let entries = pool_entries();
     assert_eq!(store.add_pool(&entries[..5]).await, Ok(5));
     assert_eq!(store.add_pool(&entries[..5]).await, Ok(0));
@@ -561,7 +561,7 @@ async fn eip_pool_add_is_idempotent(store: &SqlStore) {
         .iter()
         .map(|(id, a)| (id.clone(), a.clone(), None, None))
         .collect();
-    assert_eq!(pool_rows(&store).await, Ok(free), "in the order added");
+    assert_eq!(pool_rows(store).await, Ok(free), "in the order added");
 }
 
 async fn eip_allocation_takes_first_free_in_seq_order(store: &SqlStore) {
@@ -602,7 +602,7 @@ async fn eip_allocation_takes_first_free_in_seq_order(store: &SqlStore) {
     };
     let free = |addr: &str| (eip_id(addr), addr.to_string(), None, None);
     assert_eq!(
-        pool_rows(&store).await,
+        pool_rows(store).await,
         Ok(vec![
             bound("127.0.0.2", &g1),
             bound("127.0.0.3", &g1),
@@ -642,7 +642,8 @@ async fn eip_bind_by_id_rejects_bound_and_unknown_entries(store: &SqlStore) {
     );
     // The failed creates bound nothing and left no gateway behind.
     assert_eq!(store.list_gateways(&p, None, &[]).await, Ok(vec![g1]));
-    let bound: Vec<_> = pool_rows(&store).await
+    let bound: Vec<_> = pool_rows(store)
+        .await
         .unwrap()
         .into_iter()
         .filter(|e| e.3.is_some())
@@ -671,7 +672,7 @@ async fn eip_exhausted_pool_is_invalid_and_rolls_back(store: &SqlStore) {
         )
     );
     assert!(err.to_string().contains("exhausted"));
-    let pool = pool_rows(&store).await.unwrap();
+    let pool = pool_rows(store).await.unwrap();
     assert_eq!(
         pool.last(),
         Some(&(eip_id("127.0.0.9"), "127.0.0.9".to_string(), None, None)),
@@ -700,7 +701,7 @@ async fn eip_deleting_a_gateway_returns_its_eips(store: &SqlStore) {
     assert_eq!(eip1_address(&keep), "127.0.0.4");
 
     store.delete_gateway(&p, &g.id).await.unwrap();
-    let pool = pool_rows(&store).await.unwrap();
+    let pool = pool_rows(store).await.unwrap();
     assert_eq!(
         pool[0],
         (eip_id("127.0.0.2"), "127.0.0.2".into(), None, None)
@@ -774,7 +775,8 @@ async fn eip_concurrent_allocations_each_get_their_own(store: &SqlStore) {
     addresses.sort_by_key(|a| a.parse::<std::net::Ipv4Addr>().ok());
     assert_eq!(addresses, pool);
     assert!(
-        pool_rows(&store).await
+        pool_rows(store)
+            .await
             .unwrap()
             .iter()
             .all(|e| e.3.is_some())
@@ -893,7 +895,7 @@ async fn gateway_update_rebinds_eip_unless_a_connection_uses_it(store: &SqlStore
     assert_eq!(eip1_id(&updated), new);
     assert_eq!(eip1_address(&updated), "127.0.0.6");
     assert_eq!(store.get_gateway(p, &gw.id).await, Ok(updated.clone()));
-    let pool = pool_rows(&store).await.unwrap();
+    let pool = pool_rows(store).await.unwrap();
     assert_eq!(pool[0], (old, "127.0.0.2".into(), None, None));
     assert_eq!(
         pool[4],
@@ -1001,10 +1003,7 @@ async fn connection_crud(store: &SqlStore) {
         "psk": "Efgh5678!y",
     }))
     .unwrap();
-    let updated = store
-        .update_connection(p, &conn.id, &req)
-        .await
-        .unwrap();
+    let updated = store.update_connection(p, &conn.id, &req).await.unwrap();
     let mut expected = conn.clone();
     expected.name = "conn-renamed".into();
     expected.cgw_id.clone_from(&other_cgw.id);
@@ -1029,9 +1028,7 @@ async fn connection_crud(store: &SqlStore) {
     );
     let unknown_cgw: UpdateConnection = serde_json::from_value(json!({"cgw_id": uuid()})).unwrap();
     assert_eq!(
-        store
-            .update_connection(p, &conn.id, &unknown_cgw)
-            .await,
+        store.update_connection(p, &conn.id, &unknown_cgw).await,
         Err(DomainError::NotFound)
     );
     assert_eq!(
@@ -1111,7 +1108,7 @@ async fn gateway_and_cgw_in_use_cannot_be_deleted(store: &SqlStore) {
     );
     assert!(store.get_gateway(p, &s.gw.id).await.is_ok());
     assert!(store.get_cgw(p, &s.cgw.id).await.is_ok());
-    assert!(pool_rows(&store).await.unwrap()[0].3.is_some());
+    assert!(pool_rows(store).await.unwrap()[0].3.is_some());
 
     store.delete_connection(p, &s.conn.id).await.unwrap();
     store.delete_gateway(p, &s.gw.id).await.unwrap();
@@ -1124,10 +1121,7 @@ async fn monitor_crud_and_connection_monitor_id(store: &SqlStore) {
     let s = setup(store).await;
     let (p, conn) = (&s.p, &s.conn);
     let id = uuid();
-    let m = store
-        .create_monitor(p, &conn.id, id.clone())
-        .await
-        .unwrap();
+    let m = store.create_monitor(p, &conn.id, id.clone()).await.unwrap();
     assert_eq!(
         m,
         ConnectionMonitor {
@@ -1161,16 +1155,11 @@ async fn monitor_crud_and_connection_monitor_id(store: &SqlStore) {
 
     // An update answers with the monitor id and does not store it.
     let req: UpdateConnection = serde_json::from_value(json!({"name": "renamed"})).unwrap();
-    let updated = store
-        .update_connection(p, &conn.id, &req)
-        .await
-        .unwrap();
+    let updated = store.update_connection(p, &conn.id, &req).await.unwrap();
     assert_eq!(updated.connection_monitor_id, Some(id.clone()));
 
     assert_eq!(
-        store
-            .create_monitor(p, &uuid(), uuid())
-            .await,
+        store.create_monitor(p, &uuid(), uuid()).await,
         Err(DomainError::NotFound)
     );
 
@@ -1205,9 +1194,7 @@ async fn second_monitor_is_monitor_exists(store: &SqlStore) {
     let s = setup(store).await;
     let first = monitor(store, &s.p, &s.conn).await;
     assert_eq!(
-        store
-            .create_monitor(&s.p, &s.conn.id, uuid())
-            .await,
+        store.create_monitor(&s.p, &s.conn.id, uuid()).await,
         Err(DomainError::MonitorExists(s.conn.id.clone()))
     );
     assert_eq!(store.list_monitors(&s.p, None).await, Ok(vec![first]));
@@ -1226,9 +1213,7 @@ async fn monitor_of_fqdn_cgw_is_invalid(store: &SqlStore) {
         .unwrap();
     let conn = connection(store, &p, &gw, &fqdn).await;
     assert_eq!(
-        store
-            .create_monitor(&p, &conn.id, uuid())
-            .await,
+        store.create_monitor(&p, &conn.id, uuid()).await,
         Err(invalid(format!(
             "customer gateway {} is identified by fqdn \"peer.example.com\", not by an IP address, so it cannot be probed",
             fqdn.id
@@ -1243,9 +1228,7 @@ async fn connection_cgw_cannot_change_while_monitored(store: &SqlStore) {
     let other = cgw(store, &s.p).await;
     let req: UpdateConnection = serde_json::from_value(json!({"cgw_id": other.id})).unwrap();
     assert_eq!(
-        store
-            .update_connection(&s.p, &s.conn.id, &req)
-            .await,
+        store.update_connection(&s.p, &s.conn.id, &req).await,
         Err(invalid(format!(
             "vpn_connection.cgw_id cannot change while connection monitor {} exists; delete it first",
             m.id
@@ -1343,17 +1326,12 @@ async fn tenant_isolation(store: &SqlStore) {
 
     // Writes.
     let vgw_req: UpdateVgw = serde_json::from_value(json!({"name": "stolen"})).unwrap();
-    assert_eq!(
-        store.update_gateway(b, &s.gw.id, &vgw_req).await,
-        nf()
-    );
+    assert_eq!(store.update_gateway(b, &s.gw.id, &vgw_req).await, nf());
     let cgw_req: UpdateCgw = serde_json::from_value(json!({"name": "stolen"})).unwrap();
     assert_eq!(store.update_cgw(b, &s.cgw.id, &cgw_req).await, nf());
     let conn_req: UpdateConnection = serde_json::from_value(json!({"name": "stolen"})).unwrap();
     assert_eq!(
-        store
-            .update_connection(b, &s.conn.id, &conn_req)
-            .await,
+        store.update_connection(b, &s.conn.id, &conn_req).await,
         nf()
     );
     assert_eq!(
@@ -1361,12 +1339,7 @@ async fn tenant_isolation(store: &SqlStore) {
         nf(),
         "another project's gateway cannot carry a connection"
     );
-    assert_eq!(
-        store
-            .create_monitor(b, &s.conn.id, uuid())
-            .await,
-        nf()
-    );
+    assert_eq!(store.create_monitor(b, &s.conn.id, uuid()).await, nf());
     assert_eq!(store.delete_monitor(b, &m.id).await, nf());
     assert_eq!(store.delete_connection(b, &s.conn.id).await, nf());
     assert_eq!(store.delete_cgw(b, &s.cgw.id).await, nf());

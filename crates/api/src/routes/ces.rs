@@ -11,7 +11,8 @@
 
 use crate::authn::Caller;
 use crate::error::ApiError;
-use crate::json::{HwJson, QueryParams};
+use crate::error::Family;
+use crate::json::{BodyRejection, HwJson, QueryParams};
 use crate::state::AppState;
 use axum::Extension;
 use axum::extract::State;
@@ -83,11 +84,7 @@ const METRICS: [MetricDef; 6] = [
 ];
 
 fn bad(param: &str, msg: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "ces.0014",
-        format!("Some content in message body is incorrect, {param}: {msg}"),
-    )
+    ApiError::ces_invalid(format!("{param}: {msg}"))
 }
 
 fn metric(name: &str, param: &str) -> Result<&'static MetricDef, ApiError> {
@@ -242,7 +239,8 @@ async fn datapoints(
             .collect());
     }
     let rollups =
-        MeasurementStore::list_rollups(state.store.as_ref(), project, &m.id, period, from, to).await?;
+        MeasurementStore::list_rollups(state.store.as_ref(), project, &m.id, period, from, to)
+            .await?;
     Ok(rollups
         .iter()
         .filter_map(|r| {
@@ -382,25 +380,9 @@ fn max_window_ms(period: i64) -> i64 {
 pub async fn batch_query(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    body: Result<HwJson<BatchBody>, ApiError>,
+    body: Result<HwJson<BatchBody>, BodyRejection>,
 ) -> Result<Response, ApiError> {
-    // CES reports body errors with its own code; unknown attributes keep
-    // the shared VPN.0013, as everywhere else.
-    let HwJson(b) = body.map_err(|e| {
-        if e.code == "VPN.0001" {
-            ApiError::new(
-                e.status,
-                "ces.0014",
-                e.msg.replacen(
-                    "invalid request: ",
-                    "Some content in message body is incorrect, ",
-                    1,
-                ),
-            )
-        } else {
-            e
-        }
-    })?;
+    let HwJson(b) = body.map_err(|r| r.in_family(Family::Ces))?;
     if b.metrics.is_empty() || b.metrics.len() > 500 {
         return Err(bad(
             "metrics",

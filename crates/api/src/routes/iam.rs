@@ -2,6 +2,7 @@
 //! `DELETE /v3/auth/tokens` (revoke).
 
 use crate::error::ApiError;
+use crate::error::Family;
 use crate::json::{QueryParams, check_json_content_type, parse_json, read_body};
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -68,11 +69,7 @@ struct ProjectRef {
 }
 
 fn bad_credentials() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "APIGW.0301",
-        "Incorrect IAM authentication information: the username or password is wrong",
-    )
+    ApiError::unauthenticated("the username or password is wrong")
 }
 
 /// `POST /v3/auth/tokens`.
@@ -81,15 +78,16 @@ pub async fn issue_token(
     q: QueryParams,
     req: Request,
 ) -> Result<Response, ApiError> {
-    check_json_content_type(req.headers())?;
+    let iam = |e| ApiError::from_domain(e, Family::Iam);
+    check_json_content_type(req.headers()).map_err(iam)?;
     let host = req
         .headers()
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_string();
-    let (_, bytes) = read_body(req).await?;
-    let body: TokenBody = parse_json(&bytes)?;
+    let (_, bytes) = read_body(req).await.map_err(iam)?;
+    let body: TokenBody = parse_json(&bytes).map_err(iam)?;
     let auth = body.auth;
     if !auth.identity.methods.iter().any(|m| m == "password") {
         return Err(ApiError::invalid(
@@ -153,27 +151,17 @@ pub async fn issue_token(
         (None, Some(n)) => store.find_project(n).await?,
         _ => return Err(ApiError::invalid("auth.scope.project needs id or name")),
     };
-    let project = project.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "APIGW.0301",
-            "Incorrect IAM authentication information: no such project",
-        )
-    })?;
+    let project = project.ok_or_else(|| ApiError::unauthenticated("no such project"))?;
     let holds = store
         .user_projects(&user.id)
         .await?
         .iter()
         .any(|p| p.id == project.id);
     if !holds {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "APIGW.0301",
-            format!(
-                "Incorrect IAM authentication information: user has no role in project {}",
-                project.name
-            ),
-        ));
+        return Err(ApiError::unauthenticated(format!(
+            "user has no role in project {}",
+            project.name
+        )));
     }
     let domain = store
         .get_domain(&user.domain_id)

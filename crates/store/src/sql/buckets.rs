@@ -8,8 +8,8 @@
 //! of the range asked for: [`cte`] generates the bucket values and the
 //! query joins them on the key.
 
-use crate::Result;
 use super::{get, internal};
+use crate::Result;
 use sqlx::AnyConnection;
 
 /// Width of the raw datapoints' time buckets (migrations

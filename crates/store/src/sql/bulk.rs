@@ -3,11 +3,11 @@
 //! and benchmarks, where one HTTP request per resource would be slow. The
 //! same domain rules run as through the API.
 
-use crate::Result;
 use super::resources::{
     insert_cgw_row, insert_connection_row, insert_monitor_row, load_gateway, used_tunnels,
 };
 use super::{SqlStore, internal, next_created_us, render_created};
+use crate::Result;
 use domain::ProjectId;
 use domain::connection::{self, CreateConnection};
 use domain::customer_gateway::{self, CreateCgw};

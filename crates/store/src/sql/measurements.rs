@@ -8,7 +8,6 @@ use domain::ProjectId;
 use sqlx::{AssertSqlSafe, Row};
 use std::sync::atomic::Ordering;
 
-
 fn agg(row: &sqlx::any::AnyRow, prefix: &str, n: i64) -> Result<Agg> {
     let g = |c: &str| {
         row.try_get::<Option<f64>, _>(format!("{prefix}_{c}").as_str())
@@ -430,4 +429,3 @@ fn insert_points_sql(backend: Backend, rows: usize) -> String {
     }
     sql
 }
-

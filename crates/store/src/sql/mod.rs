@@ -61,7 +61,6 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
-
 /// A query whose SQL is assembled at run time, with numbered arguments.
 #[derive(Default)]
 pub(crate) struct Q {
@@ -284,4 +283,3 @@ pub(crate) fn page_limit(page: &Page, max: i64) -> i64 {
         _ => max,
     }
 }
-

@@ -36,7 +36,6 @@ fn probe_monitor_from_row(r: &AnyRow) -> Result<ProbeMonitor> {
     })
 }
 
-
 #[async_trait]
 impl ProbeStore for SqlStore {
     async fn monitors_for_probing_page(

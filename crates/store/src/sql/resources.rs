@@ -95,7 +95,6 @@ pub(crate) async fn insert_monitor_row(
     }
 }
 
-
 pub(crate) async fn load_gateway(
     c: &mut AnyConnection,
     p: &ProjectId,
@@ -266,7 +265,6 @@ async fn release_eip(c: &mut AnyConnection, id: &str) -> Result<()> {
         .map_err(internal)?;
     Ok(())
 }
-
 
 #[async_trait]
 impl ResourceStore for SqlStore {
