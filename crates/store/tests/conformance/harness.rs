@@ -137,12 +137,27 @@ impl TestDb {
             let mut admin = PgConnection::connect(&admin_url)
                 .await
                 .unwrap_or_else(|e| panic!("connect to {PG_ENV}: {e}"));
-            sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("drop database {name}: {e}"));
+            // FORCE ends the case's own connections; an autovacuum worker on
+            // the fresh database belongs to the superuser and cannot be ended
+            // by this role ("must be a member of the role whose process is
+            // being terminated"), so wait for it and try again.
+            let mut tries = 0;
+            loop {
+                let r = sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await;
+                match r {
+                    Ok(_) => break,
+                    Err(e) if tries < 20 => {
+                        tries += 1;
+                        eprintln!("drop database {name}: {e}; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    }
+                    Err(e) => panic!("drop database {name}: {e}"),
+                }
+            }
             admin.close().await.ok();
         }
     }
