@@ -1,6 +1,5 @@
 //! The `vpnmon` command.
 
-mod client;
 mod lab_cmd;
 
 use anyhow::{Result, anyhow};
@@ -28,13 +27,12 @@ enum Cmd {
     Serve(ServeArgs),
     /// Manage projects, users, credentials and the EIP pool in the store.
     Admin(AdminArgs),
-    // --- CLI client (src/client): login, gateway, customer-gateway, connection, monitor ---
+    // The CLI client (crate `client`): login, gateway, customer-gateway, connection, monitor.
     #[command(flatten)]
     Client(client::ClientCmd),
     /// Lab test hosts in a network namespace (198.18.0.0/15), with loss and delay.
     #[command(subcommand)]
     Lab(lab_cmd::LabCmd),
-    // --- end CLI client ---
 }
 
 #[derive(Args, Clone, Default)]

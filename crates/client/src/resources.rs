@@ -1,9 +1,9 @@
 //! The VPN v5 resources: create, show, list, delete, with table or JSON
 //! output. Commands accept a resource's id or, where it has one, its name.
 
-use super::Output;
-use super::session::{Api, Session};
-use super::table::{Table, cell, vertical};
+use crate::OutputFormat;
+use crate::session::{Api, Session};
+use crate::table::{Table, cell, vertical};
 use anyhow::{Result, anyhow, bail};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -156,10 +156,10 @@ fn row(kind: Kind, v: &Value) -> Vec<String> {
 }
 
 /// Prints one resource.
-pub fn print_object(v: &Value, out: Output) {
+pub fn print_object(v: &Value, out: OutputFormat) {
     match out {
-        Output::Json => println!("{}", pretty(v)),
-        Output::Table => vertical(v).print(),
+        OutputFormat::Json => println!("{}", pretty(v)),
+        OutputFormat::Table => vertical(v).print(),
     }
 }
 
@@ -250,7 +250,7 @@ pub async fn get(s: &mut Session, kind: Kind, arg: &str) -> Result<Value> {
 }
 
 /// `... show ID`.
-pub async fn show(s: &mut Session, kind: Kind, arg: &str, out: Output) -> Result<()> {
+pub async fn show(s: &mut Session, kind: Kind, arg: &str, out: OutputFormat) -> Result<()> {
     let v = get(s, kind, arg).await?;
     print_object(&v, out);
     Ok(())
@@ -261,12 +261,12 @@ pub async fn list(
     s: &mut Session,
     kind: Kind,
     query: &[(&str, String)],
-    out: Output,
+    out: OutputFormat,
 ) -> Result<()> {
     let items = list_all(s, kind, query).await?;
     match out {
-        Output::Json => println!("{}", pretty(&Value::Array(items))),
-        Output::Table => {
+        OutputFormat::Json => println!("{}", pretty(&Value::Array(items))),
+        OutputFormat::Table => {
             let mut t = Table::new(columns(kind).iter().copied());
             for v in &items {
                 t.row(row(kind, v));
@@ -279,7 +279,7 @@ pub async fn list(
 
 /// `... delete ID`: a confirmation line, or nothing with `-o json` (the
 /// server answers 204 without a body).
-pub async fn delete(s: &mut Session, kind: Kind, arg: &str, out: Output) -> Result<()> {
+pub async fn delete(s: &mut Session, kind: Kind, arg: &str, out: OutputFormat) -> Result<()> {
     let id = resolve(s, kind, arg).await?;
     s.call(
         Method::DELETE,
@@ -289,13 +289,13 @@ pub async fn delete(s: &mut Session, kind: Kind, arg: &str, out: Output) -> Resu
         None,
     )
     .await?;
-    if out == Output::Table {
+    if out == OutputFormat::Table {
         println!("deleted {} {id}", kind.label());
     }
     Ok(())
 }
 
-async fn create(s: &mut Session, kind: Kind, inner: Map<String, Value>, out: Output) -> Result<()> {
+async fn create(s: &mut Session, kind: Kind, inner: Map<String, Value>, out: OutputFormat) -> Result<()> {
     let body = json!({ kind.key(): inner });
     let answer = s
         .call(Method::POST, Api::Vpn, kind.path(), &[], Some(&body))
@@ -333,7 +333,7 @@ pub fn gateway_body(r: &GatewayCreate) -> Map<String, Value> {
 }
 
 /// `gateway create ...`.
-pub async fn gateway_create(s: &mut Session, r: GatewayCreate, out: Output) -> Result<()> {
+pub async fn gateway_create(s: &mut Session, r: GatewayCreate, out: OutputFormat) -> Result<()> {
     create(s, Kind::Gateway, gateway_body(&r), out).await
 }
 
@@ -343,7 +343,7 @@ pub async fn cgw_create(
     ip: &str,
     name: Option<String>,
     bgp_asn: Option<i64>,
-    out: Output,
+    out: OutputFormat,
 ) -> Result<()> {
     let mut m = Map::new();
     m.insert("id_type".into(), json!("ip"));
@@ -421,7 +421,7 @@ pub fn connection_body(
 }
 
 /// `connection create ...`.
-pub async fn connection_create(s: &mut Session, r: ConnectionCreate, out: Output) -> Result<()> {
+pub async fn connection_create(s: &mut Session, r: ConnectionCreate, out: OutputFormat) -> Result<()> {
     let vgw_id = resolve(s, Kind::Gateway, &r.gateway).await?;
     let cgw_id = resolve(s, Kind::CustomerGateway, &r.customer_gateway).await?;
     let gateway = if r.eip_id.is_none() || r.style == Some("policy") {
@@ -434,7 +434,7 @@ pub async fn connection_create(s: &mut Session, r: ConnectionCreate, out: Output
 }
 
 /// `monitor create --connection ID`.
-pub async fn monitor_create(s: &mut Session, connection: &str, out: Output) -> Result<()> {
+pub async fn monitor_create(s: &mut Session, connection: &str, out: OutputFormat) -> Result<()> {
     let conn = resolve(s, Kind::Connection, connection).await?;
     let mut m = Map::new();
     m.insert("vpn_connection_id".into(), json!(conn));

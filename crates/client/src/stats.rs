@@ -3,10 +3,10 @@
 //! CES client would: one query per metric, dimension
 //! `evpn_connection_id,<the monitor's connection>`.
 
-use super::Output;
-use super::resources::{self, Kind};
-use super::session::{Api, Session};
-use super::table::Table;
+use crate::OutputFormat;
+use crate::resources::{self, Kind};
+use crate::session::{Api, Session};
+use crate::table::Table;
 use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -169,7 +169,7 @@ pub async fn run(
     id: &str,
     since: Duration,
     period: Option<i64>,
-    out: Output,
+    out: OutputFormat,
 ) -> Result<()> {
     let period = period.unwrap_or_else(|| default_period(since));
     if !PERIODS.contains(&period) {
@@ -181,7 +181,7 @@ pub async fn run(
     let from = to.saturating_sub(since_ms);
     let points = fetch(s, &m.connection, period, from, to).await?;
     match out {
-        Output::Json => {
+        OutputFormat::Json => {
             let v = json!({
                 "connection_monitor_id": m.id,
                 "vpn_connection_id": m.connection,
@@ -197,7 +197,7 @@ pub async fn run(
                 serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
             );
         }
-        Output::Table => {
+        OutputFormat::Table => {
             table(&points).print();
             let what = match points.len() {
                 0 => "no datapoints".to_string(),
