@@ -31,10 +31,10 @@
 mod duration;
 pub mod resources;
 pub mod session;
-pub mod settings;
-pub mod stats;
-pub mod table;
-pub mod watch;
+mod settings;
+mod stats;
+mod table;
+mod watch;
 
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};

@@ -1,12 +1,24 @@
 //! The VPN v5 resources: create, show, list, delete, with table or JSON
 //! output. Commands accept a resource's id or, where it has one, its name.
+//!
+//! Create bodies are the domain's request structs, which the server parses
+//! with `deny_unknown_fields`; answers stay JSON values for printing and are
+//! read into the domain's show structs where a field is needed (list rows,
+//! the gateway a connection is created on).
 
 use crate::OutputFormat;
 use crate::session::{Api, Session};
-use crate::table::{Table, cell, vertical};
-use anyhow::{Result, anyhow, bail};
+use crate::table::{Table, vertical};
+use anyhow::{Context, Result, anyhow, bail};
+use domain::connection::{CreateConnection, PolicyRule, VpnConnection};
+use domain::customer_gateway::{CreateCgw, CustomerGateway};
+use domain::eip::EipRequest;
+use domain::gateway::{CreateVgw, VpnGateway};
+use domain::monitor::{ConnectionMonitor, CreateMonitor};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 /// A kind of resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,10 +79,6 @@ impl Kind {
     }
 }
 
-fn text(v: &Value, k: &str) -> String {
-    cell(v.get(k).unwrap_or(&Value::Null))
-}
-
 /// The list columns of a kind and one resource's cells.
 fn columns(kind: Kind) -> &'static [&'static str] {
     match kind {
@@ -105,54 +113,111 @@ fn columns(kind: Kind) -> &'static [&'static str] {
     }
 }
 
-fn row(kind: Kind, v: &Value) -> Vec<String> {
-    match kind {
-        Kind::Gateway => {
-            let eips: Vec<String> = ["eip1", "eip2"]
-                .iter()
-                .filter_map(|k| v.get(*k)?.get("ip_address")?.as_str())
-                .map(str::to_string)
-                .collect();
-            vec![
-                text(v, "id"),
-                text(v, "name"),
-                text(v, "status"),
-                cell(&json!(eips)),
-                text(v, "local_subnets"),
-                format!(
-                    "{}/{}",
-                    text(v, "used_connection_number"),
-                    text(v, "connection_number")
-                ),
-                text(v, "created_at"),
-            ]
-        }
-        Kind::CustomerGateway => vec![
-            text(v, "id"),
-            text(v, "name"),
-            text(v, "id_value"),
-            text(v, "bgp_asn"),
-            text(v, "created_at"),
-        ],
-        Kind::Connection => vec![
-            text(v, "id"),
-            text(v, "name"),
-            text(v, "status"),
-            text(v, "style"),
-            text(v, "vgw_id"),
-            text(v, "cgw_id"),
-            text(v, "peer_subnets"),
-            text(v, "connection_monitor_id"),
-        ],
-        Kind::Monitor => vec![
-            text(v, "id"),
-            text(v, "status"),
-            text(v, "vpn_connection_id"),
-            text(v, "source_ip"),
-            text(v, "destination_ip"),
-            text(v, "proto_type"),
-        ],
+/// A table cell: `-` for nothing.
+fn dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.to_string()
     }
+}
+
+/// A list as one cell, comma-separated.
+fn joined<S: AsRef<str>>(items: &[S]) -> String {
+    dash(
+        &items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+fn optional<T: ToString>(v: Option<&T>) -> String {
+    v.map_or_else(|| "-".into(), |x| dash(&x.to_string()))
+}
+
+fn gateway_row(g: &VpnGateway) -> Vec<String> {
+    let eips: Vec<&str> = [&g.eip1, &g.eip2]
+        .into_iter()
+        .flatten()
+        .map(|e| e.ip_address.as_str())
+        .collect();
+    vec![
+        dash(&g.id),
+        dash(&g.name),
+        dash(&g.status),
+        joined(&eips),
+        joined(&g.local_subnets),
+        format!("{}/{}", g.used_connection_number, g.connection_number),
+        dash(&g.created_at),
+    ]
+}
+
+fn cgw_row(c: &CustomerGateway) -> Vec<String> {
+    vec![
+        dash(&c.id),
+        dash(&c.name),
+        dash(&c.id_value),
+        optional(c.bgp_asn.as_ref()),
+        dash(&c.created_at),
+    ]
+}
+
+fn connection_row(c: &VpnConnection) -> Vec<String> {
+    vec![
+        dash(&c.id),
+        dash(&c.name),
+        dash(&c.status),
+        dash(&c.style),
+        dash(&c.vgw_id),
+        dash(&c.cgw_id),
+        joined(&c.peer_subnets),
+        optional(c.connection_monitor_id.as_ref()),
+    ]
+}
+
+fn monitor_row(m: &ConnectionMonitor) -> Vec<String> {
+    vec![
+        dash(&m.id),
+        dash(&m.status),
+        dash(&m.vpn_connection_id),
+        dash(&m.source_ip),
+        dash(&m.destination_ip),
+        dash(&m.proto_type),
+    ]
+}
+
+/// One list row: the object read into its show struct.
+fn row(kind: Kind, v: &Value) -> Result<Vec<String>> {
+    Ok(match kind {
+        Kind::Gateway => gateway_row(&typed(kind, v)?),
+        Kind::CustomerGateway => cgw_row(&typed(kind, v)?),
+        Kind::Connection => connection_row(&typed(kind, v)?),
+        Kind::Monitor => monitor_row(&typed(kind, v)?),
+    })
+}
+
+/// Reads a show object into its domain struct; the error names the field
+/// that does not fit.
+pub fn typed<T: DeserializeOwned>(kind: Kind, v: &Value) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        anyhow!(
+            "the server's {} object does not fit the VPN v5 show model at {}: {}",
+            kind.key(),
+            e.path(),
+            e.inner()
+        )
+    })
+}
+
+/// A request body: the resource under its singular key (spec §1.1).
+pub fn envelope<T: Serialize>(kind: Kind, inner: &T) -> Result<Value> {
+    let inner = serde_json::to_value(inner)
+        .with_context(|| format!("encoding the {} request", kind.key()))?;
+    let mut m = Map::new();
+    m.insert(kind.key().to_string(), inner);
+    Ok(Value::Object(m))
 }
 
 /// Prints one resource.
@@ -269,7 +334,7 @@ pub async fn list(
         OutputFormat::Table => {
             let mut t = Table::new(columns(kind).iter().copied());
             for v in &items {
-                t.row(row(kind, v));
+                t.row(row(kind, v)?);
             }
             t.print();
         }
@@ -295,8 +360,13 @@ pub async fn delete(s: &mut Session, kind: Kind, arg: &str, out: OutputFormat) -
     Ok(())
 }
 
-async fn create(s: &mut Session, kind: Kind, inner: Map<String, Value>, out: OutputFormat) -> Result<()> {
-    let body = json!({ kind.key(): inner });
+async fn create<T: Serialize>(
+    s: &mut Session,
+    kind: Kind,
+    req: &T,
+    out: OutputFormat,
+) -> Result<()> {
+    let body = envelope(kind, req)?;
     let answer = s
         .call(Method::POST, Api::Vpn, kind.path(), &[], Some(&body))
         .await?;
@@ -315,26 +385,44 @@ pub struct GatewayCreate {
     pub eip_bandwidth: i64,
 }
 
-/// The `vpn_gateway` object of a create request.
-pub fn gateway_body(r: &GatewayCreate) -> Map<String, Value> {
-    let mut m = Map::new();
-    if let Some(n) = &r.name {
-        m.insert("name".into(), json!(n));
-    }
-    m.insert("vpc_id".into(), json!(r.vpc_id));
-    m.insert("connect_subnet".into(), json!(r.subnet_id));
-    m.insert("local_subnets".into(), json!(r.local_subnets));
-    let eip = match &r.eip_id {
-        Some(id) => json!({"id": id}),
-        None => json!({"type": "5_bgp", "bandwidth_size": r.eip_bandwidth}),
+/// The `vpn_gateway` of a create request: a VPC-attached public gateway
+/// whose eip1 is the named pool entry or a new one from the pool.
+pub fn gateway_body(r: &GatewayCreate) -> CreateVgw {
+    let eip1 = match &r.eip_id {
+        Some(id) => EipRequest {
+            id: Some(id.clone()),
+            ..EipRequest::default()
+        },
+        None => EipRequest {
+            eip_type: Some("5_bgp".into()),
+            bandwidth_size: Some(r.eip_bandwidth),
+            ..EipRequest::default()
+        },
     };
-    m.insert("eip1".into(), eip);
-    m
+    CreateVgw {
+        name: r.name.clone(),
+        vpc_id: Some(r.vpc_id.clone()),
+        connect_subnet: Some(r.subnet_id.clone()),
+        local_subnets: Some(r.local_subnets.clone()),
+        eip1: Some(eip1),
+        ..CreateVgw::default()
+    }
 }
 
 /// `gateway create ...`.
 pub async fn gateway_create(s: &mut Session, r: GatewayCreate, out: OutputFormat) -> Result<()> {
-    create(s, Kind::Gateway, gateway_body(&r), out).await
+    create(s, Kind::Gateway, &gateway_body(&r), out).await
+}
+
+/// The `customer_gateway` of a create request: identified by its address.
+pub fn cgw_body(ip: &str, name: Option<String>, bgp_asn: Option<i64>) -> CreateCgw {
+    CreateCgw {
+        name,
+        id_type: Some("ip".into()),
+        id_value: Some(ip.to_string()),
+        bgp_asn,
+        ..CreateCgw::default()
+    }
 }
 
 /// `customer-gateway create ...`.
@@ -345,16 +433,7 @@ pub async fn cgw_create(
     bgp_asn: Option<i64>,
     out: OutputFormat,
 ) -> Result<()> {
-    let mut m = Map::new();
-    m.insert("id_type".into(), json!("ip"));
-    m.insert("id_value".into(), json!(ip));
-    if let Some(n) = name {
-        m.insert("name".into(), json!(n));
-    }
-    if let Some(a) = bgp_asn {
-        m.insert("bgp_asn".into(), json!(a));
-    }
-    create(s, Kind::CustomerGateway, m, out).await
+    create(s, Kind::CustomerGateway, &cgw_body(ip, name, bgp_asn), out).await
 }
 
 /// `connection create`.
@@ -368,82 +447,106 @@ pub struct ConnectionCreate {
     pub style: Option<&'static str>,
 }
 
-/// The `vpn_connection` object of a create request; `gateway` is the
-/// gateway's show object when the request needs it (default EIP, policy
-/// rules).
+/// The `vpn_connection` of a create request; `gateway` is the gateway's
+/// show object when the request needs it (default EIP, policy rules).
 pub fn connection_body(
     r: &ConnectionCreate,
     vgw_id: &str,
     cgw_id: &str,
-    gateway: Option<&Value>,
-) -> Result<Map<String, Value>> {
-    let mut m = Map::new();
-    if let Some(n) = &r.name {
-        m.insert("name".into(), json!(n));
-    }
-    m.insert("vgw_id".into(), json!(vgw_id));
-    let eip = match (&r.eip_id, gateway) {
+    gateway: Option<&VpnGateway>,
+) -> Result<CreateConnection> {
+    let vgw_ip = match (&r.eip_id, gateway) {
         (Some(e), _) => e.clone(),
         (None, Some(g)) => g
-            .pointer("/eip1/id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+            .eip1
+            .as_ref()
+            .map(|e| e.id.clone())
             .ok_or_else(|| anyhow!("gateway {vgw_id} has no eip1: give --eip-id"))?,
         (None, None) => bail!("give --eip-id"),
     };
-    m.insert("vgw_ip".into(), json!(eip));
-    m.insert("cgw_id".into(), json!(cgw_id));
-    if !r.peer_subnets.is_empty() {
-        m.insert("peer_subnets".into(), json!(r.peer_subnets));
-    }
-    m.insert("psk".into(), json!(r.psk));
-    if let Some(st) = r.style {
-        m.insert("style".into(), json!(st));
-    }
-    if r.style == Some("policy") {
+    let policy_rules = if r.style == Some("policy") {
         // One rule per local subnet of the gateway, to all peer subnets.
-        let locals: Vec<&str> = gateway
-            .and_then(|g| g.get("local_subnets"))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
+        let locals = gateway
+            .map(|g| g.local_subnets.as_slice())
             .unwrap_or_default();
         if locals.is_empty() {
             bail!("style policy needs the gateway's local subnets, and gateway {vgw_id} has none");
         }
-        let rules: Vec<Value> = locals
-            .iter()
-            .enumerate()
-            .map(|(i, l)| json!({"rule_index": i + 1, "source": l, "destination": r.peer_subnets}))
+        let rules = (1..)
+            .zip(locals)
+            .map(|(i, l)| PolicyRule {
+                rule_index: Some(i),
+                source: Some(l.clone()),
+                destination: Some(r.peer_subnets.clone()),
+            })
             .collect();
-        m.insert("policy_rules".into(), Value::Array(rules));
-    }
-    Ok(m)
+        Some(rules)
+    } else {
+        None
+    };
+    Ok(CreateConnection {
+        name: r.name.clone(),
+        vgw_id: Some(vgw_id.to_string()),
+        vgw_ip: Some(vgw_ip),
+        cgw_id: Some(cgw_id.to_string()),
+        peer_subnets: (!r.peer_subnets.is_empty()).then(|| r.peer_subnets.clone()),
+        psk: Some(r.psk.clone()),
+        style: r.style.map(str::to_string),
+        policy_rules,
+        ..CreateConnection::default()
+    })
 }
 
 /// `connection create ...`.
-pub async fn connection_create(s: &mut Session, r: ConnectionCreate, out: OutputFormat) -> Result<()> {
+pub async fn connection_create(
+    s: &mut Session,
+    r: ConnectionCreate,
+    out: OutputFormat,
+) -> Result<()> {
     let vgw_id = resolve(s, Kind::Gateway, &r.gateway).await?;
     let cgw_id = resolve(s, Kind::CustomerGateway, &r.customer_gateway).await?;
-    let gateway = if r.eip_id.is_none() || r.style == Some("policy") {
-        Some(get(s, Kind::Gateway, &vgw_id).await?)
+    let gateway: Option<VpnGateway> = if r.eip_id.is_none() || r.style == Some("policy") {
+        let v = get(s, Kind::Gateway, &vgw_id).await?;
+        Some(typed(Kind::Gateway, &v)?)
     } else {
         None
     };
     let body = connection_body(&r, &vgw_id, &cgw_id, gateway.as_ref())?;
-    create(s, Kind::Connection, body, out).await
+    create(s, Kind::Connection, &body, out).await
+}
+
+/// The `connection_monitor` of a create request.
+pub fn monitor_body(vpn_connection_id: &str) -> CreateMonitor {
+    CreateMonitor {
+        vpn_connection_id: Some(vpn_connection_id.to_string()),
+    }
 }
 
 /// `monitor create --connection ID`.
 pub async fn monitor_create(s: &mut Session, connection: &str, out: OutputFormat) -> Result<()> {
     let conn = resolve(s, Kind::Connection, connection).await?;
-    let mut m = Map::new();
-    m.insert("vpn_connection_id".into(), json!(conn));
-    create(s, Kind::Monitor, m, out).await
+    create(s, Kind::Monitor, &monitor_body(&conn), out).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A show object from the domain's golden files (the spec's examples).
+    fn golden(file: &str, key: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../domain/tests/golden")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v[key].take()
+    }
+
+    fn gateway() -> VpnGateway {
+        let v = golden("vpn_gateway_show_response.json", "vpn_gateway");
+        typed(Kind::Gateway, &v).unwrap()
+    }
 
     #[test]
     fn a_gateway_gets_a_new_pool_eip_unless_one_is_named() {
@@ -455,7 +558,7 @@ mod tests {
             eip_id: None,
             eip_bandwidth: 20,
         };
-        let b = Value::Object(gateway_body(&r));
+        let b = serde_json::to_value(gateway_body(&r)).unwrap();
         assert_eq!(
             b,
             json!({"vpc_id": "v", "connect_subnet": "s", "local_subnets": ["192.168.0.0/24"],
@@ -463,7 +566,7 @@ mod tests {
         );
         r.eip_id = Some("e".into());
         r.name = Some("gw".into());
-        let b = Value::Object(gateway_body(&r));
+        let b = serde_json::to_value(gateway_body(&r)).unwrap();
         assert_eq!(b["eip1"], json!({"id": "e"}));
         assert_eq!(b["name"], "gw");
     }
@@ -479,10 +582,11 @@ mod tests {
             name: None,
             style: Some("policy"),
         };
-        let g =
-            json!({"eip1": {"id": "eip-1"}, "local_subnets": ["192.168.0.0/24", "192.168.1.0/24"]});
-        let b = Value::Object(connection_body(&r, "g-id", "c-id", Some(&g)).unwrap());
-        assert_eq!(b["vgw_ip"], "eip-1");
+        let mut g = gateway();
+        g.local_subnets = vec!["192.168.0.0/24".into(), "192.168.1.0/24".into()];
+        let b =
+            serde_json::to_value(connection_body(&r, "g-id", "c-id", Some(&g)).unwrap()).unwrap();
+        assert_eq!(b["vgw_ip"], "9b1d4e6f-3a2c-4b5d-8e7f-6a5b4c3d2e1f");
         assert_eq!(b["style"], "policy");
         assert_eq!(
             b["policy_rules"],
@@ -491,35 +595,94 @@ mod tests {
                 {"rule_index": 2, "source": "192.168.1.0/24", "destination": ["10.0.0.0/16", "10.1.0.0/16"]}
             ])
         );
-        let no_eip = json!({"local_subnets": []});
-        let e = connection_body(&r, "g-id", "c-id", Some(&no_eip)).unwrap_err();
+        g.eip1 = None;
+        let e = connection_body(&r, "g-id", "c-id", Some(&g)).unwrap_err();
         assert!(e.to_string().contains("--eip-id"), "{e}");
+        g = gateway();
+        g.local_subnets.clear();
+        let e = connection_body(&r, "g-id", "c-id", Some(&g)).unwrap_err();
+        assert!(e.to_string().contains("local subnets"), "{e}");
     }
 
     #[test]
     fn list_rows_pick_the_interesting_fields() {
-        let g = json!({"id": "g", "name": "gw", "status": "ACTIVE", "eip1": {"ip_address": "127.0.0.2"},
-                       "eip2": {"ip_address": "127.0.0.3"}, "local_subnets": ["192.168.0.0/24"],
-                       "used_connection_number": 1, "connection_number": 200, "created_at": "t"});
+        let g = golden("vpn_gateway_show_response.json", "vpn_gateway");
         assert_eq!(
-            row(Kind::Gateway, &g),
+            row(Kind::Gateway, &g).unwrap(),
             [
-                "g",
-                "gw",
+                "1a2b7f3e-9c41-4d2a-8b6e-5f0c3d2e1a90",
+                "vpngw-1a2b",
                 "ACTIVE",
-                "127.0.0.2,127.0.0.3",
+                "198.18.100.10,198.18.100.11",
                 "192.168.0.0/24",
                 "1/200",
-                "t"
+                "2025-01-01T00:00:00.000Z"
             ]
         );
-        for k in [
-            Kind::Gateway,
-            Kind::CustomerGateway,
-            Kind::Connection,
-            Kind::Monitor,
+        let c = golden("vpn_connection_show_response.json", "vpn_connection");
+        assert_eq!(
+            row(Kind::Connection, &c).unwrap(),
+            [
+                "5e6f0a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+                "vpn-5e6f",
+                "ACTIVE",
+                "STATIC",
+                "1a2b7f3e-9c41-4d2a-8b6e-5f0c3d2e1a90",
+                "3c4d9e21-7a5b-4c8d-9e0f-1a2b3c4d5e6f",
+                "10.10.0.0/16",
+                "e0c6d86a-a284-4669-874a-fde57ff6745f"
+            ]
+        );
+        let mut cgw = golden("customer_gateway_create_response.json", "customer_gateway");
+        cgw.as_object_mut().unwrap().remove("bgp_asn");
+        assert_eq!(
+            row(Kind::CustomerGateway, &cgw).unwrap(),
+            [
+                "3c4d9e21-7a5b-4c8d-9e0f-1a2b3c4d5e6f",
+                "cgw-3c4d",
+                "198.18.101.20",
+                "-",
+                "2025-01-01T00:01:00.000Z"
+            ]
+        );
+        for (k, file, key) in [
+            (
+                Kind::Gateway,
+                "vpn_gateway_show_response.json",
+                "vpn_gateway",
+            ),
+            (
+                Kind::CustomerGateway,
+                "customer_gateway_create_response.json",
+                "customer_gateway",
+            ),
+            (
+                Kind::Connection,
+                "vpn_connection_show_response.json",
+                "vpn_connection",
+            ),
+            (
+                Kind::Monitor,
+                "connection_monitor_show_response.json",
+                "connection_monitor",
+            ),
         ] {
-            assert_eq!(columns(k).len(), row(k, &json!({})).len(), "{k:?}");
+            let r = row(k, &golden(file, key)).unwrap();
+            assert_eq!(columns(k).len(), r.len(), "{k:?}");
         }
+    }
+
+    #[test]
+    fn an_object_that_does_not_fit_the_show_model_names_the_field() {
+        let mut m = golden(
+            "connection_monitor_show_response.json",
+            "connection_monitor",
+        );
+        m["source_ip"] = json!(7);
+        let e = row(Kind::Monitor, &m).unwrap_err().to_string();
+        assert!(
+            e.contains("connection_monitor") && e.contains("source_ip"),
+            "{e}"
+        );
     }
 }

@@ -9,6 +9,7 @@ use crate::session::{Api, Session};
 use crate::table::Table;
 use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, Utc};
+use domain::monitor::ConnectionMonitor;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -61,18 +62,17 @@ pub struct MonitorInfo {
 
 /// Looks the monitor up (its connection is the metric dimension).
 pub async fn monitor_info(s: &mut Session, id: &str) -> Result<MonitorInfo> {
-    let m = resources::get(s, Kind::Monitor, id).await?;
-    let f = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let connection = f("vpn_connection_id");
-    if connection.is_empty() {
+    let v = resources::get(s, Kind::Monitor, id).await?;
+    let m: ConnectionMonitor = resources::typed(Kind::Monitor, &v)?;
+    if m.vpn_connection_id.is_empty() {
         bail!("connection monitor {id} has no vpn_connection_id");
     }
     Ok(MonitorInfo {
-        id: f("id"),
-        connection,
-        source: f("source_ip"),
-        destination: f("destination_ip"),
-        status: f("status"),
+        id: m.id,
+        connection: m.vpn_connection_id,
+        source: m.source_ip,
+        destination: m.destination_ip,
+        status: m.status,
     })
 }
 
