@@ -1,7 +1,5 @@
 //! The `vpnmon` command.
 
-mod lab_cmd;
-
 use anyhow::{Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -32,7 +30,7 @@ enum Cmd {
     Client(client::ClientCmd),
     /// Lab test hosts in a network namespace (198.18.0.0/15), with loss and delay.
     #[command(subcommand)]
-    Lab(lab_cmd::LabCmd),
+    Lab(lab::cli::LabCmd),
 }
 
 #[derive(Args, Clone, Default)]
@@ -471,7 +469,7 @@ async fn run() {
         Cmd::Serve(a) => serve(a).await,
         Cmd::Admin(a) => admin_cmd(a).await,
         Cmd::Client(c) => client::run(c).await,
-        Cmd::Lab(c) => lab_cmd::run(c).await,
+        Cmd::Lab(c) => lab::cli::run(c).await.map_err(Into::into),
     };
     if let Err(e) = r {
         eprintln!("vpnmon: {e:#}");
