@@ -211,7 +211,8 @@ pub fn typed<T: DeserializeOwned>(kind: Kind, v: &Value) -> Result<T> {
     })
 }
 
-/// A request body: the resource under its singular key (spec §1.1).
+/// A request body: the resource under its singular key, as the server's
+/// `CreateBody` structs read it (`crates/api/src/routes/*.rs`).
 pub fn envelope<T: Serialize>(kind: Kind, inner: &T) -> Result<Value> {
     let inner = serde_json::to_value(inner)
         .with_context(|| format!("encoding the {} request", kind.key()))?;
