@@ -8,7 +8,8 @@
 //!   (`CreateVgw`, `CreateCgw`, `CreateConnection`, `CreateMonitor`), so
 //!   the client cannot send a field the server would refuse: both sides
 //!   share one definition of the wire, golden-tested against the spec's
-//!   examples (`tests/golden.rs`).
+//!   examples (`crates/domain/tests/golden.rs`; the CLI's own bodies in
+//!   `tests/bodies.rs`).
 //! - Answers are read into the domain's show structs (`VpnGateway`,
 //!   `VpnConnection`, ...) where the client needs their fields; `-o json`
 //!   still prints the server's object exactly as it came, so fields this
