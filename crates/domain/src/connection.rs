@@ -79,45 +79,76 @@ pub struct PolicyRule {
 }
 
 /// `CreateVpnConnectionRequestBodyContent`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vgw_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vgw_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub style: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cgw_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_subnets: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel_local_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel_peer_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_nqa: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_hub: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_health_check: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub psk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rules: Option<Vec<PolicyRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ikepolicy: Option<IkePolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipsecpolicy: Option<IpsecPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ha_role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_subnets_v6: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rules_v6: Option<Vec<PolicyRule>>,
 }
 
 /// `UpdateVpnConnectionRequestBodyContent`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cgw_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_subnets: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel_local_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel_peer_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_hub: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub psk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rules: Option<Vec<PolicyRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ikepolicy: Option<IkePolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipsecpolicy: Option<IpsecPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_subnets_v6: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rules_v6: Option<Vec<PolicyRule>>,
 }
 
@@ -139,6 +170,8 @@ pub struct VpnConnection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_nqa: Option<bool>,
     pub enable_hub: bool,
+    /// Not in the show shape (`views::CONN_SHOW_DROP`): false when read from it.
+    #[serde(default)]
     pub enable_health_check: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rules: Option<Vec<PolicyRule>>,

@@ -16,22 +16,30 @@ pub struct CaCertificateRequest {
 }
 
 /// `CreateCgwRequestBodyContent`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCgw {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bgp_asn: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<CaCertificateRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
 }
 
 /// `UpdateCgwRequestBodyContent`: only the name and certificate change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCgw {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<CaCertificateRequest>,
 }
 

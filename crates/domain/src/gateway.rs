@@ -6,41 +6,68 @@ use crate::validate::{self, Tag};
 use serde::{Deserialize, Serialize};
 
 /// `CreateVgwRequestBodyContent`: every field the SDK can send.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVgw {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub er_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_subnets: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_subnets_v6: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub connect_subnet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bgp_asn: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flavor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone_ids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enterprise_project_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eip1: Option<EipRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eip2: Option<EipRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_subnet_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_private_ip_1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_private_ip_2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ha_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
 }
 
 /// `UpdateVgwRequestBodyContent`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateVgw {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_subnets: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_subnets_v6: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eip_id_1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eip_id_2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_template: Option<serde_json::Value>,
 }
 

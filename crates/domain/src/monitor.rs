@@ -7,9 +7,10 @@ use crate::gateway::VpnGateway;
 use serde::{Deserialize, Serialize};
 
 /// `CreateConnectionMonitorRequestBodyContent`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMonitor {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpn_connection_id: Option<String>,
 }
 

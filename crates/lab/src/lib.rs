@@ -24,6 +24,9 @@
 //! - **Pure parts apart from I/O.** Names, groups, the nftables ruleset, the
 //!   responder's arguments and the echo codec are pure functions with unit
 //!   tests; [`Lab`] only runs commands and processes.
+//! - **The command line lives here too** ([`cli`]): the binary mounts
+//!   [`cli::LabCmd`] as `vpnmon lab` and calls [`cli::run`], so flags and
+//!   their parsing sit next to what they drive.
 //!
 //! A test of vpnmon against a lab (as root; [`LabError::NotPermitted`]
 //! otherwise, which a test reports as its reason to skip):
@@ -66,6 +69,7 @@ mod nft;
 mod process;
 mod state;
 
+pub mod cli;
 pub mod echo;
 pub mod responder;
 pub mod userns;

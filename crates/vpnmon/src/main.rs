@@ -1,8 +1,5 @@
 //! The `vpnmon` command.
 
-mod client;
-mod lab_cmd;
-
 use anyhow::{Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -28,13 +25,12 @@ enum Cmd {
     Serve(ServeArgs),
     /// Manage projects, users, credentials and the EIP pool in the store.
     Admin(AdminArgs),
-    // --- CLI client (src/client): login, gateway, customer-gateway, connection, monitor ---
+    // The CLI client (crate `client`): login, gateway, customer-gateway, connection, monitor.
     #[command(flatten)]
     Client(client::ClientCmd),
     /// Lab test hosts in a network namespace (198.18.0.0/15), with loss and delay.
     #[command(subcommand)]
-    Lab(lab_cmd::LabCmd),
-    // --- end CLI client ---
+    Lab(lab::cli::LabCmd),
 }
 
 #[derive(Args, Clone, Default)]
@@ -473,7 +469,7 @@ async fn run() {
         Cmd::Serve(a) => serve(a).await,
         Cmd::Admin(a) => admin_cmd(a).await,
         Cmd::Client(c) => client::run(c).await,
-        Cmd::Lab(c) => lab_cmd::run(c).await,
+        Cmd::Lab(c) => lab::cli::run(c).await.map_err(Into::into),
     };
     if let Err(e) = r {
         eprintln!("vpnmon: {e:#}");

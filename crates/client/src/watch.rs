@@ -3,9 +3,9 @@
 //! sparkline of recent windows; otherwise (a pipe, a log file) each new
 //! datapoint is printed on a line of its own, as text or JSON.
 
-use super::Output;
-use super::session::Session;
-use super::stats::{self, Point, fmt_ms, num};
+use crate::OutputFormat;
+use crate::session::Session;
+use crate::stats::{self, Point, fmt_ms, num};
 use anyhow::Result;
 use chrono::Utc;
 use std::collections::VecDeque;
@@ -77,10 +77,10 @@ pub async fn run(
     id: &str,
     interval: Duration,
     count: Option<u64>,
-    out: Output,
+    out: OutputFormat,
 ) -> Result<()> {
     let m = stats::monitor_info(s, id).await?;
-    let tty = out == Output::Table && std::io::stdout().is_terminal();
+    let tty = out == OutputFormat::Table && std::io::stdout().is_terminal();
     if tty {
         println!(
             "monitor {} ({} -> {}, connection {}, status {}), every {:?}; Ctrl-C to stop",
@@ -135,8 +135,8 @@ pub async fn run(
         } else {
             for p in shown {
                 match out {
-                    Output::Json => println!("{}", p.json()),
-                    Output::Table => println!("{}", line(p)),
+                    OutputFormat::Json => println!("{}", p.json()),
+                    OutputFormat::Table => println!("{}", line(p)),
                 }
             }
         }

@@ -1,8 +1,19 @@
-//! The CLI client: `vpnmon login`, `vpnmon gateway|customer-gateway|
+//! The vpnmon CLI client: `vpnmon login`, `vpnmon gateway|customer-gateway|
 //! connection|monitor ...`, talking to a vpnmon server (or anything that
-//! speaks the same Huawei Cloud API) over HTTP.
+//! speaks the same Huawei Cloud API) over HTTP. The binary only flattens
+//! [`ClientCmd`] into its own commands and calls [`run`].
 //!
 //! Design choices:
+//! - Request bodies are the server's own request structs from `domain`
+//!   (`CreateVgw`, `CreateCgw`, `CreateConnection`, `CreateMonitor`), so
+//!   the client cannot send a field the server would refuse: both sides
+//!   share one definition of the wire, golden-tested against the spec's
+//!   examples (`crates/domain/tests/golden.rs`; the CLI's own bodies in
+//!   `tests/bodies.rs`).
+//! - Answers are read into the domain's show structs (`VpnGateway`,
+//!   `VpnConnection`, ...) where the client needs their fields; `-o json`
+//!   still prints the server's object exactly as it came, so fields this
+//!   client does not know survive for scripts.
 //! - Settings come from flags, then `VPNMON_*` environment variables, then
 //!   `~/.config/vpnmon/client.toml`, then defaults ([`settings`]).
 //! - A token is asked for once and cached per endpoint, domain, user and
@@ -13,9 +24,14 @@
 //!   `error_code: error_msg (request_id)`.
 //! - Tables are for people; `-o json` prints the server's resource object
 //!   or array unchanged, for scripts.
+//! - Errors are `anyhow`: this crate is the command line's edge, and every
+//!   error ends as one line on standard error.
 
-mod resources;
-mod session;
+#![forbid(unsafe_code)]
+
+mod duration;
+pub mod resources;
+pub mod session;
 mod settings;
 mod stats;
 mod table;
@@ -27,7 +43,7 @@ use std::path::PathBuf;
 
 /// Output format of the client commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Output {
+pub enum OutputFormat {
     /// An aligned table.
     #[default]
     #[value(alias = "text")]
@@ -67,7 +83,7 @@ pub struct ClientOpts {
         default_value_t,
         global = true
     )]
-    pub output: Output,
+    pub output: OutputFormat,
 }
 
 /// The client's top-level commands (flattened into `vpnmon`'s own).
@@ -432,7 +448,7 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
 }
 
 fn parse_duration(flag: &str, v: &str) -> Result<std::time::Duration> {
-    vpnmon::config::parse_duration(v).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+    duration::parse(v).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
 
 /// The pre-shared key from standard input or an environment variable,
@@ -486,7 +502,7 @@ mod tests {
         };
         assert_eq!(m.opts.endpoint.as_deref(), Some("http://a:1"));
         assert_eq!(m.opts.project.as_deref(), Some("p"));
-        assert_eq!(m.opts.output, Output::Json);
+        assert_eq!(m.opts.output, OutputFormat::Json);
     }
 
     #[test]

@@ -1,18 +1,46 @@
-//! `vpnmon lab ...`: test hosts for vpnmon in a network namespace (crate
-//! `lab`). A lab is one namespace in which every address of 198.18.0.0/15
-//! answers ping; vpnmon runs inside it (`ip netns exec NAME vpnmon serve
-//! ...`), probing from lab addresses (the gateways' EIPs) to lab addresses
-//! (the customer gateways), with loss and delay per target group.
+//! `vpnmon lab ...`: the command line of this crate. A lab is one
+//! namespace in which every address of 198.18.0.0/15 answers ping; vpnmon
+//! runs inside it (`ip netns exec NAME vpnmon serve ...`), probing from lab
+//! addresses (the gateways' EIPs) to lab addresses (the customer gateways),
+//! with loss and delay per target group.
 //!
-//! Mounted as `vpnmon lab`: the delay responder is started as
-//! `<this executable> lab responder ...`, so the subcommand must keep that
-//! name.
+//! Mounted by the binary as `vpnmon lab` ([`LabCmd`] is its subcommand):
+//! the delay responder is started as `<this executable> lab responder ...`,
+//! so the subcommand must keep that name.
 
-use anyhow::{Context, Result};
+use crate::{Lab, LabConfig, LabError, LabStatus, LossMode, Replies, TargetGroup};
 use clap::{Args, Subcommand};
-use lab::{Lab, LabConfig, LabError, LabStatus, LossMode, Replies, TargetGroup};
 use std::ffi::OsString;
 use std::time::Duration;
+
+/// Why a `vpnmon lab` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    /// A lab operation, with what the command was doing.
+    #[error("{what}")]
+    Step {
+        what: String,
+        #[source]
+        source: LabError,
+    },
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The blocking task running the command did not finish.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// Names what a lab operation was for, like `anyhow::Context`.
+fn step<T>(r: Result<T, LabError>, what: impl FnOnce() -> String) -> Result<T> {
+    r.map_err(|source| CliError::Step {
+        what: what(),
+        source,
+    })
+}
 
 #[derive(Debug, Subcommand)]
 pub enum LabCmd {
@@ -74,10 +102,10 @@ pub struct ImpairArgs {
     random: bool,
     /// Delay replies, e.g. 20ms (0 removes the delay). Replies then come from
     /// a userspace responder in the lab instead of the kernel.
-    #[arg(long, value_parser = lab::parse_millis)]
+    #[arg(long, value_parser = crate::parse_millis)]
     delay: Option<Duration>,
     /// Spread the delay uniformly over DELAY +- JITTER, e.g. 5ms.
-    #[arg(long, value_parser = lab::parse_millis, requires = "delay")]
+    #[arg(long, value_parser = crate::parse_millis, requires = "delay")]
     jitter: Option<Duration>,
     /// Remove the group and its impairments.
     #[arg(long, conflicts_with_all = ["loss", "delay"])]
@@ -88,7 +116,7 @@ pub struct ImpairArgs {
 pub async fn run(cmd: LabCmd) -> Result<()> {
     if let LabCmd::Responder { args } = cmd {
         let code =
-            tokio::task::spawn_blocking(move || lab::responder::main_with_args(args)).await?;
+            tokio::task::spawn_blocking(move || crate::responder::main_with_args(args)).await?;
         if code != 0 {
             std::process::exit(code.into());
         }
@@ -107,7 +135,7 @@ fn run_blocking(cmd: LabCmd) -> Result<()> {
                     "lab {name} is up: every address of {range} answers ping in network \
                      namespace {name}.\nRun vpnmon in it, e.g.: ip netns exec {name} vpnmon \
                      serve --eip-pool 198.19.255.1-198.19.255.254 --probe-allow {range}",
-                    range = lab::LAB_RANGE
+                    range = crate::LAB_RANGE
                 );
                 Ok(())
             }
@@ -176,12 +204,15 @@ fn impair(args: ImpairArgs) -> Result<()> {
         } else {
             LossMode::Exact
         };
-        lab.set_loss(g, pct, mode)
-            .with_context(|| format!("setting loss on {g}"))?;
+        step(lab.set_loss(g, pct, mode), || {
+            format!("setting loss on {g}")
+        })?;
     }
     if let Some(delay) = args.delay {
-        lab.set_delay(g, delay, args.jitter.unwrap_or(Duration::ZERO))
-            .with_context(|| format!("setting delay on {g}"))?;
+        step(
+            lab.set_delay(g, delay, args.jitter.unwrap_or(Duration::ZERO)),
+            || format!("setting delay on {g}"),
+        )?;
     }
     let status = lab.status()?;
     print!("{}", render_status(&status));

@@ -1,7 +1,7 @@
 //! The client's settings: flags, then environment (clap reads both), then
 //! the config file, then defaults.
 
-use super::ClientOpts;
+use crate::ClientOpts;
 use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ pub const DEFAULT_PROJECT: &str = "local-1";
 /// `VPNMON_PASSWORD` or standard input only.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileSettings {
+struct ClientFileSettings {
     endpoint: Option<String>,
     domain: Option<String>,
     user: Option<String>,
@@ -60,7 +60,7 @@ fn default_cache_dir() -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("no cache directory: set XDG_CACHE_HOME or HOME"))
 }
 
-fn load_file(path: &Path) -> Result<FileSettings> {
+fn load_file(path: &Path) -> Result<ClientFileSettings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading client config {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing client config {}", path.display()))
@@ -87,7 +87,7 @@ impl ClientSettings {
             Some(p) => load_file(p)?,
             None => match default_config_path() {
                 Some(p) if p.exists() => load_file(&p)?,
-                _ => FileSettings::default(),
+                _ => ClientFileSettings::default(),
             },
         };
         let pick = |flag: &Option<String>, file: Option<String>, default: &str| {

@@ -3,12 +3,13 @@
 //! CES client would: one query per metric, dimension
 //! `evpn_connection_id,<the monitor's connection>`.
 
-use super::Output;
-use super::resources::{self, Kind};
-use super::session::{Api, Session};
-use super::table::Table;
+use crate::OutputFormat;
+use crate::resources::{self, Kind};
+use crate::session::{Api, Session};
+use crate::table::Table;
 use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, Utc};
+use domain::monitor::ConnectionMonitor;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -61,18 +62,17 @@ pub struct MonitorInfo {
 
 /// Looks the monitor up (its connection is the metric dimension).
 pub async fn monitor_info(s: &mut Session, id: &str) -> Result<MonitorInfo> {
-    let m = resources::get(s, Kind::Monitor, id).await?;
-    let f = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let connection = f("vpn_connection_id");
-    if connection.is_empty() {
+    let v = resources::get(s, Kind::Monitor, id).await?;
+    let m: ConnectionMonitor = resources::typed(Kind::Monitor, &v)?;
+    if m.vpn_connection_id.is_empty() {
         bail!("connection monitor {id} has no vpn_connection_id");
     }
     Ok(MonitorInfo {
-        id: f("id"),
-        connection,
-        source: f("source_ip"),
-        destination: f("destination_ip"),
-        status: f("status"),
+        id: m.id,
+        connection: m.vpn_connection_id,
+        source: m.source_ip,
+        destination: m.destination_ip,
+        status: m.status,
     })
 }
 
@@ -169,7 +169,7 @@ pub async fn run(
     id: &str,
     since: Duration,
     period: Option<i64>,
-    out: Output,
+    out: OutputFormat,
 ) -> Result<()> {
     let period = period.unwrap_or_else(|| default_period(since));
     if !PERIODS.contains(&period) {
@@ -181,7 +181,7 @@ pub async fn run(
     let from = to.saturating_sub(since_ms);
     let points = fetch(s, &m.connection, period, from, to).await?;
     match out {
-        Output::Json => {
+        OutputFormat::Json => {
             let v = json!({
                 "connection_monitor_id": m.id,
                 "vpn_connection_id": m.connection,
@@ -197,7 +197,7 @@ pub async fn run(
                 serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
             );
         }
-        Output::Table => {
+        OutputFormat::Table => {
             table(&points).print();
             let what = match points.len() {
                 0 => "no datapoints".to_string(),

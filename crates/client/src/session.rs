@@ -9,8 +9,8 @@
 //! with a fresh database) is dropped from the cache, and the request is
 //! retried once after a new login when that is possible.
 
-use super::settings::ClientSettings;
-use super::{ClientOpts, Output};
+use crate::settings::ClientSettings;
+use crate::{ClientOpts, OutputFormat};
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
@@ -474,9 +474,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Prints what `vpnmon login` got.
-pub fn print_login(t: &CachedToken, cache: &Path, out: Output) {
+pub fn print_login(t: &CachedToken, cache: &Path, out: OutputFormat) {
     match out {
-        Output::Json => println!(
+        OutputFormat::Json => println!(
             "{}",
             json!({
                 "endpoint": t.endpoint, "domain": t.domain, "user": t.user, "user_id": t.user_id,
@@ -485,7 +485,7 @@ pub fn print_login(t: &CachedToken, cache: &Path, out: Output) {
                 "cache_file": cache.display().to_string(),
             })
         ),
-        Output::Table => {
+        OutputFormat::Table => {
             println!(
                 "logged in to {} as {} (domain {})",
                 t.endpoint, t.user, t.domain
