@@ -228,7 +228,7 @@ pub fn seconds(d: Duration) -> Value {
 /// `250ms`), the inverse of [`super::parse_duration`] for whole milliseconds.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms == 0 || d.subsec_nanos() % 1_000_000 != 0 {
+    if ms == 0 || !d.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{}s", d.as_secs_f64());
     }
     for (unit, size) in [
@@ -237,7 +237,7 @@ pub fn format_duration(d: Duration) -> String {
         ("m", 60_000),
         ("s", 1000),
     ] {
-        if ms % size == 0 {
+        if ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }

@@ -244,7 +244,13 @@ fn the_no_probe_switch_is_negated_in_flag_and_env() {
 
 #[test]
 fn refused_values_name_the_flag_whichever_source_gave_them() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    // (flags, environment, the error)
+    type Case = (
+        &'static [&'static str],
+        &'static [(&'static str, &'static str)],
+        &'static str,
+    );
+    let cases: &[Case] = &[
         (
             &["--listen", "nowhere"],
             &[],
