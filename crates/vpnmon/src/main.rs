@@ -303,8 +303,7 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
             output,
         } => {
             // Like serve, an empty store gets the bootstrap admin and project first.
-            let pw = std::env::var("VPNMON_ADMIN_PASSWORD").ok();
-            match app::bootstrap(s, pw.as_deref()).await {
+            match app::bootstrap(s, settings.admin_password.as_deref()).await {
                 Ok(Some(b)) => eprintln!(
                     "created admin user {} in domain {} (project {}){}",
                     b.user,

@@ -58,7 +58,8 @@ macro_rules! settings {
         }
 
         impl Settings {
-            /// The defaults `serve` starts from.
+            /// The defaults `serve` starts from (the table's). `Settings::default()`
+            /// is these without the metrics listener, for servers built in-process.
             pub fn defaults() -> Settings {
                 Settings {
                     $($key: $default,)+

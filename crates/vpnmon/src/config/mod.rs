@@ -217,9 +217,13 @@ impl Scope {
 /// Where a resolved value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// A command-line flag.
     Flag,
+    /// A `VPNMON_*` variable.
     Env,
+    /// The config file.
     File,
+    /// Nothing gave it.
     Default,
 }
 
@@ -239,8 +243,11 @@ fn pick<'a, R>(
 /// The sources of one command's settings, before resolution.
 #[derive(Debug, Default, Clone)]
 pub struct Layers {
+    /// From the command line.
     pub flags: Layer,
+    /// From the `VPNMON_*` variables.
     pub env: Layer,
+    /// From the TOML file.
     pub file: Layer,
     /// The file the `file` layer was read from.
     pub config: Option<PathBuf>,
@@ -251,6 +258,7 @@ pub struct Layers {
 /// Resolved settings and where each came from.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The values.
     pub settings: Settings,
     /// Per key, in table order.
     pub sources: Vec<(&'static str, Source)>,
@@ -261,8 +269,11 @@ pub struct Resolved {
 /// A setting's value as `config show` prints it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shown {
+    /// The config-file key.
     pub key: &'static str,
+    /// For `-o json`.
     pub json: Value,
+    /// For text output and `--help`; empty when unset.
     pub text: String,
 }
 
@@ -342,10 +353,11 @@ impl Resolved {
         let width = shown.iter().map(|s| s.key.len()).max().unwrap_or(0);
         let value_width = shown.iter().map(|s| s.text.len()).max().unwrap_or(0);
         let mut out = String::new();
-        for (s, spec) in shown.iter().zip(SPECS) {
+        for s in &shown {
+            let spec = SPECS.iter().find(|spec| spec.key == s.key);
             let from = match self.source(s.key) {
-                Source::Flag => format!("--{}", spec.flag),
-                Source::Env => spec.env.to_string(),
+                Source::Flag => format!("--{}", spec.map_or(s.key, |x| x.flag)),
+                Source::Env => spec.map_or(s.key, |x| x.env).to_string(),
                 Source::File => match &self.config {
                     Some(p) => format!("file {}", p.display()),
                     None => "file".to_string(),
