@@ -3,10 +3,9 @@
 use anyhow::{Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
 use vpnmon::admin::{self, Output};
 use vpnmon::app::{self, Application, Hooks};
-use vpnmon::config::{self, FileSettings, Settings};
+use vpnmon::config;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +24,9 @@ enum Cmd {
     Serve(ServeArgs),
     /// Manage projects, users, credentials and the EIP pool in the store.
     Admin(AdminArgs),
+    /// Inspect the settings of `serve`.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     // The CLI client (crate `client`): login, gateway, customer-gateway, connection, monitor.
     #[command(flatten)]
     Client(client::ClientCmd),
@@ -33,62 +35,31 @@ enum Cmd {
     Lab(lab::cli::LabCmd),
 }
 
-#[derive(Args, Clone, Default)]
-struct StoreArgs {
-    /// Data directory holding the SQLite database.
-    #[arg(long, env = "VPNMON_DATA_DIR", global = true)]
-    data_dir: Option<PathBuf>,
-    /// Database URL (postgres://... or sqlite://...); overrides --data-dir.
-    #[arg(long, env = "VPNMON_DATABASE_URL", global = true)]
-    database_url: Option<String>,
-    /// TOML settings file.
-    #[arg(long, env = "VPNMON_CONFIG", global = true)]
-    config: Option<PathBuf>,
-}
-
+/// `vpnmon serve`: every setting's flag, from the table in `config/mod.rs`.
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
-    store: StoreArgs,
-    /// Address to listen on.
-    #[arg(long, env = "VPNMON_LISTEN")]
-    listen: Option<String>,
-    /// EIP pool: addresses, CIDRs or ranges (a-b); repeatable or comma-separated.
-    #[arg(long, env = "VPNMON_EIP_POOL", value_delimiter = ',')]
-    eip_pool: Vec<String>,
-    /// Log format: text or json.
-    #[arg(long, env = "VPNMON_LOG_FORMAT")]
-    log_format: Option<String>,
-    /// Probe destinations allowed (CIDR); repeatable or comma-separated. Default: everything.
-    #[arg(long, env = "VPNMON_PROBE_ALLOW", value_delimiter = ',')]
-    probe_allow: Vec<String>,
-    /// Probe window (default 10s).
-    #[arg(long, env = "VPNMON_PROBE_INTERVAL")]
-    probe_interval: Option<String>,
-    /// Echo requests per window (default 3).
-    #[arg(long, env = "VPNMON_PROBE_COUNT")]
-    probe_count: Option<u32>,
-    /// Per-probe timeout (default 1s).
-    #[arg(long, env = "VPNMON_PROBE_TIMEOUT")]
-    probe_timeout: Option<String>,
-    /// Do not run the probe engine (API only).
-    #[arg(long, env = "VPNMON_NO_PROBE")]
-    no_probe: bool,
-    /// Prometheus metrics listener, or `off` (default 127.0.0.1:9180).
-    #[arg(long, env = "VPNMON_METRICS_LISTEN")]
-    metrics_listen: Option<String>,
-    /// Most monitors with per-monitor metric series (default 1000).
-    #[arg(long, env = "VPNMON_METRICS_MAX_MONITORS")]
-    metrics_max_monitors: Option<usize>,
-    /// Keep raw datapoints this long (default 7d).
-    #[arg(long, env = "VPNMON_RETENTION")]
-    retention: Option<String>,
+    settings: config::ServeFlags,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the effective settings of `serve` (after flags, environment and
+    /// config file) and where each comes from; `-o json`: one object keyed
+    /// by config-file key, durations in seconds.
+    Show {
+        #[command(flatten)]
+        settings: config::ServeFlags,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(Args)]
 struct AdminArgs {
+    /// `--data-dir`, `--database-url`, `--config`, shared with `serve`.
     #[command(flatten)]
-    store: StoreArgs,
+    store: config::StoreFlags,
     #[command(subcommand)]
     cmd: AdminCmd,
 }
@@ -205,90 +176,6 @@ enum EipCmd {
     },
 }
 
-fn settings_from(store: &StoreArgs) -> Result<(Settings, FileSettings)> {
-    let file = match &store.config {
-        Some(p) => FileSettings::load(p)?,
-        None => FileSettings::default(),
-    };
-    let mut s = Settings::default();
-    if let Some(d) = store.data_dir.clone().or(file.data_dir.clone()) {
-        s.data_dir = d;
-    }
-    s.database_url = store.database_url.clone().or(file.database_url.clone());
-    Ok((s, file))
-}
-
-fn serve_settings(a: &ServeArgs) -> Result<Settings> {
-    let (mut s, file) = settings_from(&a.store)?;
-    if let Some(l) = a.listen.clone().or(file.listen.clone()) {
-        s.listen = l
-            .parse()
-            .map_err(|_| anyhow!("--listen: bad address {l:?} (want IP:PORT)"))?;
-    }
-    s.eip_pool = if a.eip_pool.is_empty() {
-        file.eip_pool.clone().unwrap_or_default()
-    } else {
-        a.eip_pool.clone()
-    };
-    if let Some(f) = a.log_format.clone().or(file.log_format.clone()) {
-        if f != "text" && f != "json" {
-            return Err(anyhow!("--log-format must be text or json"));
-        }
-        s.log_format = f;
-    }
-    let allow = if a.probe_allow.is_empty() {
-        file.probe_allow.clone().unwrap_or_default()
-    } else {
-        a.probe_allow.clone()
-    };
-    s.probe_allow = allow
-        .iter()
-        .filter(|x| !x.trim().is_empty())
-        .map(|x| config::parse_allow(x).map_err(|e| anyhow!("--probe-allow: {e}")))
-        .collect::<Result<_>>()?;
-    if let Some(v) = a.probe_interval.clone().or(file.probe_interval.clone()) {
-        s.probe_interval =
-            config::parse_duration(&v).map_err(|e| anyhow!("--probe-interval: {e}"))?;
-    }
-    if let Some(v) = a.probe_timeout.clone().or(file.probe_timeout.clone()) {
-        s.probe_timeout =
-            config::parse_duration(&v).map_err(|e| anyhow!("--probe-timeout: {e}"))?;
-    }
-    if let Some(c) = a.probe_count.or(file.probe_count) {
-        if c == 0 || c > 100 {
-            return Err(anyhow!("--probe-count must be between 1 and 100"));
-        }
-        s.probe_count = c;
-    }
-    if let Some(r) = a.retention.clone().or(file.retention.clone()) {
-        s.retention = config::parse_duration(&r).map_err(|e| anyhow!("--retention: {e}"))?;
-    }
-    s.probe = !a.no_probe && file.probe.unwrap_or(true);
-    let ml = a
-        .metrics_listen
-        .clone()
-        .or(file.metrics_listen.clone())
-        .unwrap_or_else(|| "127.0.0.1:9180".into());
-    s.metrics_listen =
-        if ml == "off" {
-            None
-        } else {
-            Some(ml.parse().map_err(|_| {
-                anyhow!("--metrics-listen: bad address {ml:?} (want IP:PORT or off)")
-            })?)
-        };
-    if let Some(n) = a.metrics_max_monitors.or(file.metrics_max_monitors) {
-        s.metrics_max_monitors = n;
-    }
-    s.admin_password = std::env::var("VPNMON_ADMIN_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if s.probe_timeout > s.probe_interval {
-        return Err(anyhow!("--probe-timeout must not exceed --probe-interval"));
-    }
-    Ok(s)
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -310,7 +197,7 @@ async fn shutdown_signal() {
 }
 
 async fn serve(a: ServeArgs) -> Result<()> {
-    let settings = serve_settings(&a)?;
+    let settings = a.settings.resolve()?.settings;
     vpnmon::telemetry::init(&settings.log_format);
     let application = Application::build(&settings, Hooks::default()).await?;
     if let Some(b) = &application.bootstrap {
@@ -341,9 +228,22 @@ async fn serve(a: ServeArgs) -> Result<()> {
     application.run_until(shutdown_signal()).await
 }
 
+fn config_cmd(c: ConfigCmd) -> Result<()> {
+    match c {
+        ConfigCmd::Show { settings, output } => {
+            let resolved = settings.resolve()?;
+            match output {
+                Output::Json => println!("{}", resolved.to_json()),
+                Output::Text => print!("{}", resolved.to_text()),
+            }
+            Ok(())
+        }
+    }
+}
+
 async fn admin_cmd(a: AdminArgs) -> Result<()> {
     vpnmon::telemetry::init("text");
-    let (settings, _) = settings_from(&a.store)?;
+    let settings = a.store.resolve()?.settings;
     let store = app::open_store(&settings).await?;
     let s: &dyn store::Store = &store;
     let r = match a.cmd {
@@ -399,8 +299,7 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
             output,
         } => {
             // Like serve, an empty store gets the bootstrap admin and project first.
-            let pw = std::env::var("VPNMON_ADMIN_PASSWORD").ok();
-            match app::bootstrap(s, pw.as_deref()).await {
+            match app::bootstrap(s, settings.admin_password.as_deref()).await {
                 Ok(Some(b)) => eprintln!(
                     "created admin user {} in domain {} (project {}){}",
                     b.user,
@@ -468,6 +367,7 @@ async fn run() {
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a).await,
         Cmd::Admin(a) => admin_cmd(a).await,
+        Cmd::Config(c) => config_cmd(c),
         Cmd::Client(c) => client::run(c).await,
         Cmd::Lab(c) => lab::cli::run(c).await.map_err(Into::into),
     };

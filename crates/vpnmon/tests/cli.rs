@@ -372,6 +372,81 @@ fn settings_come_from_the_config_file_when_no_flag_or_env_gives_them() {
     assert!(r.stderr.contains("passwrd"), "{}", r.stderr);
 }
 
+#[test]
+fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vpnmon.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:7001\"\nprobe_interval = \"30s\"\nprobe_count = 5\n\
+         retention = \"2d\"\neip_pool = [\"127.0.0.2-127.0.0.9\"]\nprobe = false\n",
+    )
+    .unwrap();
+    let c = Client {
+        base: String::new(),
+        cache: dir.path().join("cache"),
+        config: dir.path().join("config"),
+        password: None,
+        extra: vec![
+            ("VPNMON_CONFIG".into(), file.display().to_string()),
+            ("VPNMON_LISTEN".into(), "127.0.0.1:7002".into()),
+            ("VPNMON_PROBE_INTERVAL".into(), "20s".into()),
+            ("VPNMON_METRICS_LISTEN".into(), "off".into()),
+            ("VPNMON_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        ],
+        _dirs: None,
+    };
+    let flags = ["--listen", "127.0.0.1:7003", "--probe-timeout", "500ms"];
+    let r = c
+        .run(&[&["config", "show", "-o", "json"], &flags[..]].concat())
+        .ok();
+    // listen: the flag over env and file; probe_interval: env over file;
+    // probe_count, retention, eip_pool, probe: the file; the rest: defaults.
+    assert_eq!(
+        r.json(),
+        serde_json::json!({
+            "listen": "127.0.0.1:7003",
+            "data_dir": "./vpnmon-data",
+            "database_url": null,
+            "eip_pool": ["127.0.0.2-127.0.0.9"],
+            "log_format": "text",
+            "probe_allow": [],
+            "probe_interval": 20,
+            "probe_count": 5,
+            "probe_timeout": 0.5,
+            "probe": false,
+            "retention": {"raw": 172800},
+            "metrics_listen": "off",
+            "metrics_max_monitors": 1000,
+        })
+    );
+    assert!(!r.stdout.contains(ADMIN_PASSWORD), "{}", r.stdout);
+
+    // The text form says where each value came from.
+    let t = c
+        .run(&[&["config", "show"], &flags[..]].concat())
+        .ok()
+        .stdout;
+    let from = |key: &str| {
+        let v = field(&t, key).unwrap_or_else(|| panic!("no {key}:\n{t}"));
+        v.split_whitespace().map(String::from).collect::<Vec<_>>()
+    };
+    assert_eq!(from("listen"), ["127.0.0.1:7003", "--listen"]);
+    assert_eq!(from("probe_interval"), ["20s", "VPNMON_PROBE_INTERVAL"]);
+    let in_file = format!("{}", file.display());
+    assert_eq!(from("probe_count"), ["5", "file", &in_file]);
+    assert_eq!(from("log_format"), ["text", "default"]);
+    assert!(!t.contains(ADMIN_PASSWORD), "{t}");
+
+    // A value serve would refuse is the same error here.
+    let r = c.run(&["config", "show", "--probe-count", "0"]).failed();
+    assert!(
+        r.stderr.contains("--probe-count must be between 1 and 100"),
+        "{}",
+        r.stderr
+    );
+}
+
 /// Parses `VPN.0381: VPN connection <conn> already has connection monitor (<rid>)`.
 fn assert_duplicate_monitor_error(stderr: &str, conn: &str) {
     let want = format!("VPN.0381: VPN connection {conn} already has connection monitor (");
