@@ -29,7 +29,6 @@
 
 #![forbid(unsafe_code)]
 
-mod duration;
 pub mod resources;
 pub mod session;
 mod settings;
@@ -448,7 +447,7 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
 }
 
 fn parse_duration(flag: &str, v: &str) -> Result<std::time::Duration> {
-    duration::parse(v).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+    domain::time::parse_duration(v).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
 
 /// The pre-shared key from standard input or an environment variable,

@@ -460,29 +460,7 @@ fn retention_json(raw: &Duration) -> Value {
     serde_json::json!({ "raw": seconds(*raw) })
 }
 
-/// Parses durations like `10s`, `250ms`, `2m`, `1h`, `7d` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("bad duration {s:?} (try 10s, 250ms, 5m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m, h or d)")),
-    };
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("duration {s:?} must be positive"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+pub use domain::time::parse_duration;
 
 /// Parses a CIDR or a bare address (as a /32 or /128).
 pub fn parse_allow(s: &str) -> Result<ipnet::IpNet, String> {
