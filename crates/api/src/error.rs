@@ -227,7 +227,7 @@ mod tests {
             DomainError::Invalid("x is required".into()),
             DomainError::UnsupportedAttribute("x".into()),
             DomainError::NotFound,
-            DomainError::MonitorExists("c".into()),
+            DomainError::MonitorExists(domain::ConnectionId::random()),
             DomainError::QuotaExceeded("q".into()),
             DomainError::BodyTooLarge(1),
             DomainError::Internal("disk".into()),

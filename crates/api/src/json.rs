@@ -209,10 +209,10 @@ impl QueryParams {
         }
     }
     /// A UUID parameter.
-    pub fn uuid(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub fn uuid<T: domain::ResourceId>(&self, key: &str) -> Result<Option<T>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => domain::ids::parse_resource_id(v)
+            Some(v) => T::parse(v)
                 .map(Some)
                 .ok_or_else(|| ApiError::invalid(format!("{key} is not a valid UUID: {v:?}"))),
         }

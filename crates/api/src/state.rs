@@ -14,7 +14,7 @@ pub trait MonitorWatcher: Send + Sync + 'static {
     /// A monitor was created.
     fn created(&self, monitor: &store::ProbeMonitor);
     /// A monitor was deleted (directly or with its connection).
-    fn deleted(&self, monitor_id: &str);
+    fn deleted(&self, monitor_id: &domain::MonitorId);
 }
 
 /// A watcher that does nothing (no probe engine attached).
@@ -23,7 +23,7 @@ pub struct NoWatcher;
 
 impl MonitorWatcher for NoWatcher {
     fn created(&self, _: &store::ProbeMonitor) {}
-    fn deleted(&self, _: &str) {}
+    fn deleted(&self, _: &domain::MonitorId) {}
 }
 
 /// Everything a handler may need.

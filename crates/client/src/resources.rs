@@ -144,7 +144,7 @@ fn gateway_row(g: &VpnGateway) -> Vec<String> {
         .map(|e| e.ip_address.as_str())
         .collect();
     vec![
-        dash(&g.id),
+        g.id.to_string(),
         dash(&g.name),
         dash(&g.status),
         joined(&eips),
@@ -156,7 +156,7 @@ fn gateway_row(g: &VpnGateway) -> Vec<String> {
 
 fn cgw_row(c: &CustomerGateway) -> Vec<String> {
     vec![
-        dash(&c.id),
+        c.id.to_string(),
         dash(&c.name),
         dash(&c.id_value),
         optional(c.bgp_asn.as_ref()),
@@ -166,12 +166,12 @@ fn cgw_row(c: &CustomerGateway) -> Vec<String> {
 
 fn connection_row(c: &VpnConnection) -> Vec<String> {
     vec![
-        dash(&c.id),
+        c.id.to_string(),
         dash(&c.name),
         dash(&c.status),
         dash(&c.style),
-        dash(&c.vgw_id),
-        dash(&c.cgw_id),
+        c.vgw_id.to_string(),
+        c.cgw_id.to_string(),
         joined(&c.peer_subnets),
         optional(c.connection_monitor_id.as_ref()),
     ]
@@ -179,9 +179,9 @@ fn connection_row(c: &VpnConnection) -> Vec<String> {
 
 fn monitor_row(m: &ConnectionMonitor) -> Vec<String> {
     vec![
-        dash(&m.id),
+        m.id.to_string(),
         dash(&m.status),
-        dash(&m.vpn_connection_id),
+        m.vpn_connection_id.to_string(),
         dash(&m.source_ip),
         dash(&m.destination_ip),
         dash(&m.proto_type),

@@ -64,12 +64,9 @@ pub struct MonitorInfo {
 pub async fn monitor_info(s: &mut Session, id: &str) -> Result<MonitorInfo> {
     let v = resources::get(s, Kind::Monitor, id).await?;
     let m: ConnectionMonitor = resources::typed(Kind::Monitor, &v)?;
-    if m.vpn_connection_id.is_empty() {
-        bail!("connection monitor {id} has no vpn_connection_id");
-    }
     Ok(MonitorInfo {
-        id: m.id,
-        connection: m.vpn_connection_id,
+        id: m.id.to_string(),
+        connection: m.vpn_connection_id.to_string(),
         source: m.source_ip,
         destination: m.destination_ip,
         status: m.status,

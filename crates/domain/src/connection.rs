@@ -1,6 +1,7 @@
 //! VPN connections (`vpn-connection`, singular on the wire).
 
 use crate::DomainError;
+use crate::ids::{ConnectionId, CustomerGatewayId, GatewayId, MonitorId};
 use crate::validate::{self, Tag};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -155,13 +156,13 @@ pub struct UpdateConnection {
 /// A VPN connection in its show shape (`ResponseVpnConnection`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VpnConnection {
-    pub id: String,
+    pub id: ConnectionId,
     pub name: String,
     pub status: String,
-    pub vgw_id: String,
+    pub vgw_id: GatewayId,
     pub vgw_ip: String,
     pub style: String,
-    pub cgw_id: String,
+    pub cgw_id: CustomerGatewayId,
     pub peer_subnets: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel_local_address: Option<String>,
@@ -181,7 +182,7 @@ pub struct VpnConnection {
     pub updated_at: String,
     pub enterprise_project_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_monitor_id: Option<String>,
+    pub connection_monitor_id: Option<MonitorId>,
     pub ha_role: String,
     pub tags: Vec<Tag>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -532,14 +533,14 @@ pub fn assign_tunnel(conn_id: &str, used: &HashSet<u32>) -> Result<(String, Stri
 
 /// The gateway and customer gateway a create request refers to (both
 /// required, both UUIDs), for the store to load before [`create`].
-pub fn create_refs(req: &CreateConnection) -> Result<(String, String), DomainError> {
-    let vgw_id = validate::uuid_ref(
+pub fn create_refs(req: &CreateConnection) -> Result<(GatewayId, CustomerGatewayId), DomainError> {
+    let vgw_id = validate::id_ref(
         "vpn_connection.vgw_id",
         req.vgw_id
             .as_deref()
             .ok_or_else(|| DomainError::invalid("vpn_connection.vgw_id is required"))?,
     )?;
-    let cgw_id = validate::uuid_ref(
+    let cgw_id = validate::id_ref(
         "vpn_connection.cgw_id",
         req.cgw_id
             .as_deref()
@@ -552,7 +553,7 @@ pub fn create_refs(req: &CreateConnection) -> Result<(String, String), DomainErr
 /// connection. `used_tunnels` are the /30s the gateway already uses.
 pub fn create(
     req: CreateConnection,
-    id: String,
+    id: ConnectionId,
     now: &str,
     gateway: &crate::gateway::VpnGateway,
     cgw: &crate::customer_gateway::CustomerGateway,
@@ -579,7 +580,7 @@ pub fn create(
             validate::name("vpn_connection.name", n)?;
             n.clone()
         }
-        None => validate::default_name("vpn", &id),
+        None => validate::default_name("vpn", &id.to_string()),
     };
     let peer_subnets = req.peer_subnets.clone().unwrap_or_default();
     // Required except for policy/bgp connections of an ER gateway; checked whenever given.
@@ -650,13 +651,13 @@ pub fn create(
         }
         // BGP peers and NQA need tunnel addresses: assign one or fail.
         (None, None) if style == "bgp" || req.enable_nqa == Some(true) => {
-            let (l, p) = assign_tunnel(&id, used_tunnels)?;
+            let (l, p) = assign_tunnel(&id.to_string(), used_tunnels)?;
             (Some(l), Some(p))
         }
         // A plain static connection shows one like the real service, but
         // does not need one: past the 16 319 /30s of a gateway it has none,
         // so connection counts are never capped by tunnel addresses.
-        (None, None) if style == "static" => match assign_tunnel(&id, used_tunnels) {
+        (None, None) if style == "static" => match assign_tunnel(&id.to_string(), used_tunnels) {
             Ok((l, p)) => (Some(l), Some(p)),
             Err(_) => (None, None),
         },
@@ -672,10 +673,10 @@ pub fn create(
         id,
         name,
         status: "ACTIVE".into(),
-        vgw_id: gateway.id.clone(),
+        vgw_id: gateway.id,
         vgw_ip,
         style: style.to_ascii_uppercase(),
-        cgw_id: cgw.id.clone(),
+        cgw_id: cgw.id,
         peer_subnets,
         tunnel_local_address,
         tunnel_peer_address,
@@ -721,18 +722,20 @@ impl VpnConnection {
     /// The customer gateway an update moves the connection to, if it names
     /// one (a UUID); the store checks that it exists, then
     /// [`Self::check_cgw_change`].
-    pub fn update_cgw_ref(req: &UpdateConnection) -> Result<Option<String>, DomainError> {
+    pub fn update_cgw_ref(
+        req: &UpdateConnection,
+    ) -> Result<Option<CustomerGatewayId>, DomainError> {
         req.cgw_id
             .as_deref()
-            .map(|c| validate::uuid_ref("vpn_connection.cgw_id", c))
+            .map(|c| validate::id_ref("vpn_connection.cgw_id", c))
             .transpose()
     }
 
     /// A monitored connection keeps its customer gateway (the monitor
     /// probes that address): the monitor must be deleted first.
-    pub fn check_cgw_change(&self, cgw_id: &str) -> Result<(), DomainError> {
+    pub fn check_cgw_change(&self, cgw_id: &CustomerGatewayId) -> Result<(), DomainError> {
         match &self.connection_monitor_id {
-            Some(m) if cgw_id != self.cgw_id => Err(DomainError::invalid(format!(
+            Some(m) if *cgw_id != self.cgw_id => Err(DomainError::invalid(format!(
                 "vpn_connection.cgw_id cannot change while connection monitor {m} exists; delete it first"
             ))),
             _ => Ok(()),
@@ -751,7 +754,7 @@ impl VpnConnection {
             self.name = n.clone();
         }
         if let Some(c) = &req.cgw_id {
-            self.cgw_id = validate::uuid_ref("vpn_connection.cgw_id", c)?;
+            self.cgw_id = validate::id_ref("vpn_connection.cgw_id", c)?;
         }
         if let Some(s) = &req.peer_subnets {
             validate_peer_subnets("vpn_connection.peer_subnets", s)?;

@@ -2,6 +2,7 @@
 //! connection monitor probes.
 
 use crate::DomainError;
+use crate::ids::CustomerGatewayId;
 use crate::validate::{self, Tag};
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +47,7 @@ pub struct UpdateCgw {
 /// A customer gateway in its show shape (`ResponseCustomerGateway`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerGateway {
-    pub id: String,
+    pub id: CustomerGatewayId,
     pub name: String,
     pub id_type: String,
     pub id_value: String,
@@ -79,7 +80,11 @@ fn certificate(c: &CaCertificateRequest) -> Result<serde_json::Value, DomainErro
 }
 
 /// Validates a create request and builds the customer gateway.
-pub fn create(req: CreateCgw, id: String, now: &str) -> Result<CustomerGateway, DomainError> {
+pub fn create(
+    req: CreateCgw,
+    id: CustomerGatewayId,
+    now: &str,
+) -> Result<CustomerGateway, DomainError> {
     let id_type = req.id_type.unwrap_or_else(|| "ip".into());
     validate::one_of("customer_gateway.id_type", &id_type, &["ip", "fqdn"])?;
     let id_value = req
@@ -120,7 +125,7 @@ pub fn create(req: CreateCgw, id: String, now: &str) -> Result<CustomerGateway, 
             validate::name("customer_gateway.name", &n)?;
             n
         }
-        None => validate::default_name("cgw", &id),
+        None => validate::default_name("cgw", &id.to_string()),
     };
     let tags = req.tags.unwrap_or_default();
     validate::tags(&tags)?;

@@ -16,7 +16,7 @@ pub enum DomainError {
     NotFound,
     /// The connection already has a monitor (`VPN.0381`).
     #[error("VPN connection {0} already has connection monitor")]
-    MonitorExists(String),
+    MonitorExists(crate::ids::ConnectionId),
     /// A quota configured by the operator is exhausted.
     #[error("invalid request: quota exceeded: {0}")]
     QuotaExceeded(String),
@@ -66,7 +66,7 @@ impl DomainError {
     }
 
     /// A record cannot be deleted or changed while a connection uses it.
-    pub fn in_use(kind: Kind, id: &str, connection_id: &str) -> Self {
+    pub fn in_use(kind: Kind, id: &dyn std::fmt::Display, connection_id: &str) -> Self {
         DomainError::Invalid(format!(
             "{} {id} is used by vpn connection {connection_id}",
             kind.label()
@@ -95,7 +95,7 @@ mod tests {
             DomainError::Invalid(r#"domain "acme" already exists"#.into())
         );
         assert_eq!(
-            DomainError::in_use(Kind::CustomerGateway, "c1", "k1"),
+            DomainError::in_use(Kind::CustomerGateway, &"c1", "k1"),
             DomainError::Invalid("customer gateway c1 is used by vpn connection k1".into())
         );
         assert_eq!(

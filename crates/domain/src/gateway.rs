@@ -2,6 +2,7 @@
 
 use crate::DomainError;
 use crate::eip::{Eip, EipRequest};
+use crate::ids::GatewayId;
 use crate::validate::{self, Tag};
 use serde::{Deserialize, Serialize};
 
@@ -74,7 +75,7 @@ pub struct UpdateVgw {
 /// A VPN gateway, serialized in its show shape (`ResponseVpnGateway`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VpnGateway {
-    pub id: String,
+    pub id: GatewayId,
     pub name: String,
     pub status: String,
     pub network_type: String,
@@ -148,7 +149,7 @@ fn connection_number(flavor: &str) -> i64 {
 }
 
 /// Validates a create request and builds the gateway.
-pub fn plan_create(req: CreateVgw, id: String, now: &str) -> Result<GatewayPlan, DomainError> {
+pub fn plan_create(req: CreateVgw, id: GatewayId, now: &str) -> Result<GatewayPlan, DomainError> {
     let network_type = req.network_type.unwrap_or_else(|| "public".into());
     validate::one_of(
         "vpn_gateway.network_type",
@@ -181,7 +182,7 @@ pub fn plan_create(req: CreateVgw, id: String, now: &str) -> Result<GatewayPlan,
             validate::name("vpn_gateway.name", &n)?;
             n
         }
-        None => validate::default_name("vpngw", &id),
+        None => validate::default_name("vpngw", &id.to_string()),
     };
     let bgp_asn = req.bgp_asn.unwrap_or(64512);
     validate::range("vpn_gateway.bgp_asn", bgp_asn, 1, 4_294_967_295)?;

@@ -1,7 +1,147 @@
 //! Identifiers. Project ids are 32 lowercase hex characters like IAM's;
-//! resource ids are UUIDs (v4, as the real service's look random).
+//! resource ids are UUIDs (v4, as the real service's look random), one type
+//! per kind of resource so that two kinds can't be swapped. An id is parsed
+//! once, at the edge (a path, a body field, a stored row); below that it is
+//! a value that is valid by construction.
 
 use std::fmt;
+use std::str::FromStr;
+
+/// The behaviour every resource id type shares.
+pub trait ResourceId: Copy + Eq + std::hash::Hash + fmt::Display + Send + Sync + 'static {
+    /// A new random id.
+    fn random() -> Self;
+    /// Parses the canonical text form (36 characters, any case); `None`
+    /// when it is not a UUID.
+    fn parse(s: &str) -> Option<Self>;
+    /// The id's UUID.
+    fn uuid(&self) -> uuid::Uuid;
+}
+
+macro_rules! resource_id {
+    ($(#[$meta:meta])* $name:ident, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A new random id.
+            pub fn random() -> Self {
+                $name(uuid::Uuid::new_v4())
+            }
+            /// Parses the canonical text form; `None` when it is not a UUID.
+            pub fn parse(s: &str) -> Option<Self> {
+                parse_uuid(s).map($name)
+            }
+            /// The id's UUID.
+            pub fn uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+            /// The id of a UUID.
+            pub fn from_uuid(u: uuid::Uuid) -> Self {
+                $name(u)
+            }
+        }
+
+        impl ResourceId for $name {
+            fn random() -> Self {
+                $name::random()
+            }
+            fn parse(s: &str) -> Option<Self> {
+                $name::parse(s)
+            }
+            fn uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::parse(s).ok_or_else(|| format!("not a valid {} id (a UUID): {s:?}", $what))
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                $name::parse(other) == Some(*self)
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                $name::parse(other) == Some(*self)
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                $name::parse(other) == Some(*self)
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                other == self
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                other == self
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format!("not a valid {} id (a UUID)", $what))
+                })
+            }
+        }
+    };
+}
+
+resource_id!(
+    /// A VPN gateway's id.
+    GatewayId,
+    "VPN gateway"
+);
+resource_id!(
+    /// A customer gateway's id.
+    CustomerGatewayId,
+    "customer gateway"
+);
+resource_id!(
+    /// A VPN connection's id.
+    ConnectionId,
+    "VPN connection"
+);
+resource_id!(
+    /// A connection monitor's id.
+    MonitorId,
+    "connection monitor"
+);
+
+fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
+    if s.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::parse_str(s).ok()
+}
 
 /// An IAM project id: 32 lowercase hex characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +168,24 @@ impl ProjectId {
     }
 }
 
+impl PartialEq<str> for ProjectId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ProjectId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for ProjectId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -47,15 +205,33 @@ pub fn new_iam_id() -> String {
 /// Parses a resource id given in a path or body; `None` when it is not a UUID.
 /// The canonical (lowercase, hyphenated) form is returned.
 pub fn parse_resource_id(s: &str) -> Option<String> {
-    if s.len() != 36 {
-        return None;
-    }
-    uuid::Uuid::parse_str(s).ok().map(|u| u.to_string())
+    parse_uuid(s).map(|u| u.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_ids_parse_once_and_print_canonically() {
+        let id = MonitorId::parse("CAE286F2-0000-4000-8000-E22416CA1220").unwrap();
+        assert_eq!(id.to_string(), "cae286f2-0000-4000-8000-e22416ca1220");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            r#""cae286f2-0000-4000-8000-e22416ca1220""#
+        );
+        let back: MonitorId =
+            serde_json::from_str(r#""cae286f2-0000-4000-8000-e22416ca1220""#).unwrap();
+        assert_eq!(back, id);
+        assert!(serde_json::from_str::<MonitorId>(r#""nope""#).is_err());
+        assert!(MonitorId::parse("cae286f200004000800e22416ca1220").is_none());
+        assert_eq!(id, "cae286f2-0000-4000-8000-e22416ca1220");
+        assert!(
+            "x".parse::<GatewayId>()
+                .unwrap_err()
+                .contains("VPN gateway")
+        );
+    }
 
     #[test]
     fn project_id_must_be_32_hex() {

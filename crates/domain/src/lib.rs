@@ -24,4 +24,4 @@ pub mod validate;
 pub mod views;
 
 pub use error::DomainError;
-pub use ids::ProjectId;
+pub use ids::{ConnectionId, CustomerGatewayId, GatewayId, MonitorId, ProjectId, ResourceId};

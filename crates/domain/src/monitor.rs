@@ -4,6 +4,7 @@ use crate::DomainError;
 use crate::connection::VpnConnection;
 use crate::customer_gateway::CustomerGateway;
 use crate::gateway::VpnGateway;
+use crate::ids::{ConnectionId, MonitorId};
 use serde::{Deserialize, Serialize};
 
 /// `CreateConnectionMonitorRequestBodyContent`.
@@ -27,9 +28,9 @@ pub mod status {
 /// A connection monitor in its show shape (`ConnectionMonitorInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionMonitor {
-    pub id: String,
+    pub id: MonitorId,
     pub status: String,
-    pub vpn_connection_id: String,
+    pub vpn_connection_id: ConnectionId,
     #[serde(rename = "type")]
     pub monitor_type: String,
     pub source_ip: String,
@@ -42,7 +43,7 @@ pub struct ConnectionMonitor {
 /// gateway, the private address itself for a private one), and
 /// `destination_ip` is the customer gateway's `id_value`.
 pub fn derive(
-    id: String,
+    id: MonitorId,
     conn: &VpnConnection,
     gateway: &VpnGateway,
     cgw: &CustomerGateway,
@@ -67,7 +68,7 @@ pub fn derive(
     Ok(ConnectionMonitor {
         id,
         status: status::PENDING_CREATE.into(),
-        vpn_connection_id: conn.id.clone(),
+        vpn_connection_id: conn.id,
         monitor_type: "gateway".into(),
         source_ip,
         destination_ip: destination_ip.to_string(),

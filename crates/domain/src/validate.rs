@@ -82,6 +82,11 @@ pub fn uuid_ref(field: &str, v: &str) -> Result<String, DomainError> {
         .ok_or_else(|| DomainError::invalid(format!("{field} is not a valid UUID: {v:?}")))
 }
 
+/// Parses a reference to another resource into its typed id.
+pub fn id_ref<T: crate::ids::ResourceId>(field: &str, v: &str) -> Result<T, DomainError> {
+    T::parse(v).ok_or_else(|| DomainError::invalid(format!("{field} is not a valid UUID: {v:?}")))
+}
+
 /// Validates tags: at most 20, key 1-128 and value 0-255 characters.
 pub fn tags(v: &[Tag]) -> Result<(), DomainError> {
     if v.len() > 20 {

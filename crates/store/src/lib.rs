@@ -63,7 +63,7 @@ use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CustomerGateway, UpdateCgw};
 use domain::gateway::{GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::ConnectionMonitor;
-use domain::{DomainError, ProjectId};
+use domain::{ConnectionId, CustomerGatewayId, DomainError, GatewayId, MonitorId, ProjectId};
 
 /// Result of store operations: domain errors (`NotFound`, `Invalid`, ...)
 /// or `Internal` for storage failures, whose text is for logs only.
@@ -136,45 +136,54 @@ pub trait ResourceStore: Send + Sync {
     /// Creates a gateway and binds its EIPs from the pool.
     async fn create_gateway(&self, p: &ProjectId, plan: GatewayPlan) -> Result<VpnGateway>;
     /// Shows a gateway.
-    async fn get_gateway(&self, p: &ProjectId, id: &str) -> Result<VpnGateway>;
+    async fn get_gateway(&self, p: &ProjectId, id: &GatewayId) -> Result<VpnGateway>;
     /// Lists gateways, optionally by id and enterprise projects.
     async fn list_gateways(
         &self,
         p: &ProjectId,
-        id: Option<&str>,
+        id: Option<&GatewayId>,
         eps: &[String],
     ) -> Result<Vec<VpnGateway>>;
     /// Updates a gateway (rebinding EIPs the update names).
-    async fn update_gateway(&self, p: &ProjectId, id: &str, req: &UpdateVgw) -> Result<VpnGateway>;
+    async fn update_gateway(
+        &self,
+        p: &ProjectId,
+        id: &GatewayId,
+        req: &UpdateVgw,
+    ) -> Result<VpnGateway>;
     /// Deletes a gateway that no connection uses; its EIPs return to the pool.
-    async fn delete_gateway(&self, p: &ProjectId, id: &str) -> Result<()>;
+    async fn delete_gateway(&self, p: &ProjectId, id: &GatewayId) -> Result<()>;
 
     /// Creates a customer gateway (`created_at` is set by the store).
     async fn create_cgw(&self, p: &ProjectId, cgw: &CustomerGateway) -> Result<CustomerGateway>;
     /// Shows a customer gateway.
-    async fn get_cgw(&self, p: &ProjectId, id: &str) -> Result<CustomerGateway>;
+    async fn get_cgw(&self, p: &ProjectId, id: &CustomerGatewayId) -> Result<CustomerGateway>;
     /// Lists customer gateways.
     async fn list_cgws(
         &self,
         p: &ProjectId,
-        id: Option<&str>,
+        id: Option<&CustomerGatewayId>,
         page: Page,
     ) -> Result<Listed<CustomerGateway>>;
     /// Updates a customer gateway.
-    async fn update_cgw(&self, p: &ProjectId, id: &str, req: &UpdateCgw)
-    -> Result<CustomerGateway>;
+    async fn update_cgw(
+        &self,
+        p: &ProjectId,
+        id: &CustomerGatewayId,
+        req: &UpdateCgw,
+    ) -> Result<CustomerGateway>;
     /// Deletes a customer gateway that no connection uses.
-    async fn delete_cgw(&self, p: &ProjectId, id: &str) -> Result<()>;
+    async fn delete_cgw(&self, p: &ProjectId, id: &CustomerGatewayId) -> Result<()>;
 
     /// Creates a connection between a gateway and a customer gateway of the project.
     async fn create_connection(
         &self,
         p: &ProjectId,
         req: CreateConnection,
-        id: String,
+        id: ConnectionId,
     ) -> Result<VpnConnection>;
     /// Shows a connection (with `connection_monitor_id` when it has a monitor).
-    async fn get_connection(&self, p: &ProjectId, id: &str) -> Result<VpnConnection>;
+    async fn get_connection(&self, p: &ProjectId, id: &ConnectionId) -> Result<VpnConnection>;
     /// Lists connections.
     async fn list_connections(
         &self,
@@ -186,29 +195,29 @@ pub trait ResourceStore: Send + Sync {
     async fn update_connection(
         &self,
         p: &ProjectId,
-        id: &str,
+        id: &ConnectionId,
         req: &UpdateConnection,
     ) -> Result<VpnConnection>;
     /// Deletes a connection and its monitor in one transaction.
-    async fn delete_connection(&self, p: &ProjectId, id: &str) -> Result<()>;
+    async fn delete_connection(&self, p: &ProjectId, id: &ConnectionId) -> Result<()>;
 
     /// Creates the monitor of a connection (at most one per connection).
     async fn create_monitor(
         &self,
         p: &ProjectId,
-        vpn_connection_id: &str,
-        id: String,
+        vpn_connection_id: &ConnectionId,
+        id: MonitorId,
     ) -> Result<ConnectionMonitor>;
     /// Shows a monitor.
-    async fn get_monitor(&self, p: &ProjectId, id: &str) -> Result<ConnectionMonitor>;
+    async fn get_monitor(&self, p: &ProjectId, id: &MonitorId) -> Result<ConnectionMonitor>;
     /// Lists monitors, optionally of one connection.
     async fn list_monitors(
         &self,
         p: &ProjectId,
-        vpn_connection_id: Option<&str>,
+        vpn_connection_id: Option<&ConnectionId>,
     ) -> Result<Vec<ConnectionMonitor>>;
     /// Deletes a monitor.
-    async fn delete_monitor(&self, p: &ProjectId, id: &str) -> Result<()>;
+    async fn delete_monitor(&self, p: &ProjectId, id: &MonitorId) -> Result<()>;
 }
 
 /// What the probe engine reads and writes.
@@ -219,7 +228,7 @@ pub trait ProbeStore: Send + Sync {
     /// monitors never holds them all in memory at once.
     async fn monitors_for_probing_page(
         &self,
-        after_id: Option<&str>,
+        after_id: Option<&MonitorId>,
         limit: usize,
     ) -> Result<Vec<ProbeMonitor>>;
     /// Applies status and link-state changes in one transaction (updates of
@@ -227,7 +236,7 @@ pub trait ProbeStore: Send + Sync {
     /// set is not written again).
     async fn update_monitors(&self, updates: &[MonitorUpdate]) -> Result<()>;
     /// A monitor's link state.
-    async fn get_link_state(&self, p: &ProjectId, id: &str) -> Result<LinkState>;
+    async fn get_link_state(&self, p: &ProjectId, id: &MonitorId) -> Result<LinkState>;
 }
 
 /// Raw window datapoints, their rollups, and retention.
@@ -239,7 +248,7 @@ pub trait MeasurementStore: Send + Sync {
     async fn list_points(
         &self,
         p: &ProjectId,
-        monitor_id: &str,
+        monitor_id: &MonitorId,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<WindowPoint>>;
@@ -252,7 +261,7 @@ pub trait MeasurementStore: Send + Sync {
     async fn list_rollups(
         &self,
         p: &ProjectId,
-        monitor_id: &str,
+        monitor_id: &MonitorId,
         period_s: i64,
         from_ms: i64,
         to_ms: i64,

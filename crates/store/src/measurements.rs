@@ -6,6 +6,8 @@
 //! aligned to the period (epoch-based, as CES aligns `from`). Each period
 //! has a watermark: everything before it is rolled up, exactly once.
 
+use domain::{MonitorId, ProjectId};
+
 /// Periods (seconds) that are rolled up; 1 is the raw window itself.
 pub const ROLLUP_PERIODS: [i64; 6] = [60, 300, 1200, 3600, 14400, 86400];
 
@@ -34,7 +36,7 @@ impl Agg {
 /// One rolled-up bucket of one monitor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollup {
-    pub monitor_id: String,
+    pub monitor_id: MonitorId,
     pub period: i64,
     pub bucket_ms: i64,
     pub windows: i64,
@@ -51,8 +53,8 @@ pub struct Rollup {
 /// One probe window's statistics for one monitor (a raw datapoint).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowPoint {
-    pub monitor_id: String,
-    pub project_id: String,
+    pub monitor_id: MonitorId,
+    pub project_id: ProjectId,
     pub window_start_ms: i64,
     pub sent: i64,
     pub received: i64,

@@ -1,11 +1,13 @@
 //! What the probe engine reads and writes.
 
+use domain::{ConnectionId, MonitorId, ProjectId};
+
 /// A monitor as the probe engine needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeMonitor {
-    pub id: String,
-    pub project_id: String,
-    pub vpn_connection_id: String,
+    pub id: MonitorId,
+    pub project_id: ProjectId,
+    pub vpn_connection_id: ConnectionId,
     pub source_ip: String,
     pub destination_ip: String,
     pub status: String,
@@ -25,7 +27,7 @@ pub struct LinkState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorUpdate {
     /// Set the status (e.g. `ACTIVE` once the first probe left).
-    Status { id: String, status: String },
+    Status { id: MonitorId, status: String },
     /// Record the link state, or why the monitor is not probed.
-    Link { id: String, state: LinkState },
+    Link { id: MonitorId, state: LinkState },
 }

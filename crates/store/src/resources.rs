@@ -1,5 +1,7 @@
 //! Listing parameters shared by the resource queries.
 
+use domain::{ConnectionId, GatewayId};
+
 /// `limit`/`marker` pagination: the marker is the `created_at` (with
 /// microseconds) of the last item of the previous page.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,8 +22,8 @@ pub struct Listed<T> {
 /// Filters of `GET /vpn-connection`.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionFilter {
-    pub vpn_id: Option<String>,
-    pub vgw_id: Option<String>,
+    pub vpn_id: Option<ConnectionId>,
+    pub vgw_id: Option<GatewayId>,
     pub vgw_ip: Option<String>,
     pub eip_id: Option<String>,
     pub eps: Vec<String>,

@@ -21,12 +21,9 @@ async fn bulk_links_create_cgws_connections_and_monitors_like_the_api() {
         "vpc_id": uuid::Uuid::new_v4().to_string(), "connect_subnet": uuid::Uuid::new_v4().to_string(),
         "local_subnets": ["192.168.0.0/16"], "eip1": {"type": "5_bgp", "bandwidth_size": 10}}))
     .unwrap();
-    let plan = domain::gateway::plan_create(
-        req,
-        domain::ids::new_resource_id(),
-        "2026-01-01T00:00:00.000Z",
-    )
-    .unwrap();
+    let plan =
+        domain::gateway::plan_create(req, domain::GatewayId::random(), "2026-01-01T00:00:00.000Z")
+            .unwrap();
     let gw = store.create_gateway(&p, plan).await.unwrap();
     let eip = gw.eip1.clone().unwrap();
     let addrs: Vec<String> = (1..=2500)
@@ -55,7 +52,7 @@ async fn bulk_links_create_cgws_connections_and_monitors_like_the_api() {
         .unwrap();
     assert_eq!(conn.style, "POLICY");
     assert_eq!(conn.vgw_ip, eip.id);
-    assert_eq!(conn.connection_monitor_id.as_deref(), Some(m.id.as_str()));
+    assert_eq!(conn.connection_monitor_id, Some(m.id));
     assert!(conn.tunnel_local_address.is_none());
     let cgw = store.get_cgw(&p, &conn.cgw_id).await.unwrap();
     assert_eq!(cgw.id_value, addrs[1234]);
@@ -74,7 +71,7 @@ async fn bulk_links_create_cgws_connections_and_monitors_like_the_api() {
             .unwrap();
         assert_eq!(l.total, 2500);
         for c in &l.items {
-            assert!(seen.insert(c.id.clone()), "duplicate {}", c.id);
+            assert!(seen.insert(c.id), "duplicate {}", c.id);
         }
         if l.items.len() < 1000 {
             break;

@@ -17,10 +17,11 @@ use domain::customer_gateway::{CreateCgw, CustomerGateway, UpdateCgw};
 use domain::eip::{Eip, EipRequest, pool_entry_id};
 use domain::gateway::{CreateVgw, GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::{ConnectionMonitor, status};
-use domain::{DomainError, ProjectId};
+use domain::{ConnectionId, DomainError, MonitorId, ProjectId};
 use harness::{TestDb, on_every_engine};
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::fmt::Display;
 use std::future::Future;
 use store::prelude::*;
 use store::{
@@ -114,6 +115,11 @@ async fn pool_rows(
     })
 }
 
+/// A fresh id of any resource type (of nothing stored yet).
+fn id<T: domain::ResourceId>() -> T {
+    T::random()
+}
+
 fn uuid() -> String {
     domain::ids::new_resource_id()
 }
@@ -134,7 +140,7 @@ fn gateway_body() -> Value {
 
 fn plan(body: Value) -> GatewayPlan {
     let req: CreateVgw = serde_json::from_value(body).expect("a CreateVgw body");
-    domain::gateway::plan_create(req, uuid(), &now()).expect("a valid gateway")
+    domain::gateway::plan_create(req, id(), &now()).expect("a valid gateway")
 }
 
 async fn try_gateway(store: &SqlStore, p: &ProjectId, body: Value) -> store::Result<VpnGateway> {
@@ -162,7 +168,7 @@ fn eip1_address(g: &VpnGateway) -> &str {
 
 fn cgw_record(body: Value) -> CustomerGateway {
     let req: CreateCgw = serde_json::from_value(body).expect("a CreateCgw body");
-    domain::customer_gateway::create(req, uuid(), &now()).expect("a valid customer gateway")
+    domain::customer_gateway::create(req, id(), &now()).expect("a valid customer gateway")
 }
 
 async fn cgw(store: &SqlStore, p: &ProjectId) -> CustomerGateway {
@@ -172,11 +178,15 @@ async fn cgw(store: &SqlStore, p: &ProjectId) -> CustomerGateway {
         .expect("create customer gateway")
 }
 
-fn connection_req(vgw_id: &str, vgw_ip: &str, cgw_id: &str) -> CreateConnection {
+fn connection_req(
+    vgw_id: &(dyn Display + Sync),
+    vgw_ip: &str,
+    cgw_id: &(dyn Display + Sync),
+) -> CreateConnection {
     serde_json::from_value(json!({
-        "vgw_id": vgw_id,
+        "vgw_id": vgw_id.to_string(),
         "vgw_ip": vgw_ip,
-        "cgw_id": cgw_id,
+        "cgw_id": cgw_id.to_string(),
         "peer_subnets": ["10.10.0.0/16"],
         "psk": "Abcd1234!x",
     }))
@@ -186,12 +196,12 @@ fn connection_req(vgw_id: &str, vgw_ip: &str, cgw_id: &str) -> CreateConnection 
 async fn try_connection(
     store: &SqlStore,
     p: &ProjectId,
-    vgw_id: &str,
+    vgw_id: &(dyn Display + Sync),
     vgw_ip: &str,
-    cgw_id: &str,
+    cgw_id: &(dyn Display + Sync),
 ) -> store::Result<VpnConnection> {
     store
-        .create_connection(p, connection_req(vgw_id, vgw_ip, cgw_id), uuid())
+        .create_connection(p, connection_req(vgw_id, vgw_ip, cgw_id), id())
         .await
 }
 
@@ -208,7 +218,7 @@ async fn connection(
 
 async fn monitor(store: &SqlStore, p: &ProjectId, conn: &VpnConnection) -> ConnectionMonitor {
     store
-        .create_monitor(p, &conn.id, uuid())
+        .create_monitor(p, &conn.id, id())
         .await
         .expect("create monitor")
 }
@@ -234,8 +244,8 @@ async fn setup(store: &SqlStore) -> Setup {
 fn point(m: &ConnectionMonitor, p: &ProjectId, window_start_ms: i64, received: i64) -> WindowPoint {
     let up = received > 0;
     WindowPoint {
-        monitor_id: m.id.clone(),
-        project_id: p.to_string(),
+        monitor_id: m.id,
+        project_id: p.clone(),
         window_start_ms,
         sent: 10,
         received,
@@ -269,7 +279,7 @@ fn invalid(msg: impl Into<String>) -> DomainError {
     DomainError::Invalid(msg.into())
 }
 
-fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+fn ids<T, D: Display + ?Sized>(items: &[T], id: impl Fn(&T) -> &D) -> Vec<String> {
     items.iter().map(|i| id(i).to_string()).collect()
 }
 
@@ -597,7 +607,7 @@ async fn eip_allocation_takes_first_free_in_seq_order(store: &SqlStore) {
             eip_id(addr),
             addr.to_string(),
             Some(p.to_string()),
-            Some(g.id.clone()),
+            Some(g.id.to_string()),
         )
     };
     let free = |addr: &str| (eip_id(addr), addr.to_string(), None, None);
@@ -710,7 +720,7 @@ async fn eip_deleting_a_gateway_returns_its_eips(store: &SqlStore) {
         pool[1],
         (eip_id("127.0.0.3"), "127.0.0.3".into(), None, None)
     );
-    assert_eq!(pool[2].3.as_deref(), Some(keep.id.as_str()));
+    assert_eq!(pool[2].3.as_deref(), Some(keep.id.to_string().as_str()));
 
     // Freed entries are allocated again, first in seq order.
     let again = gateway(store, &p, gateway_body()).await;
@@ -834,10 +844,7 @@ async fn gateway_crud(store: &SqlStore) {
         store.list_gateways(&p, None, &["eps-9".into()]).await,
         Ok(vec![])
     );
-    assert_eq!(
-        store.list_gateways(&p, Some(&uuid()), &[]).await,
-        Ok(vec![])
-    );
+    assert_eq!(store.list_gateways(&p, Some(&id()), &[]).await, Ok(vec![]));
 
     let at = now();
     let req: UpdateVgw = serde_json::from_value(json!({
@@ -859,7 +866,7 @@ async fn gateway_crud(store: &SqlStore) {
         Err(DomainError::Invalid(_))
     ));
     assert_eq!(
-        store.update_gateway(&p, &uuid(), &req).await,
+        store.update_gateway(&p, &id(), &req).await,
         Err(DomainError::NotFound)
     );
 
@@ -903,7 +910,7 @@ async fn gateway_update_rebinds_eip_unless_a_connection_uses_it(store: &SqlStore
             new.clone(),
             "127.0.0.6".into(),
             Some(p.to_string()),
-            Some(gw.id.clone())
+            Some(gw.id.to_string())
         )
     );
     // Asking for the EIP it already has changes nothing.
@@ -940,7 +947,7 @@ async fn cgw_crud(store: &SqlStore) {
     assert_eq!(updated, expected);
     assert_eq!(store.get_cgw(&p, &c1.id).await, Ok(expected));
     assert_eq!(
-        store.update_cgw(&p, &uuid(), &req).await,
+        store.update_cgw(&p, &id(), &req).await,
         Err(DomainError::NotFound)
     );
 
@@ -1032,7 +1039,7 @@ async fn connection_crud(store: &SqlStore) {
         Err(DomainError::NotFound)
     );
     assert_eq!(
-        store.update_connection(p, &uuid(), &req).await,
+        store.update_connection(p, &id(), &req).await,
         Err(DomainError::NotFound)
     );
 
@@ -1077,7 +1084,7 @@ async fn connection_create_checks_its_references(store: &SqlStore) {
         )))
     );
     assert_eq!(
-        try_connection(store, p, "not-a-uuid", &ip, &cgw.id).await,
+        try_connection(store, p, &"not-a-uuid", &ip, &cgw.id).await,
         Err(invalid(
             r#"vpn_connection.vgw_id is not a valid UUID: "not-a-uuid""#
         ))
@@ -1120,14 +1127,14 @@ async fn gateway_and_cgw_in_use_cannot_be_deleted(store: &SqlStore) {
 async fn monitor_crud_and_connection_monitor_id(store: &SqlStore) {
     let s = setup(store).await;
     let (p, conn) = (&s.p, &s.conn);
-    let id = uuid();
-    let m = store.create_monitor(p, &conn.id, id.clone()).await.unwrap();
+    let id = MonitorId::random();
+    let m = store.create_monitor(p, &conn.id, id).await.unwrap();
     assert_eq!(
         m,
         ConnectionMonitor {
-            id: id.clone(),
+            id,
             status: status::PENDING_CREATE.into(),
-            vpn_connection_id: conn.id.clone(),
+            vpn_connection_id: conn.id,
             monitor_type: "gateway".into(),
             source_ip: "127.0.0.2".into(),
             destination_ip: "127.0.0.10".into(),
@@ -1138,7 +1145,7 @@ async fn monitor_crud_and_connection_monitor_id(store: &SqlStore) {
     assert_eq!(store.list_monitors(p, None).await, Ok(vec![m.clone()]));
 
     let with_monitor = VpnConnection {
-        connection_monitor_id: Some(id.clone()),
+        connection_monitor_id: Some(id),
         ..conn.clone()
     };
     assert_eq!(
@@ -1156,10 +1163,12 @@ async fn monitor_crud_and_connection_monitor_id(store: &SqlStore) {
     // An update answers with the monitor id and does not store it.
     let req: UpdateConnection = serde_json::from_value(json!({"name": "renamed"})).unwrap();
     let updated = store.update_connection(p, &conn.id, &req).await.unwrap();
-    assert_eq!(updated.connection_monitor_id, Some(id.clone()));
+    assert_eq!(updated.connection_monitor_id, Some(id));
 
     assert_eq!(
-        store.create_monitor(p, &uuid(), uuid()).await,
+        store
+            .create_monitor(p, &ConnectionId::random(), MonitorId::random())
+            .await,
         Err(DomainError::NotFound)
     );
 
@@ -1194,8 +1203,8 @@ async fn second_monitor_is_monitor_exists(store: &SqlStore) {
     let s = setup(store).await;
     let first = monitor(store, &s.p, &s.conn).await;
     assert_eq!(
-        store.create_monitor(&s.p, &s.conn.id, uuid()).await,
-        Err(DomainError::MonitorExists(s.conn.id.clone()))
+        store.create_monitor(&s.p, &s.conn.id, id()).await,
+        Err(DomainError::MonitorExists(s.conn.id))
     );
     assert_eq!(store.list_monitors(&s.p, None).await, Ok(vec![first]));
 }
@@ -1213,7 +1222,7 @@ async fn monitor_of_fqdn_cgw_is_invalid(store: &SqlStore) {
         .unwrap();
     let conn = connection(store, &p, &gw, &fqdn).await;
     assert_eq!(
-        store.create_monitor(&p, &conn.id, uuid()).await,
+        store.create_monitor(&p, &conn.id, id()).await,
         Err(invalid(format!(
             "customer gateway {} is identified by fqdn \"peer.example.com\", not by an IP address, so it cannot be probed",
             fqdn.id
@@ -1262,7 +1271,7 @@ async fn deleting_a_connection_deletes_its_monitor_and_points(store: &SqlStore) 
     assert_eq!(store.list_monitors(p, None).await, Ok(vec![kept.clone()]));
     assert_eq!(store.list_monitors(p, Some(&s.conn.id)).await, Ok(vec![]));
     let probing = store.monitors_for_probing().await.unwrap();
-    assert_eq!(ids(&probing, |m| &m.id), vec![kept.id.clone()]);
+    assert_eq!(ids(&probing, |m| &m.id), vec![kept.id]);
     assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(vec![]));
     assert_eq!(
         store.list_points(p, &kept.id, 0, i64::MAX).await,
@@ -1296,7 +1305,7 @@ async fn tenant_isolation(store: &SqlStore) {
         Ok(vec![])
     );
     assert_eq!(store.get_cgw(b, &s.cgw.id).await, nf());
-    for id in [None, Some(s.cgw.id.as_str())] {
+    for id in [None, Some(&s.cgw.id)] {
         let l = store.list_cgws(b, id, Page::default()).await.unwrap();
         assert_eq!((l.items, l.total, l.next_marker), (vec![], 0, None));
     }
@@ -1304,11 +1313,11 @@ async fn tenant_isolation(store: &SqlStore) {
     for f in [
         ConnectionFilter::default(),
         ConnectionFilter {
-            vpn_id: Some(s.conn.id.clone()),
+            vpn_id: Some(s.conn.id),
             ..Default::default()
         },
         ConnectionFilter {
-            vgw_id: Some(s.gw.id.clone()),
+            vgw_id: Some(s.gw.id),
             ..Default::default()
         },
     ] {
@@ -1339,7 +1348,7 @@ async fn tenant_isolation(store: &SqlStore) {
         nf(),
         "another project's gateway cannot carry a connection"
     );
-    assert_eq!(store.create_monitor(b, &s.conn.id, uuid()).await, nf());
+    assert_eq!(store.create_monitor(b, &s.conn.id, id()).await, nf());
     assert_eq!(store.delete_monitor(b, &m.id).await, nf());
     assert_eq!(store.delete_connection(b, &s.conn.id).await, nf());
     assert_eq!(store.delete_cgw(b, &s.cgw.id).await, nf());
@@ -1355,7 +1364,7 @@ async fn tenant_isolation(store: &SqlStore) {
     assert_eq!(
         store.get_connection(a, &s.conn.id).await,
         Ok(VpnConnection {
-            connection_monitor_id: Some(m.id.clone()),
+            connection_monitor_id: Some(m.id),
             ..s.conn.clone()
         })
     );
@@ -1408,12 +1417,12 @@ async fn connection_pagination(store: &SqlStore) {
     assert_eq!(sizes, vec![2, 2, 1]);
     assert_eq!(ids(&items, |c| &c.id), ids(&made, |c| &c.id));
     assert_eq!(items, made);
-    let distinct: HashSet<_> = items.iter().map(|c| c.id.clone()).collect();
+    let distinct: HashSet<_> = items.iter().map(|c| c.id).collect();
     assert_eq!(distinct.len(), 5);
 
     // A filter applies to the total and the pages alike.
     let by_gw = ConnectionFilter {
-        vgw_id: Some(s.gw.id.clone()),
+        vgw_id: Some(s.gw.id),
         ..Default::default()
     };
     let (items, sizes) = walk_pages(
@@ -1453,11 +1462,11 @@ async fn connection_filters(store: &SqlStore) {
         ids(&l.items, |c| &c.id)
     };
     let f = ConnectionFilter::default;
-    let idv = |cs: &[&VpnConnection]| cs.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let idv = |cs: &[&VpnConnection]| cs.iter().map(|c| c.id).collect::<Vec<_>>();
     assert_eq!(list(f()).await, idv(&[&c1, &c2, &c3]));
     assert_eq!(
         list(ConnectionFilter {
-            vgw_id: Some(gw1.id.clone()),
+            vgw_id: Some(gw1.id),
             ..f()
         })
         .await,
@@ -1481,7 +1490,7 @@ async fn connection_filters(store: &SqlStore) {
     );
     assert_eq!(
         list(ConnectionFilter {
-            vpn_id: Some(c3.id.clone()),
+            vpn_id: Some(c3.id),
             ..f()
         })
         .await,
@@ -1489,8 +1498,8 @@ async fn connection_filters(store: &SqlStore) {
     );
     assert_eq!(
         list(ConnectionFilter {
-            vpn_id: Some(c3.id.clone()),
-            vgw_id: Some(gw1.id.clone()),
+            vpn_id: Some(c3.id),
+            vgw_id: Some(gw1.id),
             ..f()
         })
         .await,
@@ -1515,7 +1524,7 @@ async fn connection_filters(store: &SqlStore) {
     );
     assert_eq!(
         list(ConnectionFilter {
-            vgw_id: Some(uuid()),
+            vgw_id: Some(id()),
             ..f()
         })
         .await,
@@ -1537,7 +1546,7 @@ async fn monitor_list_filter(store: &SqlStore) {
     assert_eq!(store.list_monitors(p, Some(&s.conn.id)).await, Ok(vec![m1]));
     assert_eq!(store.list_monitors(p, Some(&c2.id)).await, Ok(vec![m2]));
     assert_eq!(store.list_monitors(p, Some(&c3.id)).await, Ok(vec![]));
-    assert_eq!(store.list_monitors(p, Some(&uuid())).await, Ok(vec![]));
+    assert_eq!(store.list_monitors(p, Some(&id())).await, Ok(vec![]));
 }
 
 // ---------- the probe engine's seam ----------
@@ -1554,9 +1563,9 @@ async fn monitors_for_probing_and_status(store: &SqlStore) {
     let mb = monitor(store, b, &conn_b).await;
 
     let probe = |m: &ConnectionMonitor, p: &ProjectId, source: &str, status: &str| ProbeMonitor {
-        id: m.id.clone(),
-        project_id: p.to_string(),
-        vpn_connection_id: m.vpn_connection_id.clone(),
+        id: m.id,
+        project_id: p.clone(),
+        vpn_connection_id: m.vpn_connection_id,
         source_ip: source.into(),
         destination_ip: "127.0.0.10".into(),
         status: status.into(),
@@ -1571,7 +1580,7 @@ async fn monitors_for_probing_and_status(store: &SqlStore) {
 
     // The same monitors a page at a time, in id order.
     let mut all = store.monitors_for_probing().await.unwrap();
-    all.sort_by(|x, y| x.id.cmp(&y.id));
+    all.sort_by_key(|x| x.id);
     let first = store.monitors_for_probing_page(None, 1).await.unwrap();
     assert_eq!(first, all[..1].to_vec());
     let rest = store
@@ -1589,7 +1598,7 @@ async fn monitors_for_probing_and_status(store: &SqlStore) {
         Ok(true)
     );
     assert_eq!(
-        store.set_monitor_status(&uuid(), status::ACTIVE).await,
+        store.set_monitor_status(&id(), status::ACTIVE).await,
         Ok(false)
     );
     let active = ConnectionMonitor {
@@ -1641,11 +1650,11 @@ async fn link_state_round_trip(store: &SqlStore) {
         Ok(LinkState::default())
     );
     assert_eq!(
-        store.set_link_state(&uuid(), &LinkState::default()).await,
+        store.set_link_state(&id(), &LinkState::default()).await,
         Ok(false)
     );
     assert_eq!(
-        store.get_link_state(p, &uuid()).await,
+        store.get_link_state(p, &id()).await,
         Err(DomainError::NotFound)
     );
     // The status is not part of the link state.
@@ -1670,20 +1679,20 @@ async fn monitor_updates_apply_in_one_batch(store: &SqlStore) {
     };
     let updates = [
         MonitorUpdate::Status {
-            id: m.id.clone(),
+            id: m.id,
             status: status::ACTIVE.into(),
         },
         MonitorUpdate::Link {
-            id: m.id.clone(),
+            id: m.id,
             state: down.clone(),
         },
         MonitorUpdate::Link {
-            id: other.id.clone(),
+            id: other.id,
             state: note.clone(),
         },
         // A monitor deleted meanwhile is skipped, not an error.
         MonitorUpdate::Status {
-            id: uuid(),
+            id: id(),
             status: status::ACTIVE.into(),
         },
     ];
@@ -1945,7 +1954,7 @@ async fn rollups_aggregate_each_window_once(store: &SqlStore) {
         max,
     };
     let first = Rollup {
-        monitor_id: m.id.clone(),
+        monitor_id: m.id,
         period: 60,
         bucket_ms: b,
         windows: 3,
@@ -2006,7 +2015,7 @@ async fn rollups_aggregate_each_window_once(store: &SqlStore) {
         .list_rollups(q, &mq.id, 60, 0, i64::MAX)
         .await
         .unwrap();
-    assert_eq!(ids(&theirs, |r| &r.monitor_id), vec![mq.id.clone()]);
+    assert_eq!(ids(&theirs, |r| &r.monitor_id), vec![mq.id]);
 
     assert_eq!(store.prune_rollups(60, b + 60_000).await, Ok(2));
     assert_eq!(
@@ -2035,8 +2044,8 @@ async fn longer_periods_roll_up_from_shorter_ones_exactly(store: &SqlStore) {
             let up = received > 0;
             let avg = 1.0 + (i % 7) as f64 * 0.125;
             WindowPoint {
-                monitor_id: m.id.clone(),
-                project_id: p.to_string(),
+                monitor_id: m.id,
+                project_id: p.clone(),
                 window_start_ms: t0 + i * 10_000,
                 sent: 10,
                 received: received.min(10),
@@ -2073,7 +2082,7 @@ async fn longer_periods_roll_up_from_shorter_ones_exactly(store: &SqlStore) {
                     .filter(|w| (bucket_ms..bucket_ms + p_ms).contains(&w.window_start_ms))
                     .collect();
                 Rollup {
-                    monitor_id: m.id.clone(),
+                    monitor_id: m.id,
                     period,
                     bucket_ms,
                     windows: inside.len() as i64,
@@ -2140,7 +2149,7 @@ async fn data_survives_reopen(db: &TestDb) {
     assert_eq!(
         store.get_connection(&s.p, &s.conn.id).await,
         Ok(VpnConnection {
-            connection_monitor_id: Some(m.id.clone()),
+            connection_monitor_id: Some(m.id),
             ..s.conn.clone()
         })
     );

@@ -338,7 +338,9 @@ pub async fn bulk_monitors(
     let now = domain::time::wire_ms(chrono::Utc::now());
     let (vgw, vgw_ip) = match gateway {
         Some(g) => {
-            let gw = store.get_gateway(&pid, g).await.map_err(e)?;
+            let gid = domain::GatewayId::parse(g)
+                .ok_or_else(|| anyhow!("--gateway: not a gateway id (a UUID): {g:?}"))?;
+            let gw = store.get_gateway(&pid, &gid).await.map_err(e)?;
             let ip = match eip_id {
                 Some(i) => i.to_string(),
                 None => gw
@@ -353,8 +355,8 @@ pub async fn bulk_monitors(
             let req: domain::gateway::CreateVgw = serde_json::from_value(json!({
                 "vpc_id": uuid::Uuid::new_v4().to_string(), "connect_subnet": uuid::Uuid::new_v4().to_string(),
                 "local_subnets": ["192.168.0.0/16"], "eip1": {"type": "5_bgp", "bandwidth_size": 100}}))?;
-            let plan = domain::gateway::plan_create(req, domain::ids::new_resource_id(), &now)
-                .map_err(e)?;
+            let plan =
+                domain::gateway::plan_create(req, domain::GatewayId::random(), &now).map_err(e)?;
             let gw = store.create_gateway(&pid, plan).await.map_err(e)?;
             let ip = gw.eip1.as_ref().map(|x| x.id.clone()).unwrap_or_default();
             (gw.id, ip)

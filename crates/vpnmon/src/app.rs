@@ -36,7 +36,7 @@ pub struct Application {
     addr: SocketAddr,
     store: Arc<SqlStore>,
     state: AppState,
-    probe: Option<crate::prober::ProbeService>,
+    probe: Option<crate::probing::ProbeService>,
     metrics: Arc<crate::metrics::Metrics>,
     metrics_listener: Option<TcpListener>,
     /// Set when this start created the bootstrap admin.
@@ -142,7 +142,8 @@ impl Application {
         if let Some(w) = hooks.watcher {
             state.watcher = w;
         } else if settings.probe {
-            match crate::prober::ProbeService::start(store.clone(), settings, metrics.clone()).await
+            match crate::probing::ProbeService::start(store.clone(), settings, metrics.clone())
+                .await
             {
                 Ok(p) => {
                     state.watcher = p.watcher.clone();

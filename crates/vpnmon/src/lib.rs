@@ -8,5 +8,5 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod metrics;
-pub mod prober;
+pub mod probing;
 pub mod telemetry;

@@ -846,8 +846,8 @@ async fn resources_are_created_shown_listed_and_deleted_as_tables_and_json() {
         .unwrap();
     let base = (chrono::Utc::now().timestamp_millis() / 1000) * 1000 - 40_000;
     let point = |t: i64, received: i64, avg: Option<f64>, max: Option<f64>| store::WindowPoint {
-        monitor_id: mid.clone(),
-        project_id: project_id.clone(),
+        monitor_id: domain::MonitorId::parse(&mid).unwrap(),
+        project_id: domain::ProjectId::parse(&project_id).unwrap(),
         window_start_ms: t,
         sent: 4,
         received,

@@ -213,7 +213,7 @@ async fn datapoints(
         from,
         to,
     } = span;
-    let Some(conn) = domain::ids::parse_resource_id(connection) else {
+    let Some(conn) = domain::ConnectionId::parse(connection) else {
         return Ok(Vec::new());
     };
     let monitors = state.store.list_monitors(project, Some(&conn)).await?;
@@ -489,7 +489,7 @@ pub async fn list_metrics(
                     continue;
                 }
                 if let Some((k, v)) = &dim
-                    && (k != def.dim || *v != m.vpn_connection_id)
+                    && (k != def.dim || m.vpn_connection_id != *v)
                 {
                     continue;
                 }
@@ -497,7 +497,7 @@ pub async fn list_metrics(
                     "{NAMESPACE}.{}.{}:{}",
                     def.name, def.dim, m.vpn_connection_id
                 );
-                all.push((cursor, def, m.vpn_connection_id.clone()));
+                all.push((cursor, def, m.vpn_connection_id.to_string()));
             }
         }
     }

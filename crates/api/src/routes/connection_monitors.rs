@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::MonitorId;
 use domain::monitor::CreateMonitor;
 use domain::views;
 use serde::Deserialize;
@@ -31,15 +32,15 @@ pub async fn create(
         .connection_monitor
         .vpn_connection_id
         .ok_or_else(|| ApiError::invalid("connection_monitor.vpn_connection_id is required"))?;
-    let conn = domain::validate::uuid_ref("connection_monitor.vpn_connection_id", &conn)?;
+    let conn = domain::validate::id_ref("connection_monitor.vpn_connection_id", &conn)?;
     let m = s
         .store
-        .create_monitor(&c.project, &conn, domain::ids::new_resource_id())
+        .create_monitor(&c.project, &conn, MonitorId::random())
         .await?;
     s.watcher.created(&store::ProbeMonitor {
-        id: m.id.clone(),
-        project_id: c.project.to_string(),
-        vpn_connection_id: m.vpn_connection_id.clone(),
+        id: m.id,
+        project_id: c.project.clone(),
+        vpn_connection_id: m.vpn_connection_id,
         source_ip: m.source_ip.clone(),
         destination_ip: m.destination_ip.clone(),
         status: m.status.clone(),
@@ -77,7 +78,7 @@ pub async fn list(
     q: QueryParams,
 ) -> Result<Response, ApiError> {
     let conn = q.uuid("vpn_connection_id")?;
-    let ms = s.store.list_monitors(&c.project, conn.as_deref()).await?;
+    let ms = s.store.list_monitors(&c.project, conn.as_ref()).await?;
     Ok(reply_list(
         "connection_monitors",
         ms.iter().map(views::show).collect(),

@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::CustomerGatewayId;
 use domain::customer_gateway::{CreateCgw, UpdateCgw};
 use domain::views;
 use serde::Deserialize;
@@ -35,7 +36,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let cgw = domain::customer_gateway::create(
         body.customer_gateway,
-        domain::ids::new_resource_id(),
+        CustomerGatewayId::random(),
         &s.now_wire(),
     )?;
     let cgw = s.store.create_cgw(&c.project, &cgw).await?;
@@ -73,7 +74,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let id = q.uuid("cgw_id")?;
     let page = q.page(200)?;
-    let l = s.store.list_cgws(&c.project, id.as_deref(), page).await?;
+    let l = s.store.list_cgws(&c.project, id.as_ref(), page).await?;
     Ok(reply_list(
         "customer_gateways",
         l.items.iter().map(views::show).collect(),

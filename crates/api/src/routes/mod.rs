@@ -46,8 +46,7 @@ pub fn reply_list(
     (StatusCode::OK, axum::Json(Value::Object(m))).into_response()
 }
 
-/// A path id that must be a UUID.
-pub fn path_uuid(name: &str, v: &str) -> Result<String, ApiError> {
-    domain::ids::parse_resource_id(v)
-        .ok_or_else(|| ApiError::invalid(format!("{name} is not a valid UUID: {v:?}")))
+/// A path id, parsed into its type (a UUID).
+pub fn path_uuid<T: domain::ResourceId>(name: &str, v: &str) -> Result<T, ApiError> {
+    T::parse(v).ok_or_else(|| ApiError::invalid(format!("{name} is not a valid UUID: {v:?}")))
 }

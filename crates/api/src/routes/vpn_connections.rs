@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::ConnectionId;
 use domain::connection::{CreateConnection, UpdateConnection};
 use domain::views;
 use serde::Deserialize;
@@ -35,11 +36,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let conn = s
         .store
-        .create_connection(
-            &c.project,
-            body.vpn_connection,
-            domain::ids::new_resource_id(),
-        )
+        .create_connection(&c.project, body.vpn_connection, ConnectionId::random())
         .await?;
     Ok(reply(
         StatusCode::CREATED,

@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::GatewayId;
 use domain::gateway::{CreateVgw, UpdateVgw};
 use domain::views;
 use serde::Deserialize;
@@ -33,11 +34,7 @@ pub async fn create(
     ReqId(rid): ReqId,
     HwJson(body): HwJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let plan = domain::gateway::plan_create(
-        body.vpn_gateway,
-        domain::ids::new_resource_id(),
-        &s.now_wire(),
-    )?;
+    let plan = domain::gateway::plan_create(body.vpn_gateway, GatewayId::random(), &s.now_wire())?;
     let g = s.store.create_gateway(&c.project, plan).await?;
     Ok(reply(
         StatusCode::CREATED,
@@ -68,10 +65,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let id = q.uuid("vgw_id")?;
     let eps = q.all("enterprise_project_id");
-    let gws = s
-        .store
-        .list_gateways(&c.project, id.as_deref(), &eps)
-        .await?;
+    let gws = s.store.list_gateways(&c.project, id.as_ref(), &eps).await?;
     Ok(reply_list(
         "vpn_gateways",
         gws.iter().map(views::show).collect(),

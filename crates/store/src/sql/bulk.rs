@@ -8,10 +8,10 @@ use super::resources::{
 };
 use super::{SqlStore, internal, next_created_us, render_created};
 use crate::Result;
-use domain::ProjectId;
 use domain::connection::{self, CreateConnection};
 use domain::customer_gateway::{self, CreateCgw};
 use domain::monitor;
+use domain::{ConnectionId, CustomerGatewayId, GatewayId, MonitorId, ProjectId};
 
 /// Rows per transaction.
 const BATCH: usize = 1000;
@@ -23,11 +23,11 @@ impl SqlStore {
     pub async fn bulk_monitored_links(
         &self,
         p: &ProjectId,
-        vgw_id: &str,
+        vgw_id: &GatewayId,
         vgw_ip: &str,
         addresses: &[String],
         psk: &str,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<MonitorId>> {
         let mut out = Vec::with_capacity(addresses.len());
         for chunk in addresses.chunks(BATCH) {
             let mut tx = self.write.begin().await.map_err(internal)?;
@@ -46,22 +46,21 @@ impl SqlStore {
                         id_value: Some(addr.clone()),
                         ..Default::default()
                     },
-                    domain::ids::new_resource_id(),
+                    CustomerGatewayId::random(),
                     &at,
                 )?;
                 let req = CreateConnection {
                     vgw_id: Some(vgw_id.to_string()),
                     vgw_ip: Some(vgw_ip.to_string()),
-                    cgw_id: Some(cgw.id.clone()),
+                    cgw_id: Some(cgw.id.to_string()),
                     style: Some("policy".into()),
                     peer_subnets: Some(vec!["10.255.0.0/16".into()]),
                     policy_rules: Some(Vec::new()),
                     psk: Some(psk.to_string()),
                     ..Default::default()
                 };
-                let conn =
-                    connection::create(req, domain::ids::new_resource_id(), &at, &gw, &cgw, &used)?;
-                let m = monitor::derive(domain::ids::new_resource_id(), &conn, &gw, &cgw)?;
+                let conn = connection::create(req, ConnectionId::random(), &at, &gw, &cgw, &used)?;
+                let m = monitor::derive(MonitorId::random(), &conn, &gw, &cgw)?;
                 insert_cgw_row(&mut tx, p, created, &cgw).await?;
                 insert_connection_row(&mut tx, p, created, &conn).await?;
                 insert_monitor_row(&mut tx, p, created, &m).await?;

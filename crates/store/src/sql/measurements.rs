@@ -1,10 +1,10 @@
 //! The SQL of raw datapoints, rollups and retention.
 
-use super::{Backend, SqlStore, buckets, get, internal};
+use super::{Backend, SqlStore, buckets, get, get_id, get_project_id, internal};
 use crate::measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
 use crate::{MeasurementStore, Result};
 use async_trait::async_trait;
-use domain::ProjectId;
+use domain::{MonitorId, ProjectId};
 use sqlx::{AssertSqlSafe, Row};
 use std::sync::atomic::Ordering;
 
@@ -66,7 +66,7 @@ impl MeasurementStore for SqlStore {
             for pt in chunk {
                 q = q
                     .bind(buckets::point_bucket(pt.window_start_ms))
-                    .bind(pt.monitor_id.as_str())
+                    .bind(pt.monitor_id.to_string())
                     .bind(pt.project_id.as_str())
                     .bind(pt.window_start_ms)
                     .bind(pt.sent)
@@ -104,7 +104,7 @@ impl MeasurementStore for SqlStore {
     async fn list_points(
         &self,
         p: &ProjectId,
-        monitor_id: &str,
+        monitor_id: &MonitorId,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<WindowPoint>> {
@@ -124,7 +124,7 @@ impl MeasurementStore for SqlStore {
                 "jitter_ms",
             ],
             p.as_str(),
-            monitor_id,
+            &monitor_id.to_string(),
             from_ms,
             to_ms,
         )
@@ -132,8 +132,8 @@ impl MeasurementStore for SqlStore {
         rows.iter()
             .map(|r| {
                 Ok(WindowPoint {
-                    monitor_id: get(r, "monitor_id")?,
-                    project_id: get(r, "project_id")?,
+                    monitor_id: get_id(r, "monitor_id")?,
+                    project_id: get_project_id(r, "project_id")?,
                     window_start_ms: get(r, "window_start_ms")?,
                     sent: get(r, "sent")?,
                     received: get(r, "received")?,
@@ -174,7 +174,7 @@ impl MeasurementStore for SqlStore {
     async fn list_rollups(
         &self,
         p: &ProjectId,
-        monitor_id: &str,
+        monitor_id: &MonitorId,
         period_s: i64,
         from_ms: i64,
         to_ms: i64,
@@ -204,7 +204,7 @@ impl MeasurementStore for SqlStore {
                 "loss_max",
             ],
             p.as_str(),
-            monitor_id,
+            &monitor_id.to_string(),
             from_ms,
             to_ms,
         )
@@ -214,7 +214,7 @@ impl MeasurementStore for SqlStore {
                 let windows: i64 = r.try_get("windows").map_err(internal)?;
                 let lat_n: i64 = r.try_get("lat_n").map_err(internal)?;
                 Ok(Rollup {
-                    monitor_id: r.try_get("monitor_id").map_err(internal)?,
+                    monitor_id: get_id(r, "monitor_id")?,
                     period: r.try_get("period").map_err(internal)?,
                     bucket_ms: r.try_get("bucket_ms").map_err(internal)?,
                     windows,

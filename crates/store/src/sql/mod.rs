@@ -12,7 +12,7 @@ mod resources;
 use crate::Result;
 use crate::resources::Page;
 use domain::time::{Clock, SystemClock};
-use domain::{DomainError, ProjectId};
+use domain::{DomainError, ProjectId, ResourceId};
 use serde::de::DeserializeOwned;
 use sqlx::AnyConnection;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -234,6 +234,20 @@ where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get::<T, _>(col).map_err(internal)
+}
+
+/// A typed id from a column (a stored id that does not parse is a damaged
+/// store, reported as internal).
+pub(crate) fn get_id<T: ResourceId>(row: &AnyRow, col: &str) -> Result<T> {
+    let s: String = get(row, col)?;
+    T::parse(&s).ok_or_else(|| DomainError::Internal(format!("stored {col} is not a UUID: {s:?}")))
+}
+
+/// A project id from a column.
+pub(crate) fn get_project_id(row: &AnyRow, col: &str) -> Result<ProjectId> {
+    let s: String = get(row, col)?;
+    ProjectId::parse(&s)
+        .ok_or_else(|| DomainError::Internal(format!("stored {col} is not a project id: {s:?}")))
 }
 
 /// `created_at` as the wire shows it.

@@ -1,11 +1,11 @@
 //! The SQL of the probe engine's monitor feed and write-back.
 
 use super::resources::monitor_from_row;
-use super::{SqlStore, get, internal};
+use super::{SqlStore, get, get_project_id, internal};
 use crate::probing::{LinkState, MonitorUpdate, ProbeMonitor};
 use crate::{ProbeStore, Result};
 use async_trait::async_trait;
-use domain::{DomainError, ProjectId};
+use domain::{DomainError, MonitorId, ProjectId};
 use sqlx::any::AnyRow;
 
 /// A monitor's new status, written only when it changes.
@@ -14,7 +14,7 @@ const SET_STATUS_IF_CHANGED: &str =
 
 /// Record a monitor's link state (and why it is not probed).
 fn set_link_state_query(
-    id: &str,
+    id: &MonitorId,
     s: &LinkState,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query("UPDATE connection_monitors SET link_up = $1, link_changed_us = $2, probe_note = $3 WHERE id = $4")
@@ -28,7 +28,7 @@ fn probe_monitor_from_row(r: &AnyRow) -> Result<ProbeMonitor> {
     let m = monitor_from_row(r)?;
     Ok(ProbeMonitor {
         id: m.id,
-        project_id: get(r, "project_id")?,
+        project_id: get_project_id(r, "project_id")?,
         vpn_connection_id: m.vpn_connection_id,
         source_ip: m.source_ip,
         destination_ip: m.destination_ip,
@@ -40,14 +40,14 @@ fn probe_monitor_from_row(r: &AnyRow) -> Result<ProbeMonitor> {
 impl ProbeStore for SqlStore {
     async fn monitors_for_probing_page(
         &self,
-        after_id: Option<&str>,
+        after_id: Option<&MonitorId>,
         limit: usize,
     ) -> Result<Vec<ProbeMonitor>> {
         let rows = sqlx::query(
             "SELECT id, project_id, vpn_connection_id, status, body FROM connection_monitors \
              WHERE id > $1 ORDER BY id LIMIT $2",
         )
-        .bind(after_id.unwrap_or("").to_string())
+        .bind(after_id.map(|a| a.to_string()).unwrap_or_default())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.read)
         .await
@@ -65,7 +65,7 @@ impl ProbeStore for SqlStore {
                 MonitorUpdate::Status { id, status } => {
                     sqlx::query(SET_STATUS_IF_CHANGED)
                         .bind(status.clone())
-                        .bind(id.clone())
+                        .bind(id.to_string())
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
@@ -81,7 +81,7 @@ impl ProbeStore for SqlStore {
         tx.commit().await.map_err(internal)
     }
 
-    async fn get_link_state(&self, p: &ProjectId, id: &str) -> Result<LinkState> {
+    async fn get_link_state(&self, p: &ProjectId, id: &MonitorId) -> Result<LinkState> {
         let r = sqlx::query("SELECT link_up, link_changed_us, probe_note FROM connection_monitors WHERE project_id = $1 AND id = $2")
             .bind(p.as_str().to_string())
             .bind(id.to_string())
@@ -110,7 +110,7 @@ impl SqlStore {
     }
 
     /// Sets a monitor's status; false when there is no such monitor.
-    pub async fn set_monitor_status(&self, id: &str, status: &str) -> Result<bool> {
+    pub async fn set_monitor_status(&self, id: &MonitorId, status: &str) -> Result<bool> {
         let r = sqlx::query("UPDATE connection_monitors SET status = $1 WHERE id = $2")
             .bind(status.to_string())
             .bind(id.to_string())
@@ -121,7 +121,7 @@ impl SqlStore {
     }
 
     /// Records a monitor's link state; false when there is no such monitor.
-    pub async fn set_link_state(&self, id: &str, s: &LinkState) -> Result<bool> {
+    pub async fn set_link_state(&self, id: &MonitorId, s: &LinkState) -> Result<bool> {
         let r = set_link_state_query(id, s)
             .execute(&self.write)
             .await

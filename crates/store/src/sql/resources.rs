@@ -14,7 +14,7 @@ use domain::eip::{Eip, EipRequest, bind_error};
 use domain::error::Kind;
 use domain::gateway::{GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::{self, ConnectionMonitor};
-use domain::{DomainError, ProjectId};
+use domain::{ConnectionId, CustomerGatewayId, DomainError, GatewayId, MonitorId, ProjectId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::HashSet;
@@ -30,7 +30,7 @@ pub(crate) async fn insert_cgw_row(
     sqlx::query(
         "INSERT INTO customer_gateways (id, project_id, created_us, body) VALUES ($1, $2, $3, $4)",
     )
-    .bind(cgw.id.clone())
+    .bind(cgw.id.to_string())
     .bind(p.as_str().to_string())
     .bind(created_us)
     .bind(json(cgw)?)
@@ -51,11 +51,11 @@ pub(crate) async fn insert_connection_row(
         "INSERT INTO vpn_connections (id, project_id, created_us, vgw_id, cgw_id, vgw_ip, eps, tunnel_net, body) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(conn.id.clone())
+    .bind(conn.id.to_string())
     .bind(p.as_str().to_string())
     .bind(created_us)
-    .bind(conn.vgw_id.clone())
-    .bind(conn.cgw_id.clone())
+    .bind(conn.vgw_id.to_string())
+    .bind(conn.cgw_id.to_string())
     .bind(conn.vgw_ip.clone())
     .bind(conn.enterprise_project_id.clone())
     .bind(connection::tunnel_network(conn).map(i64::from))
@@ -78,19 +78,17 @@ pub(crate) async fn insert_monitor_row(
         "INSERT INTO connection_monitors (id, project_id, created_us, vpn_connection_id, status, body) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(m.id.clone())
+    .bind(m.id.to_string())
     .bind(p.as_str().to_string())
     .bind(created_us)
-    .bind(m.vpn_connection_id.clone())
+    .bind(m.vpn_connection_id.to_string())
     .bind(m.status.clone())
     .bind(json(m)?)
     .execute(&mut *c)
     .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => {
-            Err(DomainError::MonitorExists(m.vpn_connection_id.clone()))
-        }
+        Err(e) if is_unique_violation(&e) => Err(DomainError::MonitorExists(m.vpn_connection_id)),
         Err(e) => Err(internal(e)),
     }
 }
@@ -98,7 +96,7 @@ pub(crate) async fn insert_monitor_row(
 pub(crate) async fn load_gateway(
     c: &mut AnyConnection,
     p: &ProjectId,
-    id: &str,
+    id: &GatewayId,
 ) -> Result<VpnGateway> {
     let row = sqlx::query(
         "SELECT g.body, (SELECT COUNT(*) FROM vpn_connections c WHERE c.vgw_id = g.id) AS used \
@@ -120,7 +118,11 @@ fn gateway_from_row(row: &AnyRow) -> Result<VpnGateway> {
     Ok(g)
 }
 
-async fn load_cgw(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Result<CustomerGateway> {
+async fn load_cgw(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    id: &CustomerGatewayId,
+) -> Result<CustomerGateway> {
     let row = sqlx::query("SELECT body FROM customer_gateways WHERE project_id = $1 AND id = $2")
         .bind(p.as_str().to_string())
         .bind(id.to_string())
@@ -136,11 +138,20 @@ const CONN_SELECT: &str = "SELECT c.body, c.created_us, m.id AS monitor_id FROM 
 
 fn connection_from_row(row: &AnyRow) -> Result<VpnConnection> {
     let mut conn: VpnConnection = parse(&get::<String>(row, "body")?)?;
-    conn.connection_monitor_id = get::<Option<String>>(row, "monitor_id")?;
+    conn.connection_monitor_id = get::<Option<String>>(row, "monitor_id")?
+        .map(|s| {
+            MonitorId::parse(&s)
+                .ok_or_else(|| DomainError::Internal(format!("stored monitor id {s:?}")))
+        })
+        .transpose()?;
     Ok(conn)
 }
 
-async fn load_connection(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Result<VpnConnection> {
+async fn load_connection(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    id: &ConnectionId,
+) -> Result<VpnConnection> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "{CONN_SELECT} WHERE c.project_id = $1 AND c.id = $2"
     )))
@@ -153,7 +164,10 @@ async fn load_connection(c: &mut AnyConnection, p: &ProjectId, id: &str) -> Resu
     connection_from_row(&row)
 }
 
-pub(crate) async fn used_tunnels(c: &mut AnyConnection, vgw_id: &str) -> Result<HashSet<u32>> {
+pub(crate) async fn used_tunnels(
+    c: &mut AnyConnection,
+    vgw_id: &GatewayId,
+) -> Result<HashSet<u32>> {
     let rows = sqlx::query(
         "SELECT tunnel_net FROM vpn_connections WHERE vgw_id = $1 AND tunnel_net IS NOT NULL",
     )
@@ -177,7 +191,7 @@ async fn bind_eip(
     c: &mut AnyConnection,
     backend: Backend,
     p: &ProjectId,
-    vgw_id: &str,
+    vgw_id: &GatewayId,
     field: &str,
     req: &EipRequest,
     now: i64,
@@ -190,7 +204,7 @@ async fn bind_eip(
         .bind(p.as_str().to_string())
         .bind(vgw_id.to_string())
         .bind(now)
-        .bind(id.clone())
+        .bind(id.to_string())
         .fetch_optional(&mut *c)
         .await
         .map_err(internal)?;
@@ -198,7 +212,7 @@ async fn bind_eip(
             Some(r) => Ok(Eip::bound(id, &get::<String>(&r, "address")?, req)),
             None => {
                 let exists = sqlx::query("SELECT vgw_id, project_id FROM eips WHERE id = $1")
-                    .bind(id.clone())
+                    .bind(id.to_string())
                     .fetch_optional(&mut *c)
                     .await
                     .map_err(internal)?;
@@ -281,7 +295,7 @@ impl ResourceStore for SqlStore {
             let r = sqlx::query(
                 "INSERT INTO eips (id, address, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             )
-            .bind(id.clone())
+            .bind(id.to_string())
             .bind(addr.clone())
             .bind(seq)
             .execute(&mut *tx)
@@ -332,7 +346,7 @@ impl ResourceStore for SqlStore {
             }
         }
         sqlx::query("INSERT INTO vpn_gateways (id, project_id, created_us, eps, body) VALUES ($1, $2, $3, $4, $5)")
-            .bind(g.id.clone())
+            .bind(g.id.to_string())
             .bind(p.as_str().to_string())
             .bind(created)
             .bind(g.enterprise_project_id.clone())
@@ -344,7 +358,7 @@ impl ResourceStore for SqlStore {
         Ok(g)
     }
 
-    async fn get_gateway(&self, p: &ProjectId, id: &str) -> Result<VpnGateway> {
+    async fn get_gateway(&self, p: &ProjectId, id: &GatewayId) -> Result<VpnGateway> {
         let mut c = self.read.acquire().await.map_err(internal)?;
         load_gateway(&mut c, p, id).await
     }
@@ -352,7 +366,7 @@ impl ResourceStore for SqlStore {
     async fn list_gateways(
         &self,
         p: &ProjectId,
-        id: Option<&str>,
+        id: Option<&GatewayId>,
         eps: &[String],
     ) -> Result<Vec<VpnGateway>> {
         let mut q = Q::new(
@@ -362,7 +376,7 @@ impl ResourceStore for SqlStore {
         let a = q.s(p.as_str());
         q.push(&a);
         if let Some(id) = id {
-            let a = q.s(id);
+            let a = q.s(&id.to_string());
             q.push(" AND g.id = ").push(&a);
         }
         push_in(&mut q, "g.eps", eps);
@@ -371,7 +385,12 @@ impl ResourceStore for SqlStore {
         rows.iter().map(gateway_from_row).collect()
     }
 
-    async fn update_gateway(&self, p: &ProjectId, id: &str, req: &UpdateVgw) -> Result<VpnGateway> {
+    async fn update_gateway(
+        &self,
+        p: &ProjectId,
+        id: &GatewayId,
+        req: &UpdateVgw,
+    ) -> Result<VpnGateway> {
         let now = self.now_us();
         let mut tx = self.write.begin().await.map_err(internal)?;
         let mut g = load_gateway(&mut tx, p, id).await?;
@@ -381,8 +400,8 @@ impl ResourceStore for SqlStore {
                 let used = sqlx::query(
                     "SELECT id FROM vpn_connections WHERE vgw_id = $1 AND vgw_ip = $2 LIMIT 1",
                 )
-                .bind(g.id.clone())
-                .bind(old.id.clone())
+                .bind(g.id.to_string())
+                .bind(old.id.to_string())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(internal)?;
@@ -414,7 +433,7 @@ impl ResourceStore for SqlStore {
         Ok(g)
     }
 
-    async fn delete_gateway(&self, p: &ProjectId, id: &str) -> Result<()> {
+    async fn delete_gateway(&self, p: &ProjectId, id: &GatewayId) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         load_gateway(&mut tx, p, id).await?;
         let used = sqlx::query(
@@ -460,7 +479,7 @@ impl ResourceStore for SqlStore {
         Ok(cgw)
     }
 
-    async fn get_cgw(&self, p: &ProjectId, id: &str) -> Result<CustomerGateway> {
+    async fn get_cgw(&self, p: &ProjectId, id: &CustomerGatewayId) -> Result<CustomerGateway> {
         let mut c = self.read.acquire().await.map_err(internal)?;
         load_cgw(&mut c, p, id).await
     }
@@ -468,14 +487,14 @@ impl ResourceStore for SqlStore {
     async fn list_cgws(
         &self,
         p: &ProjectId,
-        id: Option<&str>,
+        id: Option<&CustomerGatewayId>,
         page: Page,
     ) -> Result<Listed<CustomerGateway>> {
         let mut where_ = Q::new(" WHERE project_id = ");
         let a = where_.s(p.as_str());
         where_.push(&a);
         if let Some(id) = id {
-            let a = where_.s(id);
+            let a = where_.s(&id.to_string());
             where_.push(" AND id = ").push(&a);
         }
         let mut count = Q {
@@ -521,7 +540,7 @@ impl ResourceStore for SqlStore {
     async fn update_cgw(
         &self,
         p: &ProjectId,
-        id: &str,
+        id: &CustomerGatewayId,
         req: &UpdateCgw,
     ) -> Result<CustomerGateway> {
         let mut tx = self.write.begin().await.map_err(internal)?;
@@ -538,7 +557,7 @@ impl ResourceStore for SqlStore {
         Ok(cgw)
     }
 
-    async fn delete_cgw(&self, p: &ProjectId, id: &str) -> Result<()> {
+    async fn delete_cgw(&self, p: &ProjectId, id: &CustomerGatewayId) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         load_cgw(&mut tx, p, id).await?;
         let used = sqlx::query(
@@ -569,7 +588,7 @@ impl ResourceStore for SqlStore {
         &self,
         p: &ProjectId,
         req: CreateConnection,
-        id: String,
+        id: ConnectionId,
     ) -> Result<VpnConnection> {
         let (vgw_id, cgw_id) = connection::create_refs(&req)?;
         let mut tx = self.write.begin().await.map_err(internal)?;
@@ -584,7 +603,7 @@ impl ResourceStore for SqlStore {
         Ok(conn)
     }
 
-    async fn get_connection(&self, p: &ProjectId, id: &str) -> Result<VpnConnection> {
+    async fn get_connection(&self, p: &ProjectId, id: &ConnectionId) -> Result<VpnConnection> {
         let mut c = self.read.acquire().await.map_err(internal)?;
         load_connection(&mut c, p, id).await
     }
@@ -599,8 +618,8 @@ impl ResourceStore for SqlStore {
         let a = where_.s(p.as_str());
         where_.push(&a);
         for (col, v) in [
-            ("c.id", &f.vpn_id),
-            ("c.vgw_id", &f.vgw_id),
+            ("c.id", &f.vpn_id.map(|v| v.to_string())),
+            ("c.vgw_id", &f.vgw_id.map(|v| v.to_string())),
             ("c.vgw_ip", &f.vgw_ip),
             ("c.vgw_ip", &f.eip_id),
         ] {
@@ -649,7 +668,7 @@ impl ResourceStore for SqlStore {
     async fn update_connection(
         &self,
         p: &ProjectId,
-        id: &str,
+        id: &ConnectionId,
         req: &UpdateConnection,
     ) -> Result<VpnConnection> {
         let mut tx = self.write.begin().await.map_err(internal)?;
@@ -666,7 +685,7 @@ impl ResourceStore for SqlStore {
             "UPDATE vpn_connections SET body = $1, cgw_id = $2, tunnel_net = $3 WHERE project_id = $4 AND id = $5",
         )
         .bind(json(&stored)?)
-        .bind(conn.cgw_id.clone())
+        .bind(conn.cgw_id.to_string())
         .bind(connection::tunnel_network(&conn).map(i64::from))
         .bind(p.as_str().to_string())
         .bind(id.to_string())
@@ -677,7 +696,7 @@ impl ResourceStore for SqlStore {
         Ok(conn)
     }
 
-    async fn delete_connection(&self, p: &ProjectId, id: &str) -> Result<()> {
+    async fn delete_connection(&self, p: &ProjectId, id: &ConnectionId) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         load_connection(&mut tx, p, id).await?;
         buckets::delete_monitor_rows(
@@ -708,8 +727,8 @@ impl ResourceStore for SqlStore {
     async fn create_monitor(
         &self,
         p: &ProjectId,
-        vpn_connection_id: &str,
-        id: String,
+        vpn_connection_id: &ConnectionId,
+        id: MonitorId,
     ) -> Result<ConnectionMonitor> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let conn = load_connection(&mut tx, p, vpn_connection_id).await?;
@@ -725,7 +744,7 @@ impl ResourceStore for SqlStore {
         Ok(m)
     }
 
-    async fn get_monitor(&self, p: &ProjectId, id: &str) -> Result<ConnectionMonitor> {
+    async fn get_monitor(&self, p: &ProjectId, id: &MonitorId) -> Result<ConnectionMonitor> {
         let row = sqlx::query(
             "SELECT body, status FROM connection_monitors WHERE project_id = $1 AND id = $2",
         )
@@ -741,13 +760,13 @@ impl ResourceStore for SqlStore {
     async fn list_monitors(
         &self,
         p: &ProjectId,
-        vpn_connection_id: Option<&str>,
+        vpn_connection_id: Option<&ConnectionId>,
     ) -> Result<Vec<ConnectionMonitor>> {
         let mut q = Q::new("SELECT body, status FROM connection_monitors WHERE project_id = ");
         let a = q.s(p.as_str());
         q.push(&a);
         if let Some(c) = vpn_connection_id {
-            let a = q.s(c);
+            let a = q.s(&c.to_string());
             q.push(" AND vpn_connection_id = ").push(&a);
         }
         q.push(" ORDER BY created_us, id");
@@ -755,7 +774,7 @@ impl ResourceStore for SqlStore {
         rows.iter().map(monitor_from_row).collect()
     }
 
-    async fn delete_monitor(&self, p: &ProjectId, id: &str) -> Result<()> {
+    async fn delete_monitor(&self, p: &ProjectId, id: &MonitorId) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let r = sqlx::query("DELETE FROM connection_monitors WHERE project_id = $1 AND id = $2")
             .bind(p.as_str().to_string())

@@ -71,8 +71,8 @@ fn point(
     max: Option<f64>,
 ) -> WindowPoint {
     WindowPoint {
-        monitor_id: monitor.to_string(),
-        project_id: app.project_id.clone(),
+        monitor_id: domain::MonitorId::parse(monitor).unwrap(),
+        project_id: domain::ProjectId::parse(&app.project_id).unwrap(),
         window_start_ms: t_ms,
         sent,
         received,

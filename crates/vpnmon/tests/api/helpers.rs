@@ -41,7 +41,7 @@ impl MonitorWatcher for RecordingWatcher {
     fn created(&self, m: &store::ProbeMonitor) {
         self.created.lock().unwrap().push(m.clone());
     }
-    fn deleted(&self, id: &str) {
+    fn deleted(&self, id: &domain::MonitorId) {
         self.deleted.lock().unwrap().push(id.to_string());
     }
 }

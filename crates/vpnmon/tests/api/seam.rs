@@ -19,7 +19,8 @@ async fn watcher_hears_creates_and_deletes_and_status_shows() {
     let all = app.store.monitors_for_probing().await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, "PENDING_CREATE");
-    assert!(app.store.set_monitor_status(&m, "ACTIVE").await.unwrap());
+    let mid = domain::MonitorId::parse(&m).unwrap();
+    assert!(app.store.set_monitor_status(&mid, "ACTIVE").await.unwrap());
     let r = app.get(&format!("/connection-monitors/{m}")).await;
     assert_eq!(r.body["connection_monitor"]["status"], "ACTIVE");
     assert_eq!(

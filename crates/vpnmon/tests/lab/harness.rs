@@ -386,7 +386,12 @@ impl LabApp {
     pub async fn points(&self, id: &str) -> Vec<WindowPoint> {
         let mut pts = self
             .store
-            .list_points(&self.project, id, 0, now_ms() + 60_000)
+            .list_points(
+                &self.project,
+                &domain::MonitorId::parse(id).expect("a monitor id"),
+                0,
+                now_ms() + 60_000,
+            )
             .await
             .expect("list points");
         pts.sort_by_key(|p| p.window_start_ms);

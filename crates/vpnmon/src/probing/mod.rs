@@ -1,0 +1,118 @@
+//! Wiring of the probe engine to the store, split by job:
+//! - [`registry`]: what the engine was given (monitor -> project,
+//!   connection), and the API's watcher seam that tells the engine about
+//!   monitors at once;
+//! - [`reconcile`]: the periodic safety net that brings the engine in line
+//!   with the store, a page at a time;
+//! - [`persist`]: engine events become batched store writes (status, link
+//!   state, datapoints), retried while the store fails, bounded;
+//! - [`jobs`]: retention, rollups and memory trimming.
+//!
+//! The glue needs two capabilities of the store, [`ProbeStore`] and
+//! [`MeasurementStore`] ([`ProbeData`]), and is tested against a fake of
+//! them (`tests.rs`).
+
+mod jobs;
+mod persist;
+mod reconcile;
+mod registry;
+#[cfg(test)]
+mod tests;
+
+pub use registry::ProbeWatcher;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use probe::{Engine, EngineConfig, EngineHandle};
+use registry::Registry;
+use std::sync::Arc;
+use store::{MeasurementStore, ProbeStore};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// What the probe glue needs of the store.
+pub trait ProbeData: ProbeStore + MeasurementStore + 'static {}
+
+impl<T: ProbeStore + MeasurementStore + 'static> ProbeData for T {}
+
+/// A running probe service.
+pub struct ProbeService {
+    /// The watcher to give the API.
+    pub watcher: Arc<ProbeWatcher>,
+    /// The engine (counters, shutdown).
+    pub engine: EngineHandle,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl ProbeService {
+    /// Starts the engine and the tasks that feed it and persist its results.
+    pub async fn start(
+        store: Arc<dyn ProbeData>,
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, probe::ProbeError> {
+        let cfg = EngineConfig {
+            interval: settings.probe_interval,
+            count: settings.probe_count,
+            timeout: settings.probe_timeout,
+            allow: settings.probe_allow.clone(),
+            ..EngineConfig::default()
+        };
+        let (tx, rx) = mpsc::channel(65_536);
+        let engine = Engine::start(cfg, tx).await?;
+        for s in engine.sockets() {
+            tracing::info!(socket = ?s, "probe socket open");
+        }
+        metrics.attach_engine(engine.clone());
+        let owners = Registry::default();
+        let watcher = Arc::new(ProbeWatcher {
+            engine: engine.clone(),
+            owners: owners.clone(),
+            metrics: metrics.clone(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(persist::persist(
+                store.clone(),
+                rx,
+                owners.clone(),
+                metrics,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(reconcile::reconcile(
+                store.clone(),
+                watcher.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(jobs::prune(
+                store.clone(),
+                settings.retention,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(jobs::roll_up(
+                store,
+                settings.probe_interval,
+                settings.retention,
+                stop_rx,
+            )),
+        ];
+        Ok(ProbeService {
+            watcher,
+            engine,
+            tasks,
+            stop,
+        })
+    }
+
+    /// Stops the tasks (flushing datapoints) and the engine.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.engine.clone().shutdown().await;
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "probe task failed");
+            }
+        }
+    }
+}

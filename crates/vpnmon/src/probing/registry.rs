@@ -1,0 +1,145 @@
+//! What the engine was given: every monitor it probes, with the project and
+//! connection it belongs to, and the API's watcher seam that tells the
+//! engine about monitors created and deleted.
+
+use crate::metrics::{Metrics, MonitorLabels};
+use api::MonitorWatcher;
+use domain::{ConnectionId, MonitorId, ProjectId};
+use probe::{EngineHandle, MonitorSpec};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use uuid::Uuid;
+
+/// Every monitor given to the engine: which project it belongs to
+/// (datapoints are stored per project; project ids are shared, not copied
+/// per monitor), its connection (for metric labels), and a digest of the
+/// addresses it was given with, so a reconcile sees what changed.
+#[derive(Default)]
+pub(crate) struct Owners {
+    pub(crate) by_monitor: HashMap<Uuid, Owner>,
+    interned: HashMap<ProjectId, Arc<ProjectId>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Owner {
+    pub(crate) project: Arc<ProjectId>,
+    pub(crate) connection: ConnectionId,
+    pub(crate) addresses: u64,
+}
+
+/// Digest of a monitor's source and destination.
+pub(crate) fn addresses_digest(s: &MonitorSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (s.source, s.destination).hash(&mut h);
+    h.finish()
+}
+
+impl Owners {
+    pub(crate) fn insert(
+        &mut self,
+        spec: &MonitorSpec,
+        project: &ProjectId,
+        connection: ConnectionId,
+    ) {
+        let p = match self.interned.get(project) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(project.clone());
+                self.interned.insert(project.clone(), p.clone());
+                p
+            }
+        };
+        self.by_monitor.insert(
+            spec.id,
+            Owner {
+                project: p,
+                connection,
+                addresses: addresses_digest(spec),
+            },
+        );
+    }
+}
+
+impl Owner {
+    pub(crate) fn labels(&self, id: Uuid) -> MonitorLabels {
+        MonitorLabels {
+            project: self.project.to_string(),
+            vpn_connection: self.connection.to_string(),
+            monitor: id.to_string(),
+        }
+    }
+}
+
+/// The shared registry. A task that panicked while holding the lock leaves
+/// it poisoned; the map itself is still whole (every update is a single
+/// insert or remove), so the others go on with it rather than silently
+/// dropping what they were doing, and the panic is logged where it
+/// happened.
+#[derive(Clone, Default)]
+pub(crate) struct Registry(Arc<Mutex<Owners>>);
+
+impl Registry {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Owners> {
+        self.0.lock().unwrap_or_else(|e: PoisonError<_>| {
+            tracing::error!("monitor registry lock was poisoned by a panic; going on with it");
+            e.into_inner()
+        })
+    }
+
+    /// The owner of a monitor the engine probes.
+    pub(crate) fn owner(&self, id: &Uuid) -> Option<Owner> {
+        self.lock().by_monitor.get(id).cloned()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn poison(&self) {
+        let r = self.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = r.0.lock();
+            panic!("poisoning the registry on purpose");
+        })
+        .join();
+    }
+}
+
+/// The engine, as the API's watcher sees it.
+pub struct ProbeWatcher {
+    pub(crate) engine: EngineHandle,
+    pub(crate) owners: Registry,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// The engine's view of a monitor; `None` when its stored addresses do not
+/// parse (the caller logs it).
+pub(crate) fn spec(m: &store::ProbeMonitor) -> Option<MonitorSpec> {
+    Some(MonitorSpec {
+        id: m.id.uuid(),
+        source: m.source_ip.parse::<IpAddr>().ok()?,
+        destination: m.destination_ip.parse::<IpAddr>().ok()?,
+    })
+}
+
+impl MonitorWatcher for ProbeWatcher {
+    fn created(&self, m: &store::ProbeMonitor) {
+        match spec(m) {
+            Some(s) => {
+                self.owners
+                    .lock()
+                    .insert(&s, &m.project_id, m.vpn_connection_id);
+                self.engine.upsert(s);
+            }
+            None => tracing::warn!(monitor = %m.id, "monitor has unparsable addresses; not probed"),
+        }
+    }
+
+    fn deleted(&self, id: &MonitorId) {
+        let u = id.uuid();
+        self.engine.remove(u);
+        let gone = self.owners.lock().by_monitor.remove(&u);
+        if let Some(owner) = gone {
+            self.metrics.remove(&owner.labels(u), u);
+        }
+    }
+}
