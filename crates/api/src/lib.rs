@@ -10,6 +10,8 @@
 //! - The router records every (method, path) it serves ([`RouteInfo`]) so
 //!   a test can prove that the credential sweep covers every route.
 
+#![forbid(unsafe_code)]
+
 pub mod authn;
 pub mod context;
 pub mod error;

@@ -12,6 +12,8 @@
 //!   monitor's `source_ip`/`destination_ip`, tunnel-address assignment) lives
 //!   here; the store calls these functions inside its transactions.
 
+#![forbid(unsafe_code)]
+
 pub mod connection;
 pub mod customer_gateway;
 pub mod eip;

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct we pass.
+    // SAFETY: all-zero is a valid rusage (plain integers).
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(u.ru_utime) + tv(u.ru_stime)

@@ -263,10 +263,10 @@ impl IcmpSocket {
                 Err(e) => return Err(OpenFailure::Other(e)),
             },
         };
-        // SAFETY: the socket owns its descriptor, and the AsyncFd owns the
-        // socket until it is dropped; nothing else closes or replaces it.
         let recv_buffer = sock.recv_buffer_size().unwrap_or(0);
         let tx_timestamps = enable_tx_timestamps(&sock);
+        // SAFETY: the socket owns its descriptor, and the AsyncFd owns the
+        // socket until it is dropped; nothing else closes or replaces it.
         let fd = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
             .map_err(|e| OpenFailure::Other(e.into_parts().1))?;
         // Header room, ICMP header, payload, and slack so a longer foreign
@@ -350,8 +350,10 @@ impl IcmpSocket {
         }
         // SAFETY: all-zero is a valid value for these plain C structs.
         let mut names: [libc::sockaddr_storage; SEND_BATCH] = unsafe { mem::zeroed() };
+        // SAFETY: as above, all-zero is a valid iovec.
         let mut iovs: [libc::iovec; SEND_BATCH] = unsafe { mem::zeroed() };
         let mut ctrl = [CmsgBuf([0; CMSG_ROOM]); SEND_BATCH];
+        // SAFETY: as above, all-zero is a valid mmsghdr (null pointers, zero lengths).
         let mut hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { mem::zeroed() };
         for i in 0..n {
             let msg = &msgs[i];
@@ -410,8 +412,10 @@ impl IcmpSocket {
     fn recv_into(&mut self, flags: libc::c_int) -> io::Result<usize> {
         // SAFETY: all-zero is a valid value for these plain C structs.
         let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { mem::zeroed() };
+        // SAFETY: as above, all-zero is a valid iovec.
         let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { mem::zeroed() };
         let mut ctrl = [CmsgBuf([0; CMSG_ROOM]); RECV_BATCH];
+        // SAFETY: as above, all-zero is a valid mmsghdr (null pointers, zero lengths).
         let mut hdrs: [libc::mmsghdr; RECV_BATCH] = unsafe { mem::zeroed() };
         for (i, buf) in self.rx_bufs.chunks_exact_mut(self.buf_len).enumerate() {
             iovs[i] = libc::iovec {
@@ -640,9 +644,9 @@ fn read_sockaddr(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<Ip
 /// `h.msg_control` must point to at least [`CMSG_ROOM`] writable bytes
 /// aligned for `cmsghdr`.
 unsafe fn write_pktinfo(h: &mut libc::msghdr, source: IpAddr) {
-    // SAFETY (whole body): the caller guarantees the buffer; CMSG_SPACE of
-    // either pktinfo is at most 40 <= CMSG_ROOM, so CMSG_FIRSTHDR is non-null
-    // and the data fits.
+    // SAFETY: the caller guarantees the buffer; CMSG_SPACE of either
+    // pktinfo is at most 40 <= CMSG_ROOM, so CMSG_FIRSTHDR is non-null and
+    // the data fits.
     unsafe {
         match source {
             IpAddr::V4(a) => {

@@ -40,6 +40,8 @@
 //! - The key order of the measurement tables is the store's business: a
 //!   batch is sorted into key order here, whatever order the caller used.
 
+#![forbid(unsafe_code)]
+
 mod identity;
 mod measurements;
 mod probing;
