@@ -1,4 +1,4 @@
-//! Huawei Cloud `SDK-HMAC-SHA256` AK/SK request signatures (spec §5.2).
+//! Huawei Cloud `SDK-HMAC-SHA256` AK/SK request signatures (docs/spec/vpn-v5.md §5.2).
 //!
 //! Built from small pure functions, one per part of the canonical request,
 //! so each can be checked against the spec's vectors on its own:

@@ -212,7 +212,7 @@ fn merge<T: Clone>(base: &mut Option<T>, over: &Option<T>) {
 }
 
 impl IkePolicy {
-    /// The defaults of spec §3.3.
+    /// The defaults of docs/spec/vpn-v5.md §3.3.
     pub fn defaults() -> IkePolicy {
         IkePolicy {
             ike_version: Some("v2".into()),
@@ -335,7 +335,7 @@ impl IkePolicy {
 }
 
 impl IpsecPolicy {
-    /// The defaults of spec §3.3.
+    /// The defaults of docs/spec/vpn-v5.md §3.3.
     pub fn defaults() -> IpsecPolicy {
         IpsecPolicy {
             authentication_algorithm: Some("sha2-256".into()),

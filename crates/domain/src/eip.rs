@@ -1,6 +1,6 @@
 //! Elastic IPs. vpnmon has no EIP service: the operator configures a pool
 //! of addresses owned by the gateway host(s) (`--eip-pool`), and a gateway's
-//! `eip1`/`eip2` bind entries of that pool (spec §10).
+//! `eip1`/`eip2` bind entries of that pool (docs/spec/vpn-v5.md §10).
 
 use crate::DomainError;
 use serde::{Deserialize, Serialize};

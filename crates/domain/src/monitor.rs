@@ -15,7 +15,7 @@ pub struct CreateMonitor {
     pub vpn_connection_id: Option<String>,
 }
 
-/// Monitor status values (spec §2.4).
+/// Monitor status values (docs/spec/vpn-v5.md §2.4).
 pub mod status {
     /// Created, not yet probed.
     pub const PENDING_CREATE: &str = "PENDING_CREATE";
@@ -38,7 +38,7 @@ pub struct ConnectionMonitor {
     pub proto_type: String,
 }
 
-/// Derives a monitor for a connection (spec §2.5): `source_ip` is the
+/// Derives a monitor for a connection (docs/spec/vpn-v5.md §2.5): `source_ip` is the
 /// gateway address behind the connection's `vgw_ip` (an EIP id for a public
 /// gateway, the private address itself for a private one), and
 /// `destination_ip` is the customer gateway's `id_value`.

@@ -1,7 +1,7 @@
 //! Cloud Eye (CES) v1 metric API over the probe results: `metric-data`,
 //! `batch-query-metric-data` and `metrics`, namespace `SYS.VPN`.
 //!
-//! Metrics (spec §10): `link_average_latency`, `link_max_latency`,
+//! Metrics (docs/spec/vpn-v5.md §10): `link_average_latency`, `link_max_latency`,
 //! `link_packet_loss_rate` under dimension `evpn_connection_id`, and the
 //! same values as `public_*` under `vpn_connection_id`. A value is one per
 //! probe window (`period=1`, raw) or a rollup of windows for the longer

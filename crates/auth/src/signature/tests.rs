@@ -1,4 +1,4 @@
-//! Spec §5.3 vectors, the §6.4 captured SDK requests, and what must fail.
+//! docs/spec/vpn-v5.md §5.3 vectors, the §6.4 captured SDK requests, and what must fail.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! The Cloud Eye (CES) metric API (spec §7.2, decisions §10) over
+//! The Cloud Eye (CES) metric API (docs/spec/vpn-v5.md §7.2, decisions §10) over
 //! datapoints written through the store: raw windows for `period=1`,
 //! rollups (`MetricStore::roll_up`) for the longer periods. Every expected
 //! aggregate below is computed by hand from the windows in [`WINDOWS`].
