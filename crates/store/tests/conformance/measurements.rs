@@ -1,0 +1,459 @@
+//! Measurements: raw window datapoints, rollups and retention.
+
+use super::*;
+
+pub(crate) async fn points_insert_list_prune(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let other_conn = connection(store, p, &s.gw, &s.cgw).await;
+    let other = monitor(store, p, &other_conn).await;
+    let t0 = 1_700_000_000_000;
+    let pts = vec![
+        point(&m, p, t0, 10),
+        point(&m, p, t0 + 60_000, 7),
+        point(&m, p, t0 + 120_000, 0),
+    ];
+    assert_eq!(store.insert_points(&[]).await, Ok(()));
+    // Out of order, mixed with another monitor's points.
+    store
+        .insert_points(&[
+            pts[2].clone(),
+            point(&other, p, t0, 10),
+            pts[0].clone(),
+            pts[1].clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_points(p, &m.id, t0, t0 + 180_000).await,
+        Ok(pts.clone())
+    );
+    assert_eq!(
+        store.list_points(p, &m.id, t0 + 60_000, t0 + 120_000).await,
+        Ok(vec![pts[1].clone()]),
+        "from is inclusive, to exclusive"
+    );
+    assert_eq!(
+        store
+            .list_points(p, &m.id, t0 + 180_000, t0 + 240_000)
+            .await,
+        Ok(vec![])
+    );
+
+    // A point for a window already stored is ignored, the rest of the batch kept.
+    let late = point(&m, p, t0 + 180_000, 10);
+    store
+        .insert_points(&[point(&m, p, t0, 3), late.clone()])
+        .await
+        .unwrap();
+    let mut expected = pts.clone();
+    expected.push(late.clone());
+    assert_eq!(
+        store.list_points(p, &m.id, t0, t0 + 240_000).await,
+        Ok(expected)
+    );
+
+    assert_eq!(
+        store.prune_points(t0 + 60_000).await,
+        Ok(2),
+        "one per monitor"
+    );
+    assert_eq!(store.prune_points(t0 + 60_000).await, Ok(0));
+    assert_eq!(
+        store.list_points(p, &m.id, 0, i64::MAX).await,
+        Ok(vec![pts[1].clone(), pts[2].clone(), late])
+    );
+    assert_eq!(
+        store.list_points(p, &other.id, 0, i64::MAX).await,
+        Ok(vec![])
+    );
+}
+
+/// Batches larger than one multi-row INSERT are split and all stored.
+pub(crate) async fn points_insert_in_chunks(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let pts: Vec<_> = (0..150).map(|i| point(&m, p, i * 60_000, i % 11)).collect();
+    store.insert_points(&pts).await.unwrap();
+    assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(pts));
+    assert_eq!(store.prune_points(i64::MAX).await, Ok(150));
+}
+
+/// Raw points are keyed by 10 s time buckets: windows on and next to bucket
+/// edges, ranges that start and end inside buckets, ranges wider than
+/// anything stored, and deleting one monitor among others across many
+/// buckets all answer exactly what a filter over the inserted points does.
+pub(crate) async fn points_ranges_across_time_buckets(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let other_conn = connection(store, p, &s.gw, &s.cgw).await;
+    let other = monitor(store, p, &other_conn).await;
+    let t0: i64 = 1_700_000_000_000; // a multiple of 10 s
+    let offsets: [i64; 10] = [
+        0, 1, 9_999, 10_000, 10_001, 19_999, 25_000, 60_000, 3_600_000, 3_609_999,
+    ];
+    let mine: Vec<_> = offsets
+        .iter()
+        .map(|o| point(&m, p, t0 + o, (o % 7) + 1))
+        .collect();
+    let theirs: Vec<_> = offsets
+        .iter()
+        .map(|o| point(&other, p, t0 + o, 5))
+        .collect();
+    let mut all = mine.clone();
+    all.extend(theirs.iter().cloned());
+    store.insert_points(&all).await.unwrap();
+    let ranges = [
+        (0, i64::MAX),
+        (i64::MIN, i64::MAX),
+        (t0, t0 + 1),
+        (t0 + 1, t0 + 10_000),
+        (t0 + 9_999, t0 + 10_001),
+        (t0 + 10_000, t0 + 10_000),
+        (t0 + 5_000, t0 + 3_609_999),
+        (t0 + 26_000, t0 + 59_999),
+        (t0 + 3_609_999, i64::MAX),
+        (t0 + 3_610_000, i64::MAX),
+        (0, t0),
+    ];
+    for (from, to) in ranges {
+        let expected: Vec<_> = mine
+            .iter()
+            .filter(|w| (from..to).contains(&w.window_start_ms))
+            .cloned()
+            .collect();
+        assert_eq!(
+            store.list_points(p, &m.id, from, to).await,
+            Ok(expected),
+            "range {from}..{to}"
+        );
+    }
+    // Rollups are keyed by time the same way: each bucket of `mine` once,
+    // whatever range around it is asked for.
+    assert!(store.roll_up(300, t0 + 4_000_000).await.unwrap() > 0);
+    for (period, from, to) in [
+        (60, i64::MIN, i64::MAX),
+        (60, t0 + 1, t0 + 60_001),
+        (60, t0 + 60_000, t0 + 3_600_000),
+        (300, 0, i64::MAX),
+        (300, t0 + 299_999, t0 + 3_600_001),
+    ] {
+        let p_ms = period * 1000;
+        let mut expected: Vec<(i64, i64)> = Vec::new();
+        for w in &mine {
+            let b = w.window_start_ms.div_euclid(p_ms) * p_ms;
+            if !(from..to).contains(&b) {
+                continue;
+            }
+            match expected.last_mut() {
+                Some((last, n)) if *last == b => *n += 1,
+                _ => expected.push((b, 1)),
+            }
+        }
+        let got: Vec<(i64, i64)> = store
+            .list_rollups(p, &m.id, period, from, to)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.bucket_ms, r.windows))
+            .collect();
+        assert_eq!(got, expected, "period {period}, range {from}..{to}");
+    }
+    for period in [0, -60, i64::MAX] {
+        assert_eq!(
+            store.list_rollups(p, &m.id, period, 0, i64::MAX).await,
+            Ok(vec![]),
+            "no bucket has period {period}"
+        );
+    }
+    let their_rollups = store
+        .list_rollups(p, &other.id, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(their_rollups.len(), 3, "minutes 0, 1 and 60");
+
+    store.delete_monitor(p, &m.id).await.unwrap();
+    assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(vec![]));
+    for period in [60, 300] {
+        assert_eq!(
+            store.list_rollups(p, &m.id, period, 0, i64::MAX).await,
+            Ok(vec![])
+        );
+    }
+    assert_eq!(
+        store.list_points(p, &other.id, 0, i64::MAX).await,
+        Ok(theirs.clone()),
+        "another monitor's points in the same buckets stay"
+    );
+    assert_eq!(
+        store.list_rollups(p, &other.id, 60, 0, i64::MAX).await,
+        Ok(their_rollups)
+    );
+    // Retention cuts inside a bucket: the windows before the cut go.
+    assert_eq!(store.prune_points(t0 + 10_001).await, Ok(4));
+    assert_eq!(
+        store.list_points(p, &other.id, 0, i64::MAX).await,
+        Ok(theirs[4..].to_vec())
+    );
+}
+
+/// Rollups: exact count/sum/sum-of-squares/min/max per bucket, each
+/// complete bucket rolled up once, scoped by project, pruned by age and
+/// deleted with their monitor.
+pub(crate) async fn rollups_aggregate_each_window_once(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let q = &ProjectId::generate();
+    let gq = gateway(store, q, gateway_body()).await;
+    let cq = cgw(store, q).await;
+    let connq = connection(store, q, &gq, &cq).await;
+    let mq = monitor(store, q, &connq).await;
+
+    // Nothing to roll up yet.
+    assert_eq!(store.roll_up(60, 1_700_000_000_000).await, Ok(0));
+
+    let b = 1_699_999_980_000; // a multiple of 60 s
+    store
+        .insert_points(&[
+            point(&m, p, b, 10),
+            point(&m, p, b + 20_000, 5),
+            point(&m, p, b + 40_000, 0),
+            point(&m, p, b + 60_000, 0),
+            point(&m, p, b + 130_000, 10),
+            point(&mq, q, b + 10_000, 10),
+        ])
+        .await
+        .unwrap();
+
+    // Buckets b and b+60 s are complete at b+150 s; b+120 s is not.
+    assert_eq!(store.roll_up(60, b + 150_000).await, Ok(3));
+    assert_eq!(store.roll_up(60, b + 150_000).await, Ok(0), "once only");
+    let agg = |n, sum, sumsq, min: Option<f64>, max: Option<f64>| Agg {
+        n,
+        sum,
+        sumsq,
+        min,
+        max,
+    };
+    let first = Rollup {
+        monitor_id: m.id,
+        period: 60,
+        bucket_ms: b,
+        windows: 3,
+        sent: 30,
+        received: 15,
+        // rtt_avg 1.5 and rtt_max 3.75 in the two windows with replies.
+        latency: agg(2, 3.0, 4.5, Some(1.5), Some(1.5)),
+        max_latency: agg(2, 7.5, 28.125, Some(3.75), Some(3.75)),
+        // loss 0, 50 and 100 %.
+        loss: agg(3, 150.0, 12_500.0, Some(0.0), Some(100.0)),
+    };
+    let second = Rollup {
+        bucket_ms: b + 60_000,
+        windows: 1,
+        sent: 10,
+        received: 0,
+        latency: Agg::default(),
+        max_latency: Agg::default(),
+        loss: agg(1, 100.0, 10_000.0, Some(100.0), Some(100.0)),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.list_rollups(p, &m.id, 60, b, b + 600_000).await,
+        Ok(vec![first.clone(), second.clone()])
+    );
+    assert_eq!(first.latency.average(), Some(1.5));
+    assert_eq!(first.loss.average(), Some(50.0));
+    assert_eq!(second.latency.average(), None);
+
+    assert_eq!(store.roll_up(60, b + 180_000).await, Ok(1));
+    let third = Rollup {
+        bucket_ms: b + 120_000,
+        windows: 1,
+        sent: 10,
+        received: 10,
+        latency: agg(1, 1.5, 2.25, Some(1.5), Some(1.5)),
+        max_latency: agg(1, 3.75, 14.0625, Some(3.75), Some(3.75)),
+        loss: agg(1, 0.0, 0.0, Some(0.0), Some(0.0)),
+        ..first.clone()
+    };
+    assert_eq!(
+        store
+            .list_rollups(p, &m.id, 60, b + 60_000, b + 180_000)
+            .await,
+        Ok(vec![second.clone(), third.clone()]),
+        "from is inclusive, to exclusive"
+    );
+    assert_eq!(
+        store.list_rollups(p, &m.id, 300, 0, i64::MAX).await,
+        Ok(vec![])
+    );
+    assert_eq!(
+        store.list_rollups(q, &m.id, 60, 0, i64::MAX).await,
+        Ok(vec![]),
+        "another project's monitor"
+    );
+    let theirs = store
+        .list_rollups(q, &mq.id, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(ids(&theirs, |r| &r.monitor_id), vec![mq.id]);
+
+    assert_eq!(store.prune_rollups(60, b + 60_000).await, Ok(2));
+    assert_eq!(
+        store.list_rollups(p, &m.id, 60, 0, i64::MAX).await,
+        Ok(vec![second, third])
+    );
+    store.delete_monitor(p, &m.id).await.unwrap();
+    assert_eq!(
+        store.list_rollups(p, &m.id, 60, 0, i64::MAX).await,
+        Ok(vec![])
+    );
+    assert_eq!(store.prune_rollups(60, i64::MAX).await, Ok(0));
+}
+
+/// Periods above 60 s are rolled from the period below; what they hold must
+/// equal the aggregate of the raw windows. Values are multiples of 1/8, so
+/// every sum is exact in any order.
+pub(crate) async fn longer_periods_roll_up_from_shorter_ones_exactly(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let t0: i64 = 1_416_667 * 1_200_000;
+    let pts: Vec<WindowPoint> = (0..240i64)
+        .map(|i| {
+            let received = (i * 7) % 11;
+            let up = received > 0;
+            let avg = 1.0 + (i % 7) as f64 * 0.125;
+            WindowPoint {
+                monitor_id: m.id,
+                project_id: p.clone(),
+                window_start_ms: t0 + i * 10_000,
+                sent: 10,
+                received: received.min(10),
+                loss_pct: 100.0 - 10.0 * received.min(10) as f64,
+                rtt_min_ms: up.then_some(avg - 0.5),
+                rtt_avg_ms: up.then_some(avg),
+                rtt_max_ms: up.then_some(avg + 0.5 * (i % 3) as f64),
+                jitter_ms: up.then_some(0.25),
+            }
+        })
+        .collect();
+    store.insert_points(&pts).await.unwrap();
+    // Asking for the 1200 s level rolls the levels below it first.
+    assert_eq!(store.roll_up(1200, t0 + 2_400_000).await, Ok(2));
+    assert_eq!(
+        store.roll_up(300, t0 + 2_400_000).await,
+        Ok(0),
+        "already rolled"
+    );
+    let agg_of = |vals: Vec<f64>| Agg {
+        n: vals.len() as i64,
+        sum: vals.iter().sum(),
+        sumsq: vals.iter().map(|v| v * v).sum(),
+        min: vals.iter().copied().reduce(f64::min),
+        max: vals.iter().copied().reduce(f64::max),
+    };
+    for period in [60i64, 300, 1200] {
+        let p_ms = period * 1000;
+        let expected: Vec<Rollup> = (0..2_400_000 / p_ms)
+            .map(|k| {
+                let bucket_ms = t0 + k * p_ms;
+                let inside: Vec<&WindowPoint> = pts
+                    .iter()
+                    .filter(|w| (bucket_ms..bucket_ms + p_ms).contains(&w.window_start_ms))
+                    .collect();
+                Rollup {
+                    monitor_id: m.id,
+                    period,
+                    bucket_ms,
+                    windows: inside.len() as i64,
+                    sent: inside.iter().map(|w| w.sent).sum(),
+                    received: inside.iter().map(|w| w.received).sum(),
+                    latency: agg_of(inside.iter().filter_map(|w| w.rtt_avg_ms).collect()),
+                    max_latency: agg_of(inside.iter().filter_map(|w| w.rtt_max_ms).collect()),
+                    loss: agg_of(inside.iter().map(|w| w.loss_pct).collect()),
+                }
+            })
+            .collect();
+        assert_eq!(
+            store.list_rollups(p, &m.id, period, 0, i64::MAX).await,
+            Ok(expected),
+            "period {period}"
+        );
+    }
+}
+
+// ---------- persistence ----------
+
+pub(crate) async fn data_survives_reopen(db: &TestDb) {
+    let store = db.open().await;
+    let d = store.create_domain("acme").await.unwrap();
+    let u = store.create_user(&d.id, "alice", "h").await.unwrap();
+    assert_eq!(
+        store.meta_get_or_init("master_key", "first").await,
+        Ok("first".into())
+    );
+    let s = setup(&store).await;
+    let m = monitor(&store, &s.p, &s.conn).await;
+    store
+        .set_monitor_status(&m.id, status::ACTIVE)
+        .await
+        .unwrap();
+    let link = LinkState {
+        up: Some(true),
+        changed_us: Some(42),
+        note: None,
+    };
+    store.set_link_state(&m.id, &link).await.unwrap();
+    let pt = point(&m, &s.p, 60_000, 8);
+    store
+        .insert_points(std::slice::from_ref(&pt))
+        .await
+        .unwrap();
+    let pool = pool_rows(&store).await.unwrap();
+    store.close().await;
+
+    let store = db.open().await;
+    assert_eq!(store.find_domain("acme").await, Ok(Some(d.clone())));
+    assert_eq!(store.find_user(&d.id, "alice").await, Ok(Some(u)));
+    assert_eq!(
+        store.meta_get_or_init("master_key", "second").await,
+        Ok("first".into())
+    );
+    assert_eq!(store.add_pool(&pool_entries()).await, Ok(0));
+    assert_eq!(pool_rows(&store).await, Ok(pool));
+    let mut gw = s.gw.clone();
+    gw.used_connection_number = 1;
+    gw.used_connection_group = 1;
+    assert_eq!(store.get_gateway(&s.p, &s.gw.id).await, Ok(gw));
+    assert_eq!(store.get_cgw(&s.p, &s.cgw.id).await, Ok(s.cgw.clone()));
+    assert_eq!(
+        store.get_connection(&s.p, &s.conn.id).await,
+        Ok(VpnConnection {
+            connection_monitor_id: Some(m.id),
+            ..s.conn.clone()
+        })
+    );
+    assert_eq!(
+        store.get_monitor(&s.p, &m.id).await,
+        Ok(ConnectionMonitor {
+            status: status::ACTIVE.into(),
+            ..m.clone()
+        })
+    );
+    assert_eq!(store.get_link_state(&s.p, &m.id).await, Ok(link));
+    assert_eq!(
+        store.list_points(&s.p, &m.id, 0, i64::MAX).await,
+        Ok(vec![pt])
+    );
+    // New resources sort after the old ones.
+    let later = cgw(&store, &s.p).await;
+    let l = store.list_cgws(&s.p, None, Page::default()).await.unwrap();
+    assert_eq!(l.items, vec![s.cgw, later]);
+    store.close().await;
+}
