@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::codec::{self, Family, ParseError, ProbeToken};
-use crate::monitors::{LinkState, MonitorTable, NextEvent, ReplyMatch, SlotState};
+use crate::monitors::{LinkHealth, MonitorTable, NextEvent, ReplyMatch, SlotState};
 use crate::scheduler::{Cadence, TimerWheel};
 use crate::socket::{self, IcmpSocket, OpenFailure, OutMsg, SEND_BATCH, SocketKind};
 use crate::stats::{self, ProbeOutcome};
@@ -931,7 +931,7 @@ impl Core {
         if let Some(w) = window {
             let up = w.received > 0;
             self.emit(ProbeEvent::Window(w));
-            let new_link = if up { LinkState::Up } else { LinkState::Down };
+            let new_link = if up { LinkHealth::Up } else { LinkHealth::Down };
             if new_link != link {
                 self.table.slot_mut(slot).link = new_link;
                 self.emit(ProbeEvent::LinkChanged {

@@ -50,7 +50,7 @@ pub enum NextEvent {
 
 /// Link state as last reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkState {
+pub enum LinkHealth {
     /// No window closed yet.
     Unknown,
     /// The last window had a reply.
@@ -70,7 +70,7 @@ pub struct Slot {
     pub generation: u16,
     pub state: SlotState,
     pub next: NextEvent,
-    pub link: LinkState,
+    pub link: LinkHealth,
     /// `FirstProbeSent` already emitted.
     pub first_sent: bool,
     /// A send of this window failed for a local reason (e.g. the source
@@ -186,7 +186,7 @@ impl MonitorTable {
                     generation: 0,
                     state: SlotState::Free,
                     next: NextEvent::Probe(0),
-                    link: LinkState::Unknown,
+                    link: LinkHealth::Unknown,
                     first_sent: false,
                     local_send_error: false,
                 });
@@ -200,7 +200,7 @@ impl MonitorTable {
         s.destination = destination;
         s.state = state;
         s.next = NextEvent::Probe(0);
-        s.link = LinkState::Unknown;
+        s.link = LinkHealth::Unknown;
         s.first_sent = false;
         s.local_send_error = false;
         s.window_start = 0;

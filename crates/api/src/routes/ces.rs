@@ -192,7 +192,7 @@ fn round3(v: f64) -> f64 {
 
 /// What a query asks of every metric: the filter, the period and `[from, to)`.
 #[derive(Clone, Copy)]
-struct Span {
+struct SeriesQuery {
     filter: Filter,
     period: i64,
     from: i64,
@@ -205,9 +205,9 @@ async fn datapoints(
     project: &ProjectId,
     def: &MetricDef,
     connection: &str,
-    span: Span,
+    span: SeriesQuery,
 ) -> Result<Vec<(i64, f64)>, ApiError> {
-    let Span {
+    let SeriesQuery {
         filter,
         period,
         from,
@@ -296,7 +296,7 @@ pub async fn show_metric_data(
                 &c.project,
                 def,
                 &value,
-                Span {
+                SeriesQuery {
                     filter,
                     period,
                     from,
@@ -415,7 +415,7 @@ pub async fn batch_query(
                     &c.project,
                     def,
                     &d.value,
-                    Span {
+                    SeriesQuery {
                         filter,
                         period,
                         from,

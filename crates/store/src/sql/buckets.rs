@@ -59,7 +59,7 @@ impl Table {
 
 /// Stored buckets `lo..=hi`, `step` apart.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Span {
+pub(crate) struct BucketRange {
     lo: i64,
     hi: i64,
     step: i64,
@@ -73,7 +73,7 @@ pub(crate) async fn span(
     table: Table,
     from_ms: i64,
     to_ms: i64,
-) -> Result<Option<Span>> {
+) -> Result<Option<BucketRange>> {
     let Some(step) = table.step_ms() else {
         return Ok(None);
     };
@@ -101,7 +101,7 @@ pub(crate) async fn span(
     };
     let lo = lo.max(floor(from_ms, step));
     let hi = hi.min(floor(to_ms - 1, step));
-    Ok((lo <= hi).then_some(Span { lo, hi, step }))
+    Ok((lo <= hi).then_some(BucketRange { lo, hi, step }))
 }
 
 /// One monitor's rows of `table` in `from_ms..to_ms` (by window start for
