@@ -35,6 +35,11 @@
 //!   client-facing text of its own: every error it returns is built by a
 //!   `domain` function ([`DomainError::already_exists`], `eip::bind_error`,
 //!   ...) or is `Internal`, whose text is for the log only.
+//! - Several nodes may write to one PostgreSQL: what must be unique is
+//!   decided by the database. One monitor per connection is a unique index;
+//!   `created_at` markers come from a per-project counter row
+//!   (`created_markers`) advanced by an atomic upsert in the creating
+//!   transaction, never from a read of `MAX(created_us)`.
 //! - Time comes from one injectable [`domain::time::Clock`], shared with the
 //!   API ([`SqlStore::with_clock`]).
 //! - The key order of the measurement tables is the store's business: a

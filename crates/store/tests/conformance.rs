@@ -86,6 +86,8 @@ on_every_engine! {
     ],
     db: [
         data_survives_reopen,
+        concurrent_creates_on_two_nodes_take_unique_markers,
+        concurrent_monitor_creates_on_two_nodes_one_wins,
     ],
 }
 

@@ -6,7 +6,7 @@
 use super::resources::{
     insert_cgw_row, insert_connection_row, insert_monitor_row, load_gateway, used_tunnels,
 };
-use super::{SqlStore, internal, next_created_us, render_created};
+use super::{SqlStore, internal, render_created, reserve_created};
 use crate::Result;
 use domain::connection::{self, CreateConnection};
 use domain::customer_gateway::{self, CreateCgw};
@@ -34,11 +34,18 @@ impl SqlStore {
             let gw = load_gateway(&mut tx, p, vgw_id).await?;
             let used = used_tunnels(&mut tx, vgw_id).await?;
             let now = self.now_us();
-            let mut created = next_created_us(&mut tx, "vpn_connections", p, now)
-                .await?
-                .max(next_created_us(&mut tx, "customer_gateways", p, now).await?)
-                .max(next_created_us(&mut tx, "connection_monitors", p, now).await?)
-                .max(now / 1000 * 1000);
+            let mut created = reserve_created(
+                &mut tx,
+                &[
+                    "vpn_connections",
+                    "customer_gateways",
+                    "connection_monitors",
+                ],
+                p,
+                now,
+                chunk.len() as i64,
+            )
+            .await?;
             for addr in chunk {
                 let at = render_created(created);
                 let cgw = customer_gateway::create(

@@ -255,23 +255,76 @@ pub(crate) fn render_created(us: i64) -> String {
     domain::time::wire_ms(domain::time::from_micros(us))
 }
 
+/// The next `created_us` of a resource of project `p` in `table`: now (to
+/// the millisecond) or one millisecond after the last one handed out,
+/// whichever is later.
 pub(crate) async fn next_created_us(
     c: &mut AnyConnection,
     table: &str,
     p: &ProjectId,
     now_us: i64,
 ) -> Result<i64> {
-    let mut q = Q::new(&format!(
-        "SELECT COALESCE(MAX(created_us), 0) AS m FROM {table} WHERE project_id = "
-    ));
-    let a = q.s(p.as_str());
-    q.push(&a);
-    let row = q.build().fetch_one(&mut *c).await.map_err(internal)?;
-    let max: i64 = get(&row, "m")?;
-    // Millisecond steps, unique per project and table, so that `created_at`
-    // (shown with milliseconds) is itself an exact pagination marker.
+    reserve_created(c, &[table], p, now_us, 1).await
+}
+
+/// Reserves `n` consecutive markers (one millisecond apart) shared by every
+/// table of `tables` for project `p`, and returns the first.
+///
+/// Millisecond steps, unique per project and table, so that `created_at`
+/// (shown with milliseconds) is itself an exact pagination marker. The
+/// uniqueness is the database's doing, not a read-then-write: each table's
+/// counter row in `created_markers` is advanced by an atomic upsert, which
+/// holds the row's lock until the transaction ends, so a concurrent create
+/// on another node waits and then continues from the advanced value. Tables
+/// are locked in name order, so two reservations never deadlock.
+pub(crate) async fn reserve_created(
+    c: &mut AnyConnection,
+    tables: &[&str],
+    p: &ProjectId,
+    now_us: i64,
+    n: i64,
+) -> Result<i64> {
+    let n = n.max(1);
+    let span = (n - 1) * 1000;
     let now_ms_as_us = now_us / 1000 * 1000;
-    Ok(now_ms_as_us.max(max + 1000))
+    let mut sorted = tables.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut first = now_ms_as_us;
+    for table in &sorted {
+        let row = sqlx::query(
+            "INSERT INTO created_markers (project_id, tbl, last_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (project_id, tbl) DO UPDATE SET last_us = \
+             CASE WHEN created_markers.last_us + $4 > excluded.last_us \
+                  THEN created_markers.last_us + $4 ELSE excluded.last_us END \
+             RETURNING last_us",
+        )
+        .bind(p.as_str().to_string())
+        .bind((*table).to_string())
+        .bind(now_ms_as_us + span)
+        .bind(n * 1000)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(internal)?;
+        let last: i64 = get(&row, "last_us")?;
+        first = first.max(last - span);
+    }
+    if sorted.len() > 1 {
+        // Every table's counter moves to the end of the shared range.
+        for table in &sorted {
+            sqlx::query(
+                "UPDATE created_markers SET last_us = $1 \
+                 WHERE project_id = $2 AND tbl = $3 AND last_us < $1",
+            )
+            .bind(first + span)
+            .bind(p.as_str().to_string())
+            .bind((*table).to_string())
+            .execute(&mut *c)
+            .await
+            .map_err(internal)?;
+        }
+    }
+    Ok(first)
 }
 
 pub(crate) fn clone_args(args: &[Arg]) -> Vec<Arg> {

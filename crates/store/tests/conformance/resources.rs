@@ -995,3 +995,113 @@ pub(crate) async fn monitor_list_filter(store: &SqlStore) {
     assert_eq!(store.list_monitors(p, Some(&c3.id)).await, Ok(vec![]));
     assert_eq!(store.list_monitors(p, Some(&id())).await, Ok(vec![]));
 }
+
+// ---------- several writers ----------
+
+/// Two stores on one database, as two nodes have. SQLite is one node's
+/// store (one file, one writer connection; a second process would get
+/// `SQLITE_BUSY`, not a queue), so there both "nodes" share one store and
+/// its writer serializes them; PostgreSQL runs them in parallel.
+async fn two_nodes(db: &TestDb) -> (SqlStore, SqlStore) {
+    let a = db.open().await;
+    let b = match a.backend() {
+        store::Backend::Sqlite => a.clone(),
+        store::Backend::Postgres => db.open().await,
+    };
+    (a, b)
+}
+
+/// Two stores on one database stand for two nodes: creates through both at
+/// once (the suite clock stands still, so every create asks for the same
+/// millisecond) still get distinct `created_at` markers, and paging by
+/// marker walks every resource exactly once.
+pub(crate) async fn concurrent_creates_on_two_nodes_take_unique_markers(db: &TestDb) {
+    let (a, b) = two_nodes(db).await;
+    let s = setup(&a).await;
+    const EACH: usize = 12;
+    let mut tasks = Vec::new();
+    for i in 0..2 * EACH {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let p = s.p.clone();
+        let gw = s.gw.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = store
+                .create_cgw(&p, &cgw_record(json!({"id_value": "127.0.0.10"})))
+                .await
+                .expect("create customer gateway");
+            let conn = try_connection(&store, &p, &gw.id, &eip1_id(&gw), &c.id)
+                .await
+                .expect("create connection");
+            (c, conn)
+        }));
+    }
+    let mut cgw_markers = HashSet::new();
+    let mut conn_markers = HashSet::new();
+    for t in tasks {
+        let (c, conn) = t.await.expect("create task");
+        assert!(
+            cgw_markers.insert(c.created_at.clone()),
+            "cgw marker {} twice",
+            c.created_at
+        );
+        assert!(
+            conn_markers.insert(conn.created_at.clone()),
+            "connection marker {} twice",
+            conn.created_at
+        );
+    }
+    assert_eq!(cgw_markers.len(), 2 * EACH);
+    assert_eq!(conn_markers.len(), 2 * EACH);
+    // Both nodes page the same list, each resource once.
+    for store in [&a, &b] {
+        let total = 2 * EACH + 1;
+        let (listed, _) = walk_pages(
+            |page| store.list_cgws(&s.p, None, page),
+            5,
+            total as i64,
+            |c: &CustomerGateway| c.created_at.as_str(),
+        )
+        .await;
+        assert_eq!(listed.len(), total, "every customer gateway once");
+        let unique: HashSet<_> = listed.iter().map(|c| c.id).collect();
+        assert_eq!(unique.len(), listed.len());
+    }
+    a.close().await;
+    b.close().await;
+}
+
+/// Concurrent creates of a monitor on one connection through two nodes:
+/// the unique index on the connection lets exactly one through, and the
+/// other is `MonitorExists`.
+pub(crate) async fn concurrent_monitor_creates_on_two_nodes_one_wins(db: &TestDb) {
+    let (a, b) = two_nodes(db).await;
+    let s = setup(&a).await;
+    let mut conns = vec![s.conn.clone()];
+    for _ in 0..5 {
+        let c = cgw(&a, &s.p).await;
+        conns.push(connection(&a, &s.p, &s.gw, &c).await);
+    }
+    for conn in &conns {
+        let (ra, rb) = tokio::join!(
+            tokio::spawn({
+                let (a, p, c) = (a.clone(), s.p.clone(), conn.id);
+                async move { a.create_monitor(&p, &c, id()).await }
+            }),
+            tokio::spawn({
+                let (b, p, c) = (b.clone(), s.p.clone(), conn.id);
+                async move { b.create_monitor(&p, &c, id()).await }
+            }),
+        );
+        let results = [ra.expect("create task"), rb.expect("create task")];
+        let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let lost: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(won.len(), 1, "one create wins: {results:?}");
+        assert_eq!(lost, vec![&DomainError::MonitorExists(conn.id)]);
+        assert_eq!(
+            b.list_monitors(&s.p, Some(&conn.id)).await,
+            Ok(vec![won[0].clone()])
+        );
+    }
+    a.close().await;
+    b.close().await;
+}
