@@ -21,7 +21,7 @@ pub mod routes;
 pub mod state;
 
 pub use error::ApiError;
-pub use state::{AppState, Clock, MonitorWatcher, NoWatcher, SystemClock};
+pub use state::{AppState, Clock, MonitorWatcher, NoWatcher, Readiness, StoreOnly, SystemClock};
 
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
@@ -175,7 +175,9 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         &["POST", "DELETE"],
         false,
         post(iam::issue_token).delete(iam::revoke_token),
-    );
+    )
+    .add("/healthz", &["GET"], false, get(health::healthz))
+    .add("/readyz", &["GET"], false, get(health::readyz));
     infos.extend(open.infos);
     let app = authed
         .merge(open.router)

@@ -26,6 +26,23 @@ impl MonitorWatcher for NoWatcher {
     fn deleted(&self, _: &domain::MonitorId) {}
 }
 
+/// What `GET /readyz` asks beyond "does the store answer": the node's own
+/// state (the probe engine, its background tasks, its lease).
+pub trait Readiness: Send + Sync + 'static {
+    /// Why this node is not ready (a sentence for operators), or `None`.
+    fn not_ready(&self) -> Option<String>;
+}
+
+/// Ready whenever the store answers (no probe engine attached).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreOnly;
+
+impl Readiness for StoreOnly {
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
+}
+
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
@@ -43,6 +60,8 @@ pub struct AppState {
     pub region: String,
     /// Request metrics, when exported.
     pub metrics: Option<Arc<crate::metrics::ApiMetrics>>,
+    /// The node's readiness beyond the store.
+    pub readiness: Arc<dyn Readiness>,
 }
 
 impl AppState {
@@ -56,6 +75,7 @@ impl AppState {
             watcher: Arc::new(NoWatcher),
             region: "local-1".into(),
             metrics: None,
+            readiness: Arc::new(StoreOnly),
         }
     }
 

@@ -244,6 +244,8 @@ pub trait ProbeStore: Send + Sync {
     async fn update_monitors(&self, updates: &[MonitorUpdate]) -> Result<()>;
     /// A monitor's link state.
     async fn get_link_state(&self, p: &ProjectId, id: &MonitorId) -> Result<LinkState>;
+    /// One round trip to the database (readiness checks).
+    async fn ping(&self) -> Result<()>;
 }
 
 /// Raw window datapoints, their rollups, and retention.

@@ -138,12 +138,19 @@ impl Application {
         state.clock = clock;
         let metrics = crate::metrics::Metrics::new(settings.metrics_max_monitors);
         state.metrics = Some(metrics.api.clone());
+        let health = crate::health::NodeHealth::new(metrics.clone());
+        state.readiness = health.clone();
         let mut probe = None;
         if let Some(w) = hooks.watcher {
             state.watcher = w;
         } else if settings.probe {
-            match crate::probing::ProbeService::start(store.clone(), settings, metrics.clone())
-                .await
+            match crate::probing::ProbeService::start(
+                store.clone(),
+                settings,
+                metrics.clone(),
+                health.clone(),
+            )
+            .await
             {
                 Ok(p) => {
                     state.watcher = p.watcher.clone();

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod health;
 pub mod metrics;
 pub mod probing;
 pub mod telemetry;

@@ -11,6 +11,7 @@
 //!   `vpnmon_monitor_probes_received_total`, `vpnmon_monitor_link_up`;
 //! - engine internals, no labels: `vpnmon_probe_*`;
 //! - store writes: `vpnmon_store_write_seconds` (histogram of datapoint batch writes);
+//! - supervision: `vpnmon_task_failures_total{task}` (background tasks that died);
 //! - API: `vpnmon_api_requests_total{method,route,status}` and
 //!   `vpnmon_api_request_duration_seconds{method,route}` (route templates such as
 //!   `/v5/:project_id/connection-monitors`).
@@ -32,6 +33,12 @@ pub struct MonitorLabels {
     pub project: String,
     pub vpn_connection: String,
     pub monitor: String,
+}
+
+/// Labels of the task failure counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    pub task: &'static str,
 }
 
 /// Labels of the RTT gauge.
@@ -97,6 +104,8 @@ pub struct Metrics {
     monitors: Gauge,
     not_probed: Gauge,
     engine: EngineCounterSet,
+    /// Background tasks (and the engine thread) that died, by name.
+    pub task_failures: Family<TaskLabels, Counter>,
     /// Datapoint batch write latency.
     pub store_write_seconds: Histogram,
     /// API request metrics (passed to the router).
@@ -166,6 +175,13 @@ impl Metrics {
             not_probed.clone(),
         );
         let engine = EngineCounterSet::new(&mut r);
+        let task_failures = Family::<TaskLabels, Counter>::default();
+        r.register(
+            "vpnmon_task_failures",
+            "Background tasks (engine thread, persist, rollups, membership, ...) that ended \
+             while the node was serving; the node is then not ready (GET /readyz)",
+            task_failures.clone(),
+        );
         let store_write_seconds = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
         ]);
@@ -187,6 +203,7 @@ impl Metrics {
             monitors,
             not_probed,
             engine,
+            task_failures,
             store_write_seconds,
             api,
             exported: Mutex::new(HashSet::new()),

@@ -4,6 +4,7 @@
 pub mod ces;
 pub mod connection_monitors;
 pub mod customer_gateways;
+pub mod health;
 pub mod iam;
 pub mod misc;
 pub mod probe_state;

@@ -81,6 +81,14 @@ impl ProbeStore for SqlStore {
         tx.commit().await.map_err(internal)
     }
 
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1 AS one")
+            .fetch_one(&self.read)
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+
     async fn get_link_state(&self, p: &ProjectId, id: &MonitorId) -> Result<LinkState> {
         let r = sqlx::query("SELECT link_up, link_changed_us, probe_note FROM connection_monitors WHERE project_id = $1 AND id = $2")
             .bind(p.as_str().to_string())

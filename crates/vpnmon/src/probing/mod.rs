@@ -22,6 +22,7 @@ mod tests;
 pub use registry::ProbeWatcher;
 
 use crate::config::Settings;
+use crate::health::{NodeHealth, supervise};
 use crate::metrics::Metrics;
 use probe::{Engine, EngineConfig, EngineHandle};
 use registry::Registry;
@@ -51,6 +52,7 @@ impl ProbeService {
         store: Arc<dyn ProbeData>,
         settings: &Settings,
         metrics: Arc<Metrics>,
+        health: Arc<NodeHealth>,
     ) -> Result<Self, probe::ProbeError> {
         let cfg = EngineConfig {
             interval: settings.probe_interval,
@@ -65,6 +67,7 @@ impl ProbeService {
             tracing::info!(socket = ?s, "probe socket open");
         }
         metrics.attach_engine(engine.clone());
+        health.watch_engine(engine.clone());
         let owners = Registry::default();
         let watcher = Arc::new(ProbeWatcher {
             engine: engine.clone(),
@@ -73,29 +76,35 @@ impl ProbeService {
         });
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(persist::persist(
-                store.clone(),
-                rx,
-                owners.clone(),
-                metrics,
+            supervise(
+                "persist",
+                health.clone(),
                 stop_rx.clone(),
-            )),
-            tokio::spawn(reconcile::reconcile(
-                store.clone(),
-                watcher.clone(),
+                persist::persist(store.clone(), rx, owners.clone(), metrics, stop_rx.clone()),
+            ),
+            supervise(
+                "reconcile",
+                health.clone(),
                 stop_rx.clone(),
-            )),
-            tokio::spawn(jobs::prune(
-                store.clone(),
-                settings.retention,
+                reconcile::reconcile(store.clone(), watcher.clone(), stop_rx.clone()),
+            ),
+            supervise(
+                "retention",
+                health.clone(),
                 stop_rx.clone(),
-            )),
-            tokio::spawn(jobs::roll_up(
-                store,
-                settings.probe_interval,
-                settings.retention,
-                stop_rx,
-            )),
+                jobs::prune(store.clone(), settings.retention, stop_rx.clone()),
+            ),
+            supervise(
+                "rollups",
+                health.clone(),
+                stop_rx.clone(),
+                jobs::roll_up(
+                    store,
+                    settings.probe_interval,
+                    settings.retention,
+                    stop_rx.clone(),
+                ),
+            ),
         ];
         Ok(ProbeService {
             watcher,

@@ -58,6 +58,9 @@ impl ProbeStore for FakeStore {
     async fn get_link_state(&self, _: &ProjectId, _: &MonitorId) -> store::Result<LinkState> {
         Err(DomainError::NotFound)
     }
+    async fn ping(&self) -> store::Result<()> {
+        self.fail()
+    }
 }
 
 #[async_trait]

@@ -55,6 +55,8 @@ pub struct TestApp {
     pub project_id: String,
     pub token: String,
     pub dir: Option<TempDir>,
+    /// The probe engine, when it runs (`real_probe`).
+    pub engine: Option<probe::EngineHandle>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -133,6 +135,7 @@ impl TestApp {
         let metrics_addr = app.metrics_addr();
         let base = format!("http://{}", app.addr());
         let store = app.store();
+        let engine = app.probe_engine();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -146,6 +149,7 @@ impl TestApp {
             project_id: String::new(),
             token: String::new(),
             dir: Some(dir),
+            engine,
             stop: Some(tx),
             handle: Some(handle),
         };

@@ -5,6 +5,7 @@ mod auth;
 mod ces;
 mod errors;
 mod flow;
+mod health;
 mod helpers;
 mod persistence;
 mod prometheus;
