@@ -135,6 +135,12 @@ resource_id!(
     MonitorId,
     "connection monitor"
 );
+resource_id!(
+    /// A vpnmon node's id: new for every `serve` process (an incarnation),
+    /// so a restarted node never inherits the lease of its previous life.
+    NodeId,
+    "node"
+);
 
 fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
     if s.len() != 36 {

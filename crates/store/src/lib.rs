@@ -7,8 +7,8 @@
 //! - [`ResourceStore`]: the EIP pool and the VPN v5 resources (gateways,
 //!   customer gateways, connections, connection monitors);
 //! - [`ProbeStore`]: what the probe engine reads (the monitor feed) and
-//!   writes back (status, link state); node membership and monitor
-//!   ownership belong here;
+//!   writes back (status, link state), and node membership (leases on the
+//!   database's clock); monitor ownership belongs here too;
 //! - [`MeasurementStore`]: raw window datapoints, rollups and retention.
 //!
 //! [`Store`] is all four, for the wiring that needs everything; a part that
@@ -49,12 +49,14 @@
 
 mod identity;
 mod measurements;
+mod nodes;
 mod probing;
 mod resources;
 mod sql;
 
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
 pub use measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{Backend, SqlStore};
@@ -70,7 +72,10 @@ use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CustomerGateway, UpdateCgw};
 use domain::gateway::{GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::ConnectionMonitor;
-use domain::{ConnectionId, CustomerGatewayId, DomainError, GatewayId, MonitorId, ProjectId};
+use domain::{
+    ConnectionId, CustomerGatewayId, DomainError, GatewayId, MonitorId, NodeId, ProjectId,
+};
+use std::time::Duration;
 
 /// Result of store operations: domain errors (`NotFound`, `Invalid`, ...)
 /// or `Internal` for storage failures, whose text is for logs only.
@@ -246,6 +251,28 @@ pub trait ProbeStore: Send + Sync {
     async fn get_link_state(&self, p: &ProjectId, id: &MonitorId) -> Result<LinkState>;
     /// One round trip to the database (readiness checks).
     async fn ping(&self) -> Result<()>;
+
+    // ---------- node membership (times on the database's clock) ----------
+
+    /// Adds a node with a lease of `ttl`. Registering an id again takes a
+    /// fresh lease only once the previous one has run out (a node whose
+    /// lease lapsed joins again); an id that is still live is refused.
+    async fn register_node(&self, node: &NodeRegistration, ttl: Duration) -> Result<NodeLease>;
+    /// Renews a node's lease for `ttl` and records its report, **only while
+    /// the lease is still valid**: `None` when it has run out (or the node
+    /// left), and the node must then register again. Rows of nodes whose
+    /// lease ran out over a minute ago are swept.
+    async fn renew_node(
+        &self,
+        id: &NodeId,
+        ttl: Duration,
+        report: &NodeReport,
+    ) -> Result<Option<NodeLease>>;
+    /// Removes a node at once (a clean stop, or a node that failed), so
+    /// others need not wait for its lease to run out; false when absent.
+    async fn leave_node(&self, id: &NodeId) -> Result<bool>;
+    /// The live nodes (lease not run out), by name, then id.
+    async fn live_nodes(&self) -> Result<Vec<NodeRecord>>;
 }
 
 /// Raw window datapoints, their rollups, and retention.

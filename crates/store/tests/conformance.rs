@@ -32,16 +32,17 @@ use domain::customer_gateway::{CreateCgw, CustomerGateway, UpdateCgw};
 use domain::eip::{Eip, EipRequest, pool_entry_id};
 use domain::gateway::{CreateVgw, GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::{ConnectionMonitor, status};
-use domain::{ConnectionId, DomainError, MonitorId, ProjectId};
+use domain::{ConnectionId, DomainError, MonitorId, NodeId, ProjectId};
 use harness::{TestDb, on_every_engine};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::fmt::Display;
 use std::future::Future;
+use std::time::Duration;
 use store::prelude::*;
 use store::{
-    Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MonitorUpdate, Page, ProbeMonitor,
-    Rollup, SqlStore, TokenRecord, WindowPoint,
+    Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MonitorUpdate, NodeRegistration,
+    NodeReport, Page, ProbeMonitor, Rollup, SqlStore, TokenRecord, WindowPoint,
 };
 
 on_every_engine! {
@@ -78,6 +79,9 @@ on_every_engine! {
         monitors_for_probing_and_status,
         link_state_round_trip,
         monitor_updates_apply_in_one_batch,
+        nodes_register_renew_list_leave,
+        a_lapsed_lease_cannot_be_renewed_only_taken_again,
+        a_live_node_cannot_register_twice,
         points_insert_list_prune,
         points_insert_in_chunks,
         points_ranges_across_time_buckets,

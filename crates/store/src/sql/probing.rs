@@ -2,11 +2,13 @@
 
 use super::resources::monitor_from_row;
 use super::{SqlStore, get, get_project_id, internal};
+use crate::nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
 use crate::probing::{LinkState, MonitorUpdate, ProbeMonitor};
 use crate::{ProbeStore, Result};
 use async_trait::async_trait;
-use domain::{DomainError, MonitorId, ProjectId};
+use domain::{DomainError, MonitorId, NodeId, ProjectId};
 use sqlx::any::AnyRow;
+use std::time::Duration;
 
 /// A monitor's new status, written only when it changes.
 const SET_STATUS_IF_CHANGED: &str =
@@ -87,6 +89,27 @@ impl ProbeStore for SqlStore {
             .await
             .map_err(internal)?;
         Ok(())
+    }
+
+    async fn register_node(&self, node: &NodeRegistration, ttl: Duration) -> Result<NodeLease> {
+        self.register_node_sql(node, ttl).await
+    }
+
+    async fn renew_node(
+        &self,
+        id: &NodeId,
+        ttl: Duration,
+        report: &NodeReport,
+    ) -> Result<Option<NodeLease>> {
+        self.renew_node_sql(id, ttl, report).await
+    }
+
+    async fn leave_node(&self, id: &NodeId) -> Result<bool> {
+        self.leave_node_sql(id).await
+    }
+
+    async fn live_nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.live_nodes_sql().await
     }
 
     async fn get_link_state(&self, p: &ProjectId, id: &MonitorId) -> Result<LinkState> {

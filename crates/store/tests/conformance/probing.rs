@@ -166,3 +166,106 @@ pub(crate) async fn monitor_updates_apply_in_one_batch(store: &SqlStore) {
         Ok(status::ACTIVE.to_string())
     );
 }
+
+// ---------- node membership ----------
+
+fn node(name: &str) -> NodeRegistration {
+    NodeRegistration {
+        id: NodeId::random(),
+        name: name.into(),
+        host: format!("{name}.example"),
+    }
+}
+
+const TTL: Duration = Duration::from_secs(8);
+
+pub(crate) async fn nodes_register_renew_list_leave(store: &SqlStore) {
+    assert_eq!(store.live_nodes().await, Ok(vec![]));
+    let b = node("node-b");
+    let a = node("node-a");
+    let lease_b = store.register_node(&b, TTL).await.expect("register b");
+    let lease_a = store.register_node(&a, TTL).await.expect("register a");
+    assert_eq!(lease_a.expires_us - lease_a.heartbeat_us, 8_000_000);
+    let live = store.live_nodes().await.expect("live nodes");
+    let names: Vec<_> = live.iter().map(|n| (n.name.as_str(), n.id)).collect();
+    assert_eq!(names, vec![("node-a", a.id), ("node-b", b.id)], "by name");
+    assert_eq!(live[0].host, "node-a.example");
+    assert_eq!(live[0].started_us, lease_a.heartbeat_us);
+    assert_eq!(live[0].addresses, Vec::<String>::new());
+    assert_eq!(live[0].monitors, 0);
+
+    let report = NodeReport {
+        addresses: vec!["198.18.0.5".into(), "2001:db8::5".into()],
+        monitors: 42,
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let renewed = store
+        .renew_node(&a.id, TTL, &report)
+        .await
+        .expect("renew a")
+        .expect("a's lease is still valid");
+    assert!(renewed.heartbeat_us > lease_a.heartbeat_us);
+    assert_eq!(renewed.expires_us - renewed.heartbeat_us, 8_000_000);
+    let live = store.live_nodes().await.expect("live nodes");
+    assert_eq!(live[0].addresses, report.addresses);
+    assert_eq!(live[0].monitors, 42);
+    assert_eq!(live[0].heartbeat_us, renewed.heartbeat_us);
+    assert_eq!(live[0].started_us, lease_a.heartbeat_us, "start stays");
+
+    assert_eq!(store.leave_node(&b.id).await, Ok(true));
+    assert_eq!(store.leave_node(&b.id).await, Ok(false));
+    assert_eq!(
+        store.renew_node(&b.id, TTL, &NodeReport::default()).await,
+        Ok(None),
+        "a node that left has no lease to renew"
+    );
+    let ids: Vec<_> = store
+        .live_nodes()
+        .await
+        .expect("live nodes")
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids, vec![a.id]);
+    let _ = lease_b;
+}
+
+pub(crate) async fn a_lapsed_lease_cannot_be_renewed_only_taken_again(store: &SqlStore) {
+    let a = node("node-a");
+    store
+        .register_node(&a, Duration::from_millis(20))
+        .await
+        .expect("register");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        store.live_nodes().await,
+        Ok(vec![]),
+        "not live once run out"
+    );
+    assert_eq!(
+        store.renew_node(&a.id, TTL, &NodeReport::default()).await,
+        Ok(None),
+        "River's rule: a lease that ran out is not renewed"
+    );
+    // Joining again is a fresh lease.
+    let lease = store.register_node(&a, TTL).await.expect("register again");
+    assert!(
+        store
+            .renew_node(&a.id, TTL, &NodeReport::default())
+            .await
+            .expect("renew")
+            .is_some()
+    );
+    assert_eq!(lease.expires_us - lease.heartbeat_us, 8_000_000);
+    assert_eq!(store.live_nodes().await.map(|l| l.len()), Ok(1));
+}
+
+pub(crate) async fn a_live_node_cannot_register_twice(store: &SqlStore) {
+    let a = node("node-a");
+    store.register_node(&a, TTL).await.expect("register");
+    assert!(matches!(
+        store.register_node(&a, TTL).await,
+        Err(DomainError::Internal(_))
+    ));
+    assert_eq!(store.live_nodes().await.map(|l| l.len()), Ok(1));
+}

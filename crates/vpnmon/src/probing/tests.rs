@@ -61,6 +61,27 @@ impl ProbeStore for FakeStore {
     async fn ping(&self) -> store::Result<()> {
         self.fail()
     }
+    async fn register_node(
+        &self,
+        _: &store::NodeRegistration,
+        _: Duration,
+    ) -> store::Result<store::NodeLease> {
+        Err(DomainError::Internal("no membership in the fake".into()))
+    }
+    async fn renew_node(
+        &self,
+        _: &domain::NodeId,
+        _: Duration,
+        _: &store::NodeReport,
+    ) -> store::Result<Option<store::NodeLease>> {
+        Ok(None)
+    }
+    async fn leave_node(&self, _: &domain::NodeId) -> store::Result<bool> {
+        Ok(false)
+    }
+    async fn live_nodes(&self) -> store::Result<Vec<store::NodeRecord>> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]

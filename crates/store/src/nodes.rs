@@ -1,0 +1,49 @@
+//! Node membership: the records of the nodes that share one store.
+//!
+//! Times are microseconds since the epoch on the **database's** clock, never
+//! a node's: the database is the one judge of whether a lease has run out,
+//! so nodes whose clocks disagree still agree on who is live.
+
+use domain::NodeId;
+
+/// What a node says about itself when it joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRegistration {
+    /// New for every process.
+    pub id: NodeId,
+    /// `--node-name` (default the host name); several nodes may share one.
+    pub name: String,
+    /// The host name.
+    pub host: String,
+}
+
+/// What a node reports with every renewal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeReport {
+    /// The source addresses the node can send from.
+    pub addresses: Vec<String>,
+    /// How many monitors it probes.
+    pub monitors: i64,
+}
+
+/// A lease as the database granted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLease {
+    /// When it was granted or renewed.
+    pub heartbeat_us: i64,
+    /// When it runs out unless renewed before.
+    pub expires_us: i64,
+}
+
+/// A live node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub id: NodeId,
+    pub name: String,
+    pub host: String,
+    pub started_us: i64,
+    pub heartbeat_us: i64,
+    pub expires_us: i64,
+    pub addresses: Vec<String>,
+    pub monitors: i64,
+}
