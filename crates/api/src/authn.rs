@@ -157,21 +157,24 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     }
 }
 
+/// Runs the chain of schemes.
+async fn principal(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Principal, ApiError> {
+    let mut outcome = token_scheme(state, parts).await;
+    if matches!(outcome, Outcome::NotMine) {
+        outcome = aksk_scheme(state, parts, body).await;
+    }
+    match outcome {
+        Outcome::NotMine => Err(ApiError::unauthenticated(
+            "x-auth-token not found (send X-Auth-Token or an SDK-HMAC-SHA256 signature)",
+        )),
+        Outcome::Failed(e) => Err(e),
+        Outcome::Authenticated(p) => Ok(p),
+    }
+}
+
 async fn authenticate_inner(state: &AppState, req: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = read_body(req).await?;
-    let mut outcome = token_scheme(state, &parts).await;
-    if matches!(outcome, Outcome::NotMine) {
-        outcome = aksk_scheme(state, &parts, &body).await;
-    }
-    let principal = match outcome {
-        Outcome::NotMine => {
-            return Err(ApiError::unauthenticated(
-                "x-auth-token not found (send X-Auth-Token or an SDK-HMAC-SHA256 signature)",
-            ));
-        }
-        Outcome::Failed(e) => return Err(e),
-        Outcome::Authenticated(p) => p,
-    };
+    let principal = principal(state, &parts, &body).await?;
     let raw_project = path_project(parts.uri.path()).unwrap_or("").to_string();
     let project = ProjectId::parse(&raw_project);
     let (user_id, scheme) = match principal {
@@ -219,5 +222,70 @@ async fn authenticate_inner(state: &AppState, req: Request) -> Result<Request, A
         project,
         scheme,
     });
+    Ok(Request::from_parts(parts, Body::from(body)))
+}
+
+/// The domain of the bootstrap admin (created on first start).
+pub const BOOTSTRAP_DOMAIN: &str = "vpnmon";
+/// The bootstrap admin's user name.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
+
+/// An operator of the whole installation, not of one project: vpnmon has
+/// no admin role, so this is the bootstrap admin (user `admin` of domain
+/// `vpnmon`), by token (of any project it holds) or AK/SK.
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    /// The user.
+    pub user_id: String,
+    /// How the caller authenticated.
+    pub scheme: &'static str,
+}
+
+/// Middleware for installation-wide routes (`/vpnmon/nodes`): the same
+/// chain of schemes, then the caller must be the bootstrap admin. An AK/SK
+/// request's `X-Project-Id`, when sent, must name a project the user holds.
+pub async fn authenticate_admin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match authenticate_admin_inner(&state, req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authenticate_admin_inner(state: &AppState, req: Request) -> Result<Request, ApiError> {
+    let (mut parts, body) = read_body(req).await?;
+    let (user_id, scheme) = match principal(state, &parts, &body).await? {
+        Principal::Token { user_id, .. } => (user_id, "token"),
+        Principal::AkSk { user_id } => {
+            if let Some(h) = parts.headers.get("x-project-id") {
+                let h = h.to_str().unwrap_or("");
+                let holds = state
+                    .store
+                    .user_projects(&user_id)
+                    .await?
+                    .iter()
+                    .any(|p| p.id == h);
+                if !holds {
+                    return Err(ApiError::forbidden(format!(
+                        "the credential's user has no role in project {h}"
+                    )));
+                }
+            }
+            (user_id, "aksk")
+        }
+    };
+    let admin = match state.store.find_domain(BOOTSTRAP_DOMAIN).await? {
+        Some(d) => state.store.find_user(&d.id, BOOTSTRAP_ADMIN).await?,
+        None => None,
+    };
+    if admin.is_none_or(|a| a.id != user_id) {
+        return Err(ApiError::forbidden(format!(
+            "only the bootstrap admin ({BOOTSTRAP_ADMIN} of domain {BOOTSTRAP_DOMAIN}) may use this API"
+        )));
+    }
+    parts.extensions.insert(AdminCaller { user_id, scheme });
     Ok(Request::from_parts(parts, Body::from(body)))
 }

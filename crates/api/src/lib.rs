@@ -166,6 +166,18 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         authn::authenticate,
     ));
     let mut infos = v5.infos;
+    let admin = Routes {
+        router: Router::new(),
+        infos: Vec::new(),
+    }
+    .add("/vpnmon/nodes", &["GET"], true, get(nodes::list));
+    let admin_router = admin
+        .router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authn::authenticate_admin,
+        ));
+    infos.extend(admin.infos);
     let open = Routes {
         router: Router::new(),
         infos: Vec::new(),
@@ -180,6 +192,7 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
     .add("/readyz", &["GET"], false, get(health::readyz));
     infos.extend(open.infos);
     let app = authed
+        .merge(admin_router)
         .merge(open.router)
         .fallback(|| async {
             error::ApiError::new(

@@ -39,6 +39,9 @@ pub struct Application {
     probe: Option<crate::probing::ProbeService>,
     metrics: Arc<crate::metrics::Metrics>,
     metrics_listener: Option<TcpListener>,
+    node: store::NodeRegistration,
+    membership: tokio::task::JoinHandle<()>,
+    membership_stop: tokio::sync::watch::Sender<bool>,
     /// Set when this start created the bootstrap admin.
     pub bootstrap: Option<Bootstrap>,
 }
@@ -163,6 +166,33 @@ impl Application {
                 }
             }
         }
+        // Join the membership before serving: a node that cannot take a
+        // lease does not start.
+        let timing = crate::membership::core::Timing::DEFAULT;
+        let node = crate::membership::registration(settings.node_name.as_deref());
+        let granted_at = crate::membership::join(store.as_ref(), &node, timing)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot join the membership of the store: {e}"))?;
+        let prober: Arc<dyn crate::membership::Fence> = match &probe {
+            Some(p) => p.watcher.clone(),
+            None => Arc::new(crate::membership::NoProber),
+        };
+        health.fence_on_failure(prober.clone());
+        let (membership_stop, stop_rx) = tokio::sync::watch::channel(false);
+        let membership = crate::health::supervise(
+            "membership",
+            health.clone(),
+            stop_rx.clone(),
+            crate::membership::run(
+                store.clone(),
+                node.clone(),
+                timing,
+                granted_at,
+                prober,
+                health,
+                stop_rx,
+            ),
+        );
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -182,6 +212,9 @@ impl Application {
             store,
             state,
             probe,
+            node,
+            membership,
+            membership_stop,
             bootstrap,
         })
     }
@@ -206,6 +239,11 @@ impl Application {
     /// The probe engine's counters, when it runs.
     pub fn probe_engine(&self) -> Option<probe::EngineHandle> {
         self.probe.as_ref().map(|p| p.engine.clone())
+    }
+
+    /// This node's registration in the membership.
+    pub fn node(&self) -> &store::NodeRegistration {
+        &self.node
     }
 
     /// The store (shared with the probe engine).
@@ -244,6 +282,12 @@ impl Application {
                 Ok(r) => r.context("metrics server failed")?,
                 Err(e) => anyhow::bail!("metrics server task failed: {e}"),
             }
+        }
+        // Leave first, so that other nodes take this node's monitors at
+        // once; then stop probing.
+        let _ = self.membership_stop.send(true);
+        if let Err(e) = self.membership.await {
+            tracing::error!(error = %e, "membership task failed");
         }
         if let Some(p) = self.probe {
             p.shutdown().await;

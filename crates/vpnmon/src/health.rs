@@ -11,6 +11,7 @@
 //! monitors. The probe engine runs on its own thread; its liveness is read
 //! from its handle at each check.
 
+use crate::membership::Fence;
 use crate::metrics::{Metrics, TaskLabels};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ pub struct NodeHealth {
     engine: Mutex<Option<probe::EngineHandle>>,
     failed: Mutex<Vec<String>>,
     lease: Mutex<Option<String>>,
+    prober: Mutex<Option<Arc<dyn Fence>>>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -42,9 +44,22 @@ impl NodeHealth {
         }
     }
 
+    /// The prober to fence at once when a task dies (the membership task
+    /// then leaves; if it is the membership task that died, the fence is
+    /// what stops probing before the lease runs out).
+    pub fn fence_on_failure(&self, prober: Arc<dyn Fence>) {
+        if let Ok(mut g) = self.prober.lock() {
+            *g = Some(prober);
+        }
+    }
+
     /// Records that a task (or the engine thread) died.
     pub fn task_failed(&self, task: &'static str, why: &str) {
         tracing::error!(task, why, "background task ended; the node is not ready");
+        let prober = self.prober.lock().ok().and_then(|g| g.clone());
+        if let Some(p) = prober {
+            p.fence();
+        }
         if let Some(m) = &self.metrics {
             m.task_failures.get_or_create(&TaskLabels { task }).inc();
         }

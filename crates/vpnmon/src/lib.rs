@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod health;
+pub mod membership;
 pub mod metrics;
 pub mod probing;
 pub mod telemetry;

@@ -417,6 +417,7 @@ fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
             "probe": false,
             "retention": {"raw": 172800},
             "metrics_listen": "off",
+            "node_name": null,
             "metrics_max_monitors": 1000,
         })
     );

@@ -7,6 +7,7 @@ pub mod customer_gateways;
 pub mod health;
 pub mod iam;
 pub mod misc;
+pub mod nodes;
 pub mod probe_state;
 pub mod vpn_connections;
 pub mod vpn_gateways;

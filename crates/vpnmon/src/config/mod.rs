@@ -150,6 +150,15 @@ settings! {
         default: Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
         parse: parse_metrics_listen,
     }
+    /// This node's name in the membership (default: the host name).
+    node_name: Option<String> {
+        flag: "node-name",
+        value: "NAME",
+        env: "VPNMON_NODE_NAME",
+        raw: String,
+        default: None,
+        parse: set,
+    }
     /// Most monitors with per-monitor metric series.
     metrics_max_monitors: usize {
         flag: "metrics-max-monitors",

@@ -55,6 +55,11 @@ fn samples(key: &str) -> Option<(&'static [&'static str], &'static str, &'static
             "eip_pool = [\"198.18.3.1-198.18.3.9\"]",
         ),
         "log_format" => (&["--log-format", "json"], "text", "log_format = \"json\""),
+        "node_name" => (
+            &["--node-name", "flag-node"],
+            "env-node",
+            "node_name = \"file-node\"",
+        ),
         "probe_allow" => (
             &["--probe-allow", "10.0.0.0/8"],
             "192.168.0.0/16,198.18.0.1",
@@ -376,6 +381,7 @@ fn config_show_json_is_keyed_by_file_key_with_durations_in_seconds() {
             "probe": true,
             "retention": {"raw": 604800},
             "metrics_listen": "127.0.0.1:9180",
+            "node_name": null,
             "metrics_max_monitors": 1000,
         })
     );

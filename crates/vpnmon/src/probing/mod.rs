@@ -69,11 +69,11 @@ impl ProbeService {
         metrics.attach_engine(engine.clone());
         health.watch_engine(engine.clone());
         let owners = Registry::default();
-        let watcher = Arc::new(ProbeWatcher {
-            engine: engine.clone(),
-            owners: owners.clone(),
-            metrics: metrics.clone(),
-        });
+        let watcher = Arc::new(ProbeWatcher::new(
+            engine.clone(),
+            owners.clone(),
+            metrics.clone(),
+        ));
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
             supervise(

@@ -43,6 +43,7 @@ pub(crate) async fn reconcile(
         release_freed_memory();
         tokio::select! {
             _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+            _ = w.reload.notified() => {}
             _ = stop.changed() => return,
         }
     }

@@ -2,13 +2,17 @@
 //! connection it belongs to, and the API's watcher seam that tells the
 //! engine about monitors created and deleted.
 
+use crate::membership::Fence;
 use crate::metrics::{Metrics, MonitorLabels};
 use api::MonitorWatcher;
 use domain::{ConnectionId, MonitorId, ProjectId};
 use probe::{EngineHandle, MonitorSpec};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use store::NodeReport;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Every monitor given to the engine: which project it belongs to
@@ -109,6 +113,54 @@ pub struct ProbeWatcher {
     pub(crate) engine: EngineHandle,
     pub(crate) owners: Registry,
     pub(crate) metrics: Arc<Metrics>,
+    /// Set while the node cannot prove its lease: nothing is given to the
+    /// engine (the reconcile after unfencing loads everything again).
+    pub(crate) fenced: AtomicBool,
+    /// Wakes the reconcile at once (after unfencing).
+    pub(crate) reload: Arc<Notify>,
+}
+
+impl ProbeWatcher {
+    pub(crate) fn new(engine: EngineHandle, owners: Registry, metrics: Arc<Metrics>) -> Self {
+        ProbeWatcher {
+            engine,
+            owners,
+            metrics,
+            fenced: AtomicBool::new(false),
+            reload: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Whether the prober is fenced.
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+}
+
+impl Fence for ProbeWatcher {
+    fn fence(&self) {
+        self.fenced.store(true, Ordering::Release);
+        let ids: Vec<Uuid> = self.owners.lock().by_monitor.keys().copied().collect();
+        for id in &ids {
+            self.deleted(&MonitorId::from_uuid(*id));
+        }
+        tracing::warn!(
+            monitors = ids.len(),
+            "fenced: every monitor taken off the engine"
+        );
+    }
+
+    fn unfence(&self) {
+        self.fenced.store(false, Ordering::Release);
+        self.reload.notify_one();
+    }
+
+    fn report(&self) -> NodeReport {
+        NodeReport {
+            addresses: Vec::new(),
+            monitors: i64::try_from(self.owners.lock().by_monitor.len()).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// The engine's view of a monitor; `None` when its stored addresses do not
@@ -123,6 +175,9 @@ pub(crate) fn spec(m: &store::ProbeMonitor) -> Option<MonitorSpec> {
 
 impl MonitorWatcher for ProbeWatcher {
     fn created(&self, m: &store::ProbeMonitor) {
+        if self.is_fenced() {
+            return;
+        }
         match spec(m) {
             Some(s) => {
                 self.owners
