@@ -307,6 +307,38 @@ pub async fn eip_list(store: &dyn Store, out: Output) -> Result<()> {
     Ok(())
 }
 
+/// `admin node list`: the live nodes, as `GET /vpnmon/nodes` shows them.
+pub async fn node_list(store: &dyn Store, out: Output) -> Result<()> {
+    let nodes = store.live_nodes().await.map_err(e)?;
+    match out {
+        Output::Json => {
+            let v: Vec<_> = nodes.iter().map(api::routes::nodes::node_view).collect();
+            println!("{}", serde_json::Value::Array(v));
+        }
+        Output::Text => {
+            println!(
+                "{:<20} {:<38} {:<25} {:>8} ADDRESSES",
+                "NAME", "ID", "HEARTBEAT", "MONITORS"
+            );
+            for n in nodes {
+                println!(
+                    "{:<20} {:<38} {:<25} {:>8} {}",
+                    n.name,
+                    n.id.to_string(),
+                    domain::time::wire_ms(domain::time::from_micros(n.heartbeat_us)),
+                    n.monitors,
+                    if n.addresses.is_empty() {
+                        "-".to_string()
+                    } else {
+                        n.addresses.join(",")
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `admin bulk-monitors`: for every address, a customer gateway, a
 /// policy-mode connection on one gateway and its monitor, in large
 /// transactions (for fleets and benchmarks). Creates the gateway, with an

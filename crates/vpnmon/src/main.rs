@@ -78,6 +78,9 @@ enum AdminCmd {
     /// The EIP pool.
     #[command(subcommand)]
     Eip(EipCmd),
+    /// The nodes sharing this store.
+    #[command(subcommand)]
+    Node(NodeCmd),
     /// Create many monitored links at once: per address a customer gateway,
     /// a policy-mode connection and a monitor (for fleets and benchmarks).
     BulkMonitors {
@@ -165,6 +168,16 @@ enum CredentialCmd {
     Enable { access: String },
     /// Delete a credential.
     Delete { access: String },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// List the live nodes (lease not run out): name, id, last heartbeat,
+    /// addresses they can send from, monitors they probe.
+    List {
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(Subcommand)]
@@ -290,6 +303,7 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
             admin::credential_delete(s, &access).await
         }
         AdminCmd::Eip(EipCmd::List { output }) => admin::eip_list(s, output).await,
+        AdminCmd::Node(NodeCmd::List { output }) => admin::node_list(s, output).await,
         AdminCmd::BulkMonitors {
             project,
             gateway,

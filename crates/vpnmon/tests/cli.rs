@@ -974,3 +974,57 @@ async fn resources_are_created_shown_listed_and_deleted_as_tables_and_json() {
     );
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+#[test]
+fn admin_node_list_shows_the_live_node_until_its_lease_runs_out_after_a_kill() {
+    let mut server = Server::start();
+    let c = Client::new(&server);
+    let db = server.db_dir().display().to_string();
+    let list = || {
+        c.run(&["admin", "node", "list", "-o", "json", "--data-dir", &db])
+            .ok()
+            .json()
+    };
+    let nodes = list();
+    let nodes = nodes.as_array().expect("a JSON array");
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        nodes[0]["name"],
+        host.as_str(),
+        "the default name is the host name"
+    );
+    assert_eq!(nodes[0]["monitors"], 0);
+    assert_eq!(nodes[0]["addresses"], serde_json::json!([]));
+    assert!(nodes[0]["id"].as_str().is_some_and(|s| s.len() == 36));
+    let text = c
+        .run(&["admin", "node", "list", "--data-dir", &db])
+        .ok()
+        .stdout;
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.contains(nodes[0]["id"].as_str().unwrap()), "{text}");
+
+    // SIGKILL: no goodbye; the node is listed until its lease (8 s) runs out.
+    let killed = std::time::Instant::now();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    loop {
+        let n = list().as_array().map(Vec::len);
+        if n == Some(0) {
+            break;
+        }
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(10),
+            "still listed 10 s after the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(
+        killed.elapsed() > std::time::Duration::from_secs(4),
+        "gone after {:?}: before the last lease could have run out",
+        killed.elapsed()
+    );
+}

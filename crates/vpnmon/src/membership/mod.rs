@@ -189,3 +189,227 @@ fn start(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::Readiness;
+    use async_trait::async_trait;
+    use domain::{DomainError, MonitorId, ProjectId};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use store::{LinkState, MonitorUpdate, NodeLease, NodeRecord, ProbeMonitor};
+
+    /// A store whose lease calls succeed, fail, or hang, as the test says.
+    #[derive(Default)]
+    struct LeaseStore {
+        failing: AtomicBool,
+        hanging: AtomicBool,
+        renewals: AtomicUsize,
+        left: Mutex<Vec<NodeId>>,
+    }
+
+    impl LeaseStore {
+        async fn answer(&self) -> store::Result<()> {
+            if self.hanging.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(DomainError::Internal("connection refused".into()));
+            }
+            Ok(())
+        }
+    }
+
+    const LEASE: NodeLease = NodeLease {
+        heartbeat_us: 0,
+        expires_us: 8_000_000,
+    };
+
+    #[async_trait]
+    impl ProbeStore for LeaseStore {
+        async fn monitors_for_probing_page(
+            &self,
+            _: Option<&MonitorId>,
+            _: usize,
+        ) -> store::Result<Vec<ProbeMonitor>> {
+            Ok(Vec::new())
+        }
+        async fn update_monitors(&self, _: &[MonitorUpdate]) -> store::Result<()> {
+            Ok(())
+        }
+        async fn get_link_state(&self, _: &ProjectId, _: &MonitorId) -> store::Result<LinkState> {
+            Err(DomainError::NotFound)
+        }
+        async fn ping(&self) -> store::Result<()> {
+            self.answer().await
+        }
+        async fn register_node(
+            &self,
+            _: &NodeRegistration,
+            _: Duration,
+        ) -> store::Result<NodeLease> {
+            self.answer().await.map(|()| LEASE)
+        }
+        async fn renew_node(
+            &self,
+            _: &NodeId,
+            _: Duration,
+            _: &NodeReport,
+        ) -> store::Result<Option<NodeLease>> {
+            self.answer().await?;
+            self.renewals.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(LEASE))
+        }
+        async fn leave_node(&self, id: &NodeId) -> store::Result<bool> {
+            self.left.lock().unwrap().push(*id);
+            Ok(true)
+        }
+        async fn live_nodes(&self) -> store::Result<Vec<NodeRecord>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Records fences.
+    #[derive(Default)]
+    struct Prober {
+        fenced: AtomicBool,
+        fences: AtomicUsize,
+        unfences: AtomicUsize,
+    }
+
+    impl Fence for Prober {
+        fn fence(&self) {
+            self.fenced.store(true, Ordering::SeqCst);
+            self.fences.fetch_add(1, Ordering::SeqCst);
+        }
+        fn unfence(&self) {
+            self.fenced.store(false, Ordering::SeqCst);
+            self.unfences.fetch_add(1, Ordering::SeqCst);
+        }
+        fn report(&self) -> NodeReport {
+            NodeReport::default()
+        }
+    }
+
+    struct Rig {
+        store: Arc<LeaseStore>,
+        prober: Arc<Prober>,
+        health: Arc<NodeHealth>,
+        node: NodeRegistration,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+        start: Instant,
+    }
+
+    async fn rig() -> Rig {
+        let store = Arc::new(LeaseStore::default());
+        let prober = Arc::new(Prober::default());
+        let health = Arc::new(NodeHealth::default());
+        let node = registration(Some("node-a"));
+        let granted = join(store.as_ref(), &node, Timing::DEFAULT).await.unwrap();
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            store.clone(),
+            node.clone(),
+            Timing::DEFAULT,
+            granted,
+            prober.clone(),
+            health.clone(),
+            rx,
+        ));
+        Rig {
+            store,
+            prober,
+            health,
+            node,
+            stop,
+            task,
+            start: granted,
+        }
+    }
+
+    async fn until(r: &Rig, secs: f64) {
+        tokio::time::sleep_until(r.start + Duration::from_secs_f64(secs)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn renews_every_two_seconds_and_leaves_on_a_clean_stop() {
+        let r = rig().await;
+        until(&r, 10.5).await;
+        assert_eq!(
+            r.store.renewals.load(Ordering::SeqCst),
+            5,
+            "at 2, 4, 6, 8, 10 s"
+        );
+        assert_eq!(r.prober.fences.load(Ordering::SeqCst), 0);
+        assert_eq!(r.health.not_ready(), None);
+        r.stop.send(true).unwrap();
+        r.task.await.unwrap();
+        assert_eq!(*r.store.left.lock().unwrap(), vec![r.node.id]);
+        assert_eq!(
+            r.prober.fences.load(Ordering::SeqCst),
+            1,
+            "fenced on leaving"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_stops_answering_fences_before_the_lease_can_run_out() {
+        let r = rig().await;
+        until(&r, 3.0).await; // renewed at 2 s: trusted until 9 s
+        r.store.hanging.store(true, Ordering::SeqCst);
+        until(&r, 8.9).await;
+        assert!(
+            !r.prober.fenced.load(Ordering::SeqCst),
+            "still trusted at 8.9 s"
+        );
+        until(&r, 9.05).await;
+        assert!(
+            r.prober.fenced.load(Ordering::SeqCst),
+            "fenced at 9 s (2 + 8 - 1)"
+        );
+        assert_eq!(
+            r.health.not_ready(),
+            Some("the node cannot prove its lease (the store did not renew it in time)".into())
+        );
+        // The store answers again: the next renewal unfences.
+        r.store.hanging.store(false, Ordering::SeqCst);
+        until(&r, 12.0).await;
+        assert!(!r.prober.fenced.load(Ordering::SeqCst));
+        assert_eq!(r.prober.unfences.load(Ordering::SeqCst), 1);
+        assert_eq!(r.health.not_ready(), None);
+        r.stop.send(true).unwrap();
+        r.task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_renewals_fence_too() {
+        let r = rig().await;
+        r.store.failing.store(true, Ordering::SeqCst);
+        until(&r, 6.9).await;
+        assert!(!r.prober.fenced.load(Ordering::SeqCst));
+        until(&r, 7.05).await;
+        assert!(
+            r.prober.fenced.load(Ordering::SeqCst),
+            "trust of the join ends at 7 s"
+        );
+        r.stop.send(true).unwrap();
+        r.task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_task_makes_the_node_leave() {
+        let r = rig().await;
+        until(&r, 1.0).await;
+        r.health.task_failed("persist", "it panicked");
+        until(&r, 2.5).await;
+        assert!(r.task.is_finished(), "the membership task ended");
+        assert_eq!(*r.store.left.lock().unwrap(), vec![r.node.id]);
+        assert!(r.prober.fenced.load(Ordering::SeqCst));
+        assert_eq!(
+            r.health.not_ready(),
+            Some("the persist task ended (it panicked)".into())
+        );
+    }
+}

@@ -7,6 +7,7 @@ mod errors;
 mod flow;
 mod health;
 mod helpers;
+mod nodes;
 mod persistence;
 mod prometheus;
 mod seam;

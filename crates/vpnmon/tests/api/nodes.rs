@@ -1,0 +1,69 @@
+//! `GET /vpnmon/nodes`: the live nodes, for the bootstrap admin only; a
+//! clean stop leaves the membership at once.
+
+use crate::helpers::{TestApp, keys};
+use reqwest::Method;
+use store::prelude::*;
+
+#[tokio::test]
+async fn nodes_lists_this_node_for_the_bootstrap_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = TestApp::spawn_with(dir, |s| s.node_name = Some("node-a".into()), false).await;
+    let r = app
+        .send(Method::GET, "/vpnmon/nodes", Some(&app.token), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let nodes = r.body["nodes"].as_array().expect("a list of nodes");
+    assert_eq!(nodes.len(), 1, "{}", r.raw);
+    let n = &nodes[0];
+    assert_eq!(
+        keys(n),
+        [
+            "addresses",
+            "expires_at",
+            "heartbeat_at",
+            "host",
+            "id",
+            "monitors",
+            "name",
+            "started_at"
+        ]
+    );
+    assert_eq!(n["name"], "node-a");
+    assert_eq!(n["monitors"], 0);
+    assert_eq!(n["addresses"], serde_json::json!([]));
+    let live = app.store.live_nodes().await.unwrap();
+    assert_eq!(n["id"], live[0].id.to_string());
+    assert!(domain::time::parse_marker(n["heartbeat_at"].as_str().unwrap()).is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn nodes_is_403_for_a_user_who_is_not_the_bootstrap_admin() {
+    let app = TestApp::spawn().await;
+    let (other_token, _) = app.other_tenant("tenant-b").await;
+    let m = app
+        .send(Method::GET, "/vpnmon/nodes", Some(&other_token), None)
+        .await
+        .assert_error(403, "VPN.0003");
+    assert!(m.contains("bootstrap admin"), "{m}");
+    app.send(Method::GET, "/vpnmon/nodes", None, None)
+        .await
+        .assert_error(401, "APIGW.0301");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_clean_stop_leaves_the_membership_at_once() {
+    let app = TestApp::spawn().await;
+    let store = app.store.clone();
+    assert_eq!(store.live_nodes().await.map(|l| l.len()), Ok(1));
+    let dir = app.stop().await;
+    let reopened = store::SqlStore::open_data_dir(dir.path()).await.unwrap();
+    assert_eq!(
+        reopened.live_nodes().await,
+        Ok(vec![]),
+        "the node deleted its row on SIGTERM-like stop"
+    );
+    reopened.close().await;
+}
