@@ -40,7 +40,8 @@ pub struct Application {
     metrics: Arc<crate::metrics::Metrics>,
     metrics_listener: Option<TcpListener>,
     node: store::NodeRegistration,
-    membership: tokio::task::JoinHandle<()>,
+    /// The membership and address tasks.
+    node_tasks: Vec<tokio::task::JoinHandle<()>>,
     membership_stop: tokio::sync::watch::Sender<bool>,
     /// Set when this start created the bootstrap admin.
     pub bootstrap: Option<Bootstrap>,
@@ -143,15 +144,47 @@ impl Application {
         state.metrics = Some(metrics.api.clone());
         let health = crate::health::NodeHealth::new(metrics.clone());
         state.readiness = health.clone();
+        // Join the membership before serving: a node that cannot take a
+        // lease does not start.
+        let timing = crate::membership::core::Timing::DEFAULT;
+        let node = crate::membership::registration(settings.node_name.as_deref());
+        let granted_at = crate::membership::join(store.as_ref(), &node, timing)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot join the membership of the store: {e}"))?;
+        let view = Arc::new(crate::membership::view::View::new(&node));
         let mut probe = None;
         if let Some(w) = hooks.watcher {
             state.watcher = w;
         } else if settings.probe {
+            // What this node can send from, before the first reconcile
+            // decides what it probes.
+            match tokio::task::spawn_blocking(crate::membership::addresses::local_prefixes).await {
+                Ok(Ok(p)) => {
+                    view.set_local(p);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the local addresses yet"),
+                Err(e) => tracing::warn!(error = %e, "the address reader failed"),
+            }
+            // Publish them at once (not only with the first renewal), so
+            // that other nodes and the state endpoint see what this node
+            // can probe from its first second on.
+            let report = store::NodeReport {
+                addresses: view.local(),
+                monitors: 0,
+            };
+            if let Err(e) =
+                store::ProbeStore::renew_node(store.as_ref(), &node.id, timing.ttl, &report).await
+            {
+                tracing::warn!(error = %e, "cannot publish the local addresses yet");
+            }
+            crate::membership::refresh_members(store.as_ref(), &view, &crate::membership::NoProber)
+                .await;
             match crate::probing::ProbeService::start(
                 store.clone(),
                 settings,
                 metrics.clone(),
                 health.clone(),
+                view.clone(),
             )
             .await
             {
@@ -166,20 +199,22 @@ impl Application {
                 }
             }
         }
-        // Join the membership before serving: a node that cannot take a
-        // lease does not start.
-        let timing = crate::membership::core::Timing::DEFAULT;
-        let node = crate::membership::registration(settings.node_name.as_deref());
-        let granted_at = crate::membership::join(store.as_ref(), &node, timing)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot join the membership of the store: {e}"))?;
         let prober: Arc<dyn crate::membership::Fence> = match &probe {
             Some(p) => p.watcher.clone(),
             None => Arc::new(crate::membership::NoProber),
         };
         health.fence_on_failure(prober.clone());
         let (membership_stop, stop_rx) = tokio::sync::watch::channel(false);
-        let membership = crate::health::supervise(
+        let mut node_tasks = Vec::new();
+        if probe.is_some() {
+            node_tasks.push(crate::health::supervise(
+                "addresses",
+                health.clone(),
+                stop_rx.clone(),
+                crate::membership::addresses::watch(view.clone(), prober.clone(), stop_rx.clone()),
+            ));
+        }
+        node_tasks.push(crate::health::supervise(
             "membership",
             health.clone(),
             stop_rx.clone(),
@@ -188,11 +223,12 @@ impl Application {
                 node.clone(),
                 timing,
                 granted_at,
+                view,
                 prober,
                 health,
                 stop_rx,
             ),
-        );
+        ));
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -213,7 +249,7 @@ impl Application {
             state,
             probe,
             node,
-            membership,
+            node_tasks,
             membership_stop,
             bootstrap,
         })
@@ -286,8 +322,10 @@ impl Application {
         // Leave first, so that other nodes take this node's monitors at
         // once; then stop probing.
         let _ = self.membership_stop.send(true);
-        if let Err(e) = self.membership.await {
-            tracing::error!(error = %e, "membership task failed");
+        for t in self.node_tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "membership task failed");
+            }
         }
         if let Some(p) = self.probe {
             p.shutdown().await;

@@ -12,6 +12,7 @@
 //! - engine internals, no labels: `vpnmon_probe_*`;
 //! - store writes: `vpnmon_store_write_seconds` (histogram of datapoint batch writes);
 //! - supervision: `vpnmon_task_failures_total{task}` (background tasks that died);
+//! - ownership: `vpnmon_monitors_unowned` (monitors no live node can probe);
 //! - API: `vpnmon_api_requests_total{method,route,status}` and
 //!   `vpnmon_api_request_duration_seconds{method,route}` (route templates such as
 //!   `/v5/:project_id/connection-monitors`).
@@ -103,6 +104,7 @@ pub struct Metrics {
     in_flight: Gauge,
     monitors: Gauge,
     not_probed: Gauge,
+    unowned: Gauge,
     engine: EngineCounterSet,
     /// Background tasks (and the engine thread) that died, by name.
     pub task_failures: Family<TaskLabels, Counter>,
@@ -174,6 +176,13 @@ impl Metrics {
              GET /vpnmon/{project}/monitors/{id}/state says why",
             not_probed.clone(),
         );
+        let unowned = Gauge::default();
+        r.register(
+            "vpnmon_monitors_unowned",
+            "Monitors no live node can probe (no live node can send from their source address), \
+             as of this node's last reconcile",
+            unowned.clone(),
+        );
         let engine = EngineCounterSet::new(&mut r);
         let task_failures = Family::<TaskLabels, Counter>::default();
         r.register(
@@ -202,6 +211,7 @@ impl Metrics {
             in_flight,
             monitors,
             not_probed,
+            unowned,
             engine,
             task_failures,
             store_write_seconds,
@@ -210,6 +220,11 @@ impl Metrics {
             max_monitors,
             handle: Mutex::new(None),
         })
+    }
+
+    /// Sets how many monitors no live node can probe.
+    pub fn set_unowned(&self, n: usize) {
+        self.unowned.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Lets the scrape read the engine's counters.

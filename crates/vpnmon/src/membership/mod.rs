@@ -13,9 +13,12 @@
 //! background task dies, or on a clean stop, it fences and deletes its row
 //! so others need not wait for the ttl.
 
+pub mod addresses;
 pub mod core;
+pub mod view;
 
 use self::core::{Action, Core, Mono, Op, Outcome, Timing};
+use self::view::View;
 use crate::health::NodeHealth;
 use domain::NodeId;
 use std::future::Future;
@@ -32,6 +35,9 @@ pub trait Fence: Send + Sync + 'static {
     fn fence(&self);
     /// Probing may resume (reload what to probe).
     fn unfence(&self);
+    /// The membership or this node's addresses changed: decide again which
+    /// monitors this node probes.
+    fn reassess(&self);
     /// What the node reports with each renewal.
     fn report(&self) -> NodeReport;
 }
@@ -43,6 +49,7 @@ pub struct NoProber;
 impl Fence for NoProber {
     fn fence(&self) {}
     fn unfence(&self) {}
+    fn reassess(&self) {}
     fn report(&self) -> NodeReport {
         NodeReport::default()
     }
@@ -84,11 +91,16 @@ type Call = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// Keeps the lease of `node` (granted by [`join`] at `granted_at`) until
 /// `stop`, or until the node must leave because a task died.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the task's owned inputs, each used once"
+)]
 pub async fn run(
     store: Arc<dyn ProbeStore>,
     node: NodeRegistration,
     timing: Timing,
     granted_at: Instant,
+    view: Arc<View>,
     prober: Arc<dyn Fence>,
     health: Arc<NodeHealth>,
     mut stop: watch::Receiver<bool>,
@@ -105,7 +117,16 @@ pub async fn run(
         }
         for action in core.poll(mono()) {
             match action {
-                Action::Start(op) => call = Some(start(store.clone(), &node, op, timing, &*prober)),
+                Action::Start(op) => {
+                    call = Some(start(
+                        store.clone(),
+                        &node,
+                        op,
+                        timing,
+                        view.clone(),
+                        prober.clone(),
+                    ))
+                }
                 Action::Abandon => {
                     tracing::warn!(node = %node.id, "a lease call did not answer in time; abandoned");
                     call = None;
@@ -170,7 +191,8 @@ fn start(
     node: &NodeRegistration,
     op: Op,
     timing: Timing,
-    prober: &dyn Fence,
+    view: Arc<View>,
+    prober: Arc<dyn Fence>,
 ) -> Call {
     let node = node.clone();
     let report = prober.report();
@@ -180,7 +202,10 @@ fn start(
             Op::Renew => store.renew_node(&node.id, timing.ttl, &report).await,
         };
         match r {
-            Ok(Some(_)) => Outcome::Granted,
+            Ok(Some(_)) => {
+                refresh_members(store.as_ref(), &view, &*prober).await;
+                Outcome::Granted
+            }
             Ok(None) => Outcome::Lapsed,
             Err(e) => {
                 tracing::warn!(node = %node.id, ?op, error = %e, "lease call failed");
@@ -188,6 +213,20 @@ fn start(
             }
         }
     })
+}
+
+/// Reads the live nodes into the view; a change makes the prober decide
+/// again what it probes.
+pub async fn refresh_members(store: &dyn ProbeStore, view: &View, prober: &dyn Fence) {
+    match store.live_nodes().await {
+        Ok(live) => {
+            if view.set_members(&live) {
+                tracing::info!(live = live.len(), "membership changed");
+                prober.reassess();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the live nodes"),
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +326,7 @@ mod tests {
             self.fenced.store(false, Ordering::SeqCst);
             self.unfences.fetch_add(1, Ordering::SeqCst);
         }
+        fn reassess(&self) {}
         fn report(&self) -> NodeReport {
             NodeReport::default()
         }
@@ -314,6 +354,7 @@ mod tests {
             node.clone(),
             Timing::DEFAULT,
             granted,
+            Arc::new(View::new(&node)),
             prober.clone(),
             health.clone(),
             rx,

@@ -23,6 +23,7 @@ pub use registry::ProbeWatcher;
 
 use crate::config::Settings;
 use crate::health::{NodeHealth, supervise};
+use crate::membership::view::View;
 use crate::metrics::Metrics;
 use probe::{Engine, EngineConfig, EngineHandle};
 use registry::Registry;
@@ -53,6 +54,7 @@ impl ProbeService {
         settings: &Settings,
         metrics: Arc<Metrics>,
         health: Arc<NodeHealth>,
+        view: Arc<View>,
     ) -> Result<Self, probe::ProbeError> {
         let cfg = EngineConfig {
             interval: settings.probe_interval,
@@ -73,6 +75,7 @@ impl ProbeService {
             engine.clone(),
             owners.clone(),
             metrics.clone(),
+            view,
         ));
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![

@@ -1,10 +1,14 @@
 //! The safety net: every [`RECONCILE_EVERY`] the engine's monitor set is
 //! brought in line with the store (the API's watcher tells the engine about
-//! changes at once; this catches anything missed), a page at a time.
+//! changes at once; this catches anything missed), a page at a time. It
+//! also runs at once when ownership may have moved (membership or local
+//! addresses changed, or the node was unfenced): the engine then holds
+//! exactly the monitors this node owns ([`crate::membership::view`]).
 
 use super::ProbeData;
 use super::jobs::release_freed_memory;
 use super::registry::{ProbeWatcher, addresses_digest, spec};
+use crate::membership::view::Ownership;
 use api::MonitorWatcher;
 use domain::MonitorId;
 use std::collections::HashSet;
@@ -57,6 +61,7 @@ pub(crate) async fn load_all(
     unseen: &mut HashSet<Uuid>,
 ) -> store::Result<()> {
     let mut after: Option<MonitorId> = None;
+    let mut unowned = 0usize;
     loop {
         let page = store
             .monitors_for_probing_page(after.as_ref(), RECONCILE_PAGE)
@@ -67,12 +72,21 @@ pub(crate) async fn load_all(
                 continue;
             };
             let known = w.owners.lock().by_monitor.get(&s.id).map(|o| o.addresses);
-            if known != Some(addresses_digest(&s)) {
-                w.created(m);
+            match w.view.ownership(&m.id, s.source) {
+                Ownership::Mine => {
+                    if known != Some(addresses_digest(&s)) {
+                        w.created(m);
+                    }
+                    unseen.remove(&s.id);
+                }
+                // Another node probes it, or none can: what the engine has
+                // of it goes (it stays in `unseen`).
+                Ownership::Other => {}
+                Ownership::Nobody => unowned += 1,
             }
-            unseen.remove(&s.id);
         }
         if page.len() < RECONCILE_PAGE {
+            w.metrics.set_unowned(unowned);
             return Ok(());
         }
         after = page.last().map(|m| m.id);

@@ -3,6 +3,7 @@
 //! engine about monitors created and deleted.
 
 use crate::membership::Fence;
+use crate::membership::view::{Ownership, View};
 use crate::metrics::{Metrics, MonitorLabels};
 use api::MonitorWatcher;
 use domain::{ConnectionId, MonitorId, ProjectId};
@@ -116,16 +117,25 @@ pub struct ProbeWatcher {
     /// Set while the node cannot prove its lease: nothing is given to the
     /// engine (the reconcile after unfencing loads everything again).
     pub(crate) fenced: AtomicBool,
-    /// Wakes the reconcile at once (after unfencing).
+    /// Wakes the reconcile at once (after unfencing, or when ownership may
+    /// have moved).
     pub(crate) reload: Arc<Notify>,
+    /// Who probes what.
+    pub(crate) view: Arc<View>,
 }
 
 impl ProbeWatcher {
-    pub(crate) fn new(engine: EngineHandle, owners: Registry, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        engine: EngineHandle,
+        owners: Registry,
+        metrics: Arc<Metrics>,
+        view: Arc<View>,
+    ) -> Self {
         ProbeWatcher {
             engine,
             owners,
             metrics,
+            view,
             fenced: AtomicBool::new(false),
             reload: Arc::new(Notify::new()),
         }
@@ -155,9 +165,13 @@ impl Fence for ProbeWatcher {
         self.reload.notify_one();
     }
 
+    fn reassess(&self) {
+        self.reload.notify_one();
+    }
+
     fn report(&self) -> NodeReport {
         NodeReport {
-            addresses: Vec::new(),
+            addresses: self.view.local(),
             monitors: i64::try_from(self.owners.lock().by_monitor.len()).unwrap_or(i64::MAX),
         }
     }
@@ -179,6 +193,7 @@ impl MonitorWatcher for ProbeWatcher {
             return;
         }
         match spec(m) {
+            Some(s) if self.view.ownership(&m.id, s.source) != Ownership::Mine => {}
             Some(s) => {
                 self.owners
                     .lock()

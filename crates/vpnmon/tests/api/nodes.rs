@@ -67,3 +67,66 @@ async fn a_clean_stop_leaves_the_membership_at_once() {
     );
     reopened.close().await;
 }
+
+#[tokio::test]
+async fn the_state_endpoint_names_the_probing_node_and_the_list_its_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = TestApp::spawn_with(
+        dir,
+        |s| {
+            s.node_name = Some("node-a".into());
+            s.probe_interval = std::time::Duration::from_millis(900);
+            s.probe_timeout = std::time::Duration::from_millis(200);
+        },
+        true,
+    )
+    .await;
+    let (_, _, _, mon) = app.seed().await;
+    let path = format!("/vpnmon/{}/monitors/{mon}/state", app.project_id);
+    let st = app.send(Method::GET, &path, Some(&app.token), None).await;
+    assert_eq!(st.status, 200, "{}", st.raw);
+    assert_eq!(st.body["monitor_state"]["node"], "node-a", "{}", st.raw);
+    // The node publishes the kernel's local routes, loopback among them,
+    // and (with the next renewal) how many monitors it probes.
+    let mut last = serde_json::Value::Null;
+    for _ in 0..40 {
+        let r = app
+            .send(Method::GET, "/vpnmon/nodes", Some(&app.token), None)
+            .await;
+        last = r.body["nodes"][0].clone();
+        if last["monitors"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(last["monitors"], 1, "{last}");
+    let addrs: Vec<String> = last["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert!(addrs.contains(&"127.0.0.0/8".to_string()), "{addrs:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_monitor_no_live_node_can_send_from_says_so() {
+    // Without the probe engine the node can send from nothing.
+    let app = TestApp::spawn().await;
+    let (_, _, _, mon) = app.seed().await;
+    let path = format!("/vpnmon/{}/monitors/{mon}/state", app.project_id);
+    let st = app.send(Method::GET, &path, Some(&app.token), None).await;
+    assert_eq!(st.status, 200, "{}", st.raw);
+    let s = &st.body["monitor_state"];
+    assert_eq!(s["node"], serde_json::Value::Null, "{}", st.raw);
+    assert_eq!(
+        s["not_probed_reason"],
+        format!(
+            "no live node can send from {}",
+            s["source_ip"].as_str().unwrap()
+        )
+        .as_str()
+    );
+    app.stop().await;
+}
