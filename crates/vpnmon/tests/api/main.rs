@@ -7,6 +7,7 @@ mod errors;
 mod flow;
 mod health;
 mod helpers;
+mod multinode;
 mod nodes;
 mod persistence;
 mod prometheus;

@@ -1,0 +1,151 @@
+//! Two nodes on one PostgreSQL, in this process and network namespace:
+//! both can send from loopback, so rendezvous hashing spreads the monitors
+//! over them, each monitor in exactly one engine; when one node stops, the
+//! other takes all of them within seconds. Skips (saying why) without
+//! `VPNMON_TEST_DATABASE_URL`.
+
+use crate::helpers::TestApp;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::time::{Duration, Instant};
+use store::prelude::*;
+
+const PG_ENV: &str = "VPNMON_TEST_DATABASE_URL";
+
+/// A fresh database on the test server, dropped by [`drop_db`].
+async fn fresh_db(admin_url: &str) -> (String, String) {
+    let name = format!("vpnmon_t_{}", uuid::Uuid::new_v4().simple());
+    let mut c = PgConnection::connect(admin_url).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.ok();
+    let (base, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let cut = base.rfind('/').unwrap();
+    let mut url = format!("{}/{name}", &base[..cut]);
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    (name, url)
+}
+
+async fn drop_db(admin_url: &str, name: &str) {
+    let mut c = PgConnection::connect(admin_url).await.unwrap();
+    let _ = sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut c)
+    .await;
+    c.close().await.ok();
+}
+
+async fn node(url: &str, name: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, name) = (url.to_string(), name.to_string());
+    TestApp::spawn_with(
+        dir,
+        move |s| {
+            s.database_url = Some(url);
+            s.node_name = Some(name);
+            s.probe_interval = Duration::from_millis(900);
+            s.probe_timeout = Duration::from_millis(200);
+        },
+        true,
+    )
+    .await
+    .0
+}
+
+fn engine_monitors(app: &TestApp) -> u64 {
+    app.engine
+        .as_ref()
+        .expect("the engine runs")
+        .counters()
+        .monitors
+}
+
+/// Waits (bounded) until `f` holds; returns how long it took.
+async fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_split_the_monitors_and_one_takes_all_when_the_other_stops() {
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipping: {PG_ENV} not set (see .ci/pg-setup.sh)");
+        return;
+    };
+    let (db, url) = fresh_db(&admin_url).await;
+    let a = node(&url, "node-a").await;
+    // 40 monitors from the gateway's EIP (127.0.0.2, on loopback) to
+    // 127.0.1.x, created in bulk (no watcher call: the reconcile of each
+    // node decides).
+    let (vgw, eip, _) = a.gateway().await;
+    let p = domain::ProjectId::parse(&a.project_id).unwrap();
+    let vgw = domain::GatewayId::parse(&vgw).unwrap();
+    let addrs: Vec<String> = (1..=40).map(|i| format!("127.0.1.{i}")).collect();
+    let ids = a
+        .store
+        .bulk_monitored_links(&p, &vgw, &eip, &addrs, "Abcd1234!x")
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 40);
+    let b = node(&url, "node-b").await;
+    // A sees B at its next renewal (<= 2 s) and drops what B wins; B took
+    // its share at start.
+    until(
+        "both nodes probe, 40 in all",
+        Duration::from_secs(10),
+        || {
+            let (na, nb) = (engine_monitors(&a), engine_monitors(&b));
+            na > 0 && nb > 0 && na + nb == 40
+        },
+    )
+    .await;
+    // Every monitor is in exactly one engine: the two views agree.
+    let live = a.store.live_nodes().await.unwrap();
+    assert_eq!(live.len(), 2, "{live:?}");
+    // The state endpoint names one node for each monitor; the counts match.
+    let mut by_node = std::collections::HashMap::<String, u64>::new();
+    for id in &ids {
+        let st = a
+            .send(
+                reqwest::Method::GET,
+                &format!("/vpnmon/{}/monitors/{id}/state", a.project_id),
+                Some(&a.token),
+                None,
+            )
+            .await;
+        let n = st.body["monitor_state"]["node"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string();
+        *by_node.entry(n).or_default() += 1;
+    }
+    assert_eq!(
+        by_node.get("node-a").copied(),
+        Some(engine_monitors(&a)),
+        "{by_node:?}"
+    );
+    assert_eq!(
+        by_node.get("node-b").copied(),
+        Some(engine_monitors(&b)),
+        "{by_node:?}"
+    );
+
+    // A clean stop: B leaves at once, A takes everything within a renewal.
+    b.stop().await;
+    let took = until("node-a probes all 40", Duration::from_secs(6), || {
+        engine_monitors(&a) == 40
+    })
+    .await;
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert_eq!(a.store.live_nodes().await.unwrap().len(), 1);
+    a.stop().await;
+    drop_db(&admin_url, &db).await;
+}
