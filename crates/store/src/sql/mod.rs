@@ -172,10 +172,11 @@ impl SqlStore {
                 }
             }
             Backend::Postgres => {
+                let url = with_socket_host(url);
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect(url)
+                    .connect(&url)
                     .await
                     .map_err(internal)?;
                 SqlStore {
@@ -225,6 +226,50 @@ impl SqlStore {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// libpq's Unix-socket form `postgres://USER@/DB?host=/run/postgresql` has
+/// an empty host, which URL parsers refuse ("empty host"); the `host`
+/// query parameter names the socket directory and overrides the URL's
+/// host, so a placeholder host is put in. Other URLs are kept as they are.
+pub(crate) fn with_socket_host(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let has_socket = rest
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("host=/")));
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if !has_socket || !host.is_empty() {
+        return url.to_string();
+    }
+    format!("{scheme}://{authority}localhost{}", &rest[end..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_socket_host;
+
+    #[test]
+    fn a_unix_socket_url_gets_a_placeholder_host() {
+        assert_eq!(
+            with_socket_host("postgres://vpnmon@/vpnmon?host=/run/postgresql"),
+            "postgres://vpnmon@localhost/vpnmon?host=/run/postgresql"
+        );
+        assert_eq!(
+            with_socket_host("postgresql:///db?sslmode=disable&host=/tmp"),
+            "postgresql://localhost/db?sslmode=disable&host=/tmp"
+        );
+        for kept in [
+            "postgres://u:p@127.0.0.1:5432/db",
+            "postgres://u@db.example/db?host=/run/postgresql",
+            "postgres://u@/db",
+        ] {
+            assert_eq!(with_socket_host(kept), kept);
+        }
     }
 }
 
