@@ -249,30 +249,6 @@ pub(crate) fn with_socket_host(url: &str) -> String {
     format!("{scheme}://{authority}localhost{}", &rest[end..])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_socket_host;
-
-    #[test]
-    fn a_unix_socket_url_gets_a_placeholder_host() {
-        assert_eq!(
-            with_socket_host("postgres://vpnmon@/vpnmon?host=/run/postgresql"),
-            "postgres://vpnmon@localhost/vpnmon?host=/run/postgresql"
-        );
-        assert_eq!(
-            with_socket_host("postgresql:///db?sslmode=disable&host=/tmp"),
-            "postgresql://localhost/db?sslmode=disable&host=/tmp"
-        );
-        for kept in [
-            "postgres://u:p@127.0.0.1:5432/db",
-            "postgres://u@db.example/db?host=/run/postgresql",
-            "postgres://u@/db",
-        ] {
-            assert_eq!(with_socket_host(kept), kept);
-        }
-    }
-}
-
 // ---------- row helpers ----------
 
 pub(crate) fn get<T>(row: &AnyRow, col: &str) -> Result<T>
@@ -394,5 +370,29 @@ pub(crate) fn page_limit(page: &Page, max: i64) -> i64 {
     match page.limit {
         Some(l) if l > 0 => l.min(max),
         _ => max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_socket_host;
+
+    #[test]
+    fn a_unix_socket_url_gets_a_placeholder_host() {
+        assert_eq!(
+            with_socket_host("postgres://vpnmon@/vpnmon?host=/run/postgresql"),
+            "postgres://vpnmon@localhost/vpnmon?host=/run/postgresql"
+        );
+        assert_eq!(
+            with_socket_host("postgresql:///db?sslmode=disable&host=/tmp"),
+            "postgresql://localhost/db?sslmode=disable&host=/tmp"
+        );
+        for kept in [
+            "postgres://u:p@127.0.0.1:5432/db",
+            "postgres://u@db.example/db?host=/run/postgresql",
+            "postgres://u@/db",
+        ] {
+            assert_eq!(with_socket_host(kept), kept);
+        }
     }
 }
