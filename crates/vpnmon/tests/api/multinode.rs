@@ -149,3 +149,56 @@ async fn two_nodes_split_the_monitors_and_one_takes_all_when_the_other_stops() {
     a.stop().await;
     drop_db(&admin_url, &db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_monitor_creates_through_two_nodes_give_one_201_and_one_vpn_0381() {
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipping: {PG_ENV} not set (see .ci/pg-setup.sh)");
+        return;
+    };
+    let (db, url) = fresh_db(&admin_url).await;
+    let api_node = |name: &'static str| {
+        let url = url.clone();
+        async move {
+            TestApp::spawn_with(
+                tempfile::tempdir().unwrap(),
+                move |s| {
+                    s.database_url = Some(url);
+                    s.node_name = Some(name.into());
+                },
+                false,
+            )
+            .await
+            .0
+        }
+    };
+    let a = api_node("node-a").await;
+    let b = api_node("node-b").await;
+    let (g, e, _) = a.gateway().await;
+    for i in 0..5 {
+        let c = a.cgw(&format!("127.0.2.{}", i + 1)).await;
+        let conn = a.connection(&g, &e, &c).await;
+        let body = serde_json::json!({"connection_monitor": {"vpn_connection_id": conn}});
+        let (ra, rb) = tokio::join!(
+            a.post("/connection-monitors", body.clone()),
+            b.post("/connection-monitors", body.clone()),
+        );
+        let mut statuses = [ra.status.as_u16(), rb.status.as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 400], "{} / {}", ra.raw, rb.raw);
+        let lost = if ra.status == 400 { ra } else { rb };
+        lost.assert_error(400, "VPN.0381");
+        let listed = b
+            .get(&format!("/connection-monitors?vpn_connection_id={conn}"))
+            .await;
+        assert_eq!(
+            listed.body["connection_monitors"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            listed.raw
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+    drop_db(&admin_url, &db).await;
+}
