@@ -355,3 +355,64 @@ async fn windows_of_monitors_the_engine_was_not_given_are_not_stored() {
         MonitorId::from_uuid(r.monitors[0])
     );
 }
+
+// ---------- fencing and ownership in the watcher ----------
+
+fn probe_monitor(source: &str) -> ProbeMonitor {
+    ProbeMonitor {
+        id: MonitorId::random(),
+        project_id: ProjectId::generate(),
+        vpn_connection_id: ConnectionId::random(),
+        source_ip: source.into(),
+        destination_ip: "127.0.0.10".into(),
+        status: "PENDING_CREATE".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_watcher_gives_the_engine_only_owned_monitors_and_nothing_while_fenced() {
+    use crate::membership::Fence;
+    use crate::membership::view::View;
+    use api::MonitorWatcher;
+
+    let (tx, _rx) = mpsc::channel(1024);
+    let engine = match probe::Engine::start(probe::EngineConfig::default(), tx).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("skipping: no ICMP socket here ({e})");
+            return;
+        }
+    };
+    let node = crate::membership::registration(Some("node-a"));
+    let view = Arc::new(View::new(&node));
+    view.set_local(vec!["127.0.0.0/8".parse().unwrap()]);
+    let w = super::registry::ProbeWatcher::new(
+        engine.clone(),
+        Registry::default(),
+        Metrics::new(10),
+        view,
+    );
+    let mine = probe_monitor("127.0.0.2");
+    let nobodys = probe_monitor("198.18.0.5");
+    w.created(&mine);
+    w.created(&nobodys);
+    assert_eq!(
+        w.report().monitors,
+        1,
+        "only the monitor this node can send from"
+    );
+    assert_eq!(w.report().addresses, ["127.0.0.0/8"]);
+
+    w.fence();
+    assert_eq!(w.report().monitors, 0, "fencing takes every monitor off");
+    w.created(&probe_monitor("127.0.0.3"));
+    assert_eq!(w.report().monitors, 0, "nothing is given while fenced");
+
+    w.unfence();
+    tokio::time::timeout(Duration::from_secs(1), w.reload.notified())
+        .await
+        .expect("unfencing wakes the reconcile");
+    w.created(&mine);
+    assert_eq!(w.report().monitors, 1);
+    engine.shutdown().await;
+}
