@@ -7,6 +7,6 @@
 pub mod admin;
 pub mod app;
 pub mod config;
-pub mod metrics;
 pub mod prober;
+pub mod prometheus;
 pub mod telemetry;

@@ -4,7 +4,7 @@
 //! monitor status, link state and batched datapoint writes.
 
 use crate::config::Settings;
-use crate::metrics::{Metrics, MonitorLabels};
+use crate::prometheus::{Metrics, MonitorLabels};
 use api::MonitorWatcher;
 use probe::{Engine, EngineConfig, EngineHandle, MonitorSpec, ProbeEvent};
 use std::collections::HashMap;
