@@ -20,7 +20,7 @@
 //! - engine internals, no labels: `vpnmon_probe_*`, one per field of
 //!   [`probe::EngineCounters`], named and described where the field is
 //!   declared (`probe/src/counters.rs`) and read from the engine at scrape
-//!   time;
+//!   time, and `vpnmon_probe_engine_running` (0 once the engine has stopped);
 //! - store writes: `vpnmon_store_write_seconds` (histogram of datapoint batch writes);
 //! - API: `vpnmon_api_requests_total{method,route,status}` and
 //!   `vpnmon_api_request_duration_seconds{method,route}` (route templates such as
@@ -65,26 +65,39 @@ pub struct RttLabels {
 
 type FGauge = Gauge<f64, AtomicU64>;
 
-/// The engine's counters ([`probe::EngineCounters::SPECS`]), read from the
-/// engine at each scrape; zero until an engine is attached (`--no-probe`
-/// or before start), so the families are always there.
+/// The engine's counters ([`probe::EngineCounters::SPECS`]) and whether it
+/// runs, read from the engine at each scrape; zero until an engine is
+/// attached (`--no-probe` or before start), so the families are always there.
 #[derive(Debug, Default)]
 struct EngineCollector {
     handle: Arc<Mutex<Option<probe::EngineHandle>>>,
 }
 
 impl EngineCollector {
-    fn snapshot(&self) -> probe::EngineCounters {
+    /// The counters, and whether the engine thread runs.
+    fn snapshot(&self) -> (probe::EngineCounters, bool) {
         match self.handle.lock() {
-            Ok(h) => h.as_ref().map(|h| h.counters()).unwrap_or_default(),
-            Err(_) => probe::EngineCounters::default(),
+            Ok(h) => h
+                .as_ref()
+                .map(|h| (h.counters(), h.is_running()))
+                .unwrap_or_default(),
+            Err(_) => Default::default(),
         }
     }
 }
 
 impl Collector for EngineCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let counters = self.snapshot();
+        let (counters, running) = self.snapshot();
+        // The counters of a stopped engine stay at their last values; this
+        // tells a stopped engine from an idle one.
+        let metric = encoder.encode_descriptor(
+            "vpnmon_probe_engine_running",
+            "1 while the probe engine thread runs, 0 when it has stopped or never started (--no-probe).",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::from(running)).encode(metric)?;
         for (spec, v) in counters.values() {
             let name = format!("vpnmon_probe_{}", spec.name);
             let kind = match spec.kind {
