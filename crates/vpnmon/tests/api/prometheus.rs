@@ -91,6 +91,11 @@ async fn metrics_parse_and_carry_probe_results() {
     };
     let sent = find("vpnmon_monitor_probes_sent_total");
     assert_eq!(sent.len(), 1, "{text}");
+    assert!(
+        matches!(sent[0].value, prometheus_parse::Value::Counter(_)),
+        "a counter in the text format: {:?}",
+        sent[0].value
+    );
     assert_eq!(sent[0].labels.get("vpn_connection"), Some(conn.as_str()));
     assert_eq!(sent[0].labels.get("project"), Some(app.project_id.as_str()));
     let n = value(sent[0]);
