@@ -16,7 +16,7 @@ pub mod authn;
 pub mod context;
 pub mod error;
 pub mod json;
-pub mod metrics;
+pub mod prometheus;
 pub mod routes;
 pub mod state;
 
@@ -189,7 +189,7 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         .with_state(state);
     let app = match metrics {
         Some(m) => app.layer(axum::middleware::from_fn(move |req, next| {
-            metrics::track(m.clone(), req, next)
+            prometheus::track(m.clone(), req, next)
         })),
         None => app,
     };

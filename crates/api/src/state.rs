@@ -42,7 +42,7 @@ pub struct AppState {
     /// Region name shown in token catalogs.
     pub region: String,
     /// Request metrics, when exported.
-    pub metrics: Option<Arc<crate::metrics::ApiMetrics>>,
+    pub metrics: Option<Arc<crate::prometheus::ApiMetrics>>,
 }
 
 impl AppState {

@@ -37,7 +37,7 @@ pub struct Application {
     store: Arc<SqlStore>,
     state: AppState,
     probe: Option<crate::probing::ProbeService>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::prometheus::Metrics>,
     metrics_listener: Option<TcpListener>,
     /// Set when this start created the bootstrap admin.
     pub bootstrap: Option<Bootstrap>,
@@ -136,7 +136,7 @@ impl Application {
         let key = master_key(store.as_ref()).await?;
         let mut state = AppState::new(store.clone(), key);
         state.clock = clock;
-        let metrics = crate::metrics::Metrics::new(settings.metrics_max_monitors);
+        let metrics = crate::prometheus::Metrics::new(settings.metrics_max_monitors);
         state.metrics = Some(metrics.api.clone());
         let mut probe = None;
         if let Some(w) = hooks.watcher {
@@ -192,7 +192,7 @@ impl Application {
     }
 
     /// The metrics.
-    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+    pub fn metrics(&self) -> Arc<crate::prometheus::Metrics> {
         self.metrics.clone()
     }
 
@@ -221,7 +221,7 @@ impl Application {
             let _ = rx.wait_for(|v| *v).await;
         };
         let metrics_task = self.metrics_listener.map(|l| {
-            let r = crate::metrics::router(self.metrics.clone());
+            let r = crate::prometheus::router(self.metrics.clone());
             tokio::spawn(
                 axum::serve(l, r)
                     .with_graceful_shutdown(wait(stop_rx.clone()))

@@ -7,6 +7,6 @@
 pub mod admin;
 pub mod app;
 pub mod config;
-pub mod metrics;
 pub mod probing;
+pub mod prometheus;
 pub mod telemetry;

@@ -22,7 +22,7 @@ mod tests;
 pub use registry::ProbeWatcher;
 
 use crate::config::Settings;
-use crate::metrics::Metrics;
+use crate::prometheus::Metrics;
 use probe::{Engine, EngineConfig, EngineHandle};
 use registry::Registry;
 use std::sync::Arc;

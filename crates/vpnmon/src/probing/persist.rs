@@ -5,7 +5,7 @@
 
 use super::ProbeData;
 use super::registry::Registry;
-use crate::metrics::Metrics;
+use crate::prometheus::Metrics;
 use domain::{MonitorId, ProjectId};
 use probe::ProbeEvent;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! connection it belongs to, and the API's watcher seam that tells the
 //! engine about monitors created and deleted.
 
-use crate::metrics::{Metrics, MonitorLabels};
+use crate::prometheus::{Metrics, MonitorLabels};
 use api::MonitorWatcher;
 use domain::{ConnectionId, MonitorId, ProjectId};
 use probe::{EngineHandle, MonitorSpec};

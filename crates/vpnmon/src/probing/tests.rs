@@ -4,7 +4,7 @@
 
 use super::persist::{DRAIN_EVERY, FLUSH_AT, POINTS_EVERY, persist};
 use super::registry::Registry;
-use crate::metrics::Metrics;
+use crate::prometheus::Metrics;
 use async_trait::async_trait;
 use domain::{ConnectionId, DomainError, MonitorId, ProjectId};
 use probe::{MonitorSpec, ProbeEvent, WindowStats};

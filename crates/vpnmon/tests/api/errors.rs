@@ -128,7 +128,13 @@ async fn trailing_data_after_the_json_document_is_400_and_nothing_is_created() {
         b"{\"customer_gateway\":{\"id_value\":\"127.0.0.60\"}} ,",
     ];
     for body in cases {
-        let r = raw_post(&app, "/customer-gateways", Some("application/json"), body.to_vec()).await;
+        let r = raw_post(
+            &app,
+            "/customer-gateways",
+            Some("application/json"),
+            body.to_vec(),
+        )
+        .await;
         let msg = r.assert_error(400, "VPN.0001");
         assert!(
             msg.contains("unexpected data after the JSON object"),
@@ -146,7 +152,10 @@ async fn trailing_data_after_the_json_document_is_400_and_nothing_is_created() {
     .await;
     assert_eq!(r.status.as_u16(), 201, "{}", r.raw);
     let listed = app.get("/customer-gateways").await;
-    assert_eq!(listed.body["customer_gateways"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        listed.body["customer_gateways"].as_array().map(Vec::len),
+        Some(1)
+    );
     app.stop().await;
 }
 
