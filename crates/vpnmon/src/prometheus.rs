@@ -21,7 +21,9 @@
 //!   [`probe::EngineCounters`], named and described where the field is
 //!   declared (`probe/src/counters.rs`) and read from the engine at scrape
 //!   time, and `vpnmon_probe_engine_running` (0 once the engine has stopped);
-//! - store writes: `vpnmon_store_write_seconds` (histogram of datapoint batch writes);
+//! - store writes: `vpnmon_store_write_seconds` (histogram of datapoint batch writes),
+//!   `vpnmon_store_write_errors_total{what}` and
+//!   `vpnmon_store_backlog_dropped_total{what}` (`what` = `datapoints` or `monitor_updates`);
 //! - API: `vpnmon_api_requests_total{method,route,status}` and
 //!   `vpnmon_api_request_duration_seconds{method,route}` (route templates such as
 //!   `/v5/:project_id/connection-monitors`).
@@ -118,6 +120,13 @@ impl Collector for EngineCollector {
     }
 }
 
+/// What a store write was for.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// `datapoints` or `monitor_updates`.
+    pub what: &'static str,
+}
+
 /// All of vpnmon's metrics.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -129,6 +138,10 @@ pub struct Metrics {
     unexported: Gauge,
     /// Datapoint batch write latency.
     pub store_write_seconds: Histogram,
+    /// Failed store writes of the probe glue, by what they were for.
+    pub store_write_errors: Family<WriteLabels, Counter>,
+    /// Items dropped because the write backlog was full (the store kept failing).
+    pub store_backlog_dropped: Family<WriteLabels, Counter>,
     /// API request metrics (passed to the router).
     pub api: Arc<api::prometheus::ApiMetrics>,
     exported: Mutex<HashSet<Uuid>>,
@@ -188,6 +201,18 @@ impl Metrics {
             "Latency of datapoint batch writes",
             store_write_seconds.clone(),
         );
+        let store_write_errors = Family::<WriteLabels, Counter>::default();
+        r.register(
+            "vpnmon_store_write_errors",
+            "Failed store writes of probe results (datapoints, monitor updates); retried",
+            store_write_errors.clone(),
+        );
+        let store_backlog_dropped = Family::<WriteLabels, Counter>::default();
+        r.register(
+            "vpnmon_store_backlog_dropped",
+            "Probe results dropped because the write backlog was full while the store failed",
+            store_backlog_dropped.clone(),
+        );
         let api = api::prometheus::ApiMetrics::new(&mut r);
         Arc::new(Metrics {
             registry: Mutex::new(r),
@@ -198,6 +223,8 @@ impl Metrics {
             link_up,
             unexported,
             store_write_seconds,
+            store_write_errors,
+            store_backlog_dropped,
             api,
             exported: Mutex::new(HashSet::new()),
             max_monitors,
