@@ -26,4 +26,6 @@ pub mod validate;
 pub mod views;
 
 pub use error::DomainError;
-pub use ids::{ConnectionId, CustomerGatewayId, GatewayId, MonitorId, ProjectId, ResourceId};
+pub use ids::{
+    ConnectionId, CustomerGatewayId, DomainId, GatewayId, MonitorId, ProjectId, ResourceId, UserId,
+};

@@ -65,7 +65,9 @@ use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CustomerGateway, UpdateCgw};
 use domain::gateway::{GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::ConnectionMonitor;
-use domain::{ConnectionId, CustomerGatewayId, DomainError, GatewayId, MonitorId, ProjectId};
+use domain::{
+    ConnectionId, CustomerGatewayId, DomainError, DomainId, GatewayId, MonitorId, ProjectId, UserId,
+};
 
 /// Result of store operations: domain errors (`NotFound`, `Invalid`, ...)
 /// or `Internal` for storage failures, whose text is for logs only.
@@ -86,27 +88,32 @@ pub trait IdentityStore: Send + Sync {
     /// Finds a domain by name.
     async fn find_domain(&self, name: &str) -> Result<Option<Domain>>;
     /// Finds a domain by id.
-    async fn get_domain(&self, id: &str) -> Result<Option<Domain>>;
+    async fn get_domain(&self, id: &DomainId) -> Result<Option<Domain>>;
     /// Creates a project in a domain.
-    async fn create_project(&self, domain_id: &str, name: &str) -> Result<Project>;
+    async fn create_project(&self, domain_id: &DomainId, name: &str) -> Result<Project>;
     /// Finds a project by name.
     async fn find_project(&self, name: &str) -> Result<Option<Project>>;
     /// Finds a project by id.
-    async fn get_project(&self, id: &str) -> Result<Option<Project>>;
+    async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>>;
     /// Lists projects.
     async fn list_projects(&self) -> Result<Vec<Project>>;
     /// Creates a user with an argon2 password hash.
-    async fn create_user(&self, domain_id: &str, name: &str, password_hash: &str) -> Result<User>;
+    async fn create_user(
+        &self,
+        domain_id: &DomainId,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<User>;
     /// Finds a user by domain and name.
-    async fn find_user(&self, domain_id: &str, name: &str) -> Result<Option<User>>;
+    async fn find_user(&self, domain_id: &DomainId, name: &str) -> Result<Option<User>>;
     /// Finds a user by name in any domain (for the admin CLI); errors when ambiguous.
     async fn find_user_any_domain(&self, name: &str) -> Result<Option<User>>;
     /// Finds a user by id.
-    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>>;
     /// Gives a user a role in a project.
-    async fn grant(&self, user_id: &str, project_id: &str) -> Result<()>;
+    async fn grant(&self, user_id: &UserId, project_id: &ProjectId) -> Result<()>;
     /// Projects a user has a role in.
-    async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>>;
+    async fn user_projects(&self, user_id: &UserId) -> Result<Vec<Project>>;
     /// Stores an issued token (by digest).
     async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
     /// Looks a token up by digest.
@@ -118,7 +125,7 @@ pub trait IdentityStore: Send + Sync {
     /// Looks a credential up by AK.
     async fn get_credential(&self, access: &str) -> Result<Option<CredentialRecord>>;
     /// Lists credentials, optionally of one user.
-    async fn list_credentials(&self, user_id: Option<&str>) -> Result<Vec<CredentialRecord>>;
+    async fn list_credentials(&self, user_id: Option<&UserId>) -> Result<Vec<CredentialRecord>>;
     /// Enables or disables a credential.
     async fn set_credential_enabled(&self, access: &str, enabled: bool) -> Result<bool>;
     /// Deletes a credential.

@@ -100,7 +100,7 @@ pub async fn bootstrap(
         domain: domain.name,
         user: user.name,
         project: project.name,
-        project_id: project.id,
+        project_id: project.id.to_string(),
         generated_password: generated,
     }))
 }

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use domain::{DomainId, ProjectId, UserId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -102,7 +103,10 @@ pub async fn issue_token(
 
     // Who: by user id, or by name within a domain.
     let user = if let Some(id) = &pw.user.id {
-        store.get_user(id).await?
+        match UserId::parse(id) {
+            Some(id) => store.get_user(&id).await?,
+            None => None,
+        }
     } else {
         let name = pw
             .user
@@ -113,7 +117,10 @@ pub async fn issue_token(
             ApiError::invalid("auth.identity.password.user.domain is required with a user name")
         })?;
         let domain = match (&dom.id, &dom.name) {
-            (Some(id), _) => store.get_domain(id).await?,
+            (Some(id), _) => match DomainId::parse(id) {
+                Some(id) => store.get_domain(&id).await?,
+                None => None,
+            },
             (None, Some(n)) => store.find_domain(n).await?,
             _ => {
                 return Err(ApiError::invalid(
@@ -147,7 +154,10 @@ pub async fn issue_token(
         .ok_or_else(|| ApiError::invalid("auth.scope.project is required"))?;
     let _ = pref.domain;
     let project = match (&pref.id, &pref.name) {
-        (Some(id), _) => store.get_project(id).await?,
+        (Some(id), _) => match ProjectId::parse(id) {
+            Some(id) => store.get_project(&id).await?,
+            None => None,
+        },
         (None, Some(n)) => store.find_project(n).await?,
         _ => return Err(ApiError::invalid("auth.scope.project needs id or name")),
     };
