@@ -22,12 +22,14 @@ mod buckets;
 mod bulk;
 mod iam;
 mod metrics;
+mod overview;
 mod probe;
 mod resources;
 mod sql;
 
 pub use iam::{CredentialRecord, Domain, Project, TokenRecord, User};
 pub use metrics::{Agg, MetricStore, ROLLUP_PERIODS, Rollup};
+pub use overview::{OverviewRow, OverviewStore};
 pub use probe::{LinkState, MonitorUpdate, ProbeMonitor, WindowPoint};
 pub use resources::{ConnectionFilter, Listed, Page};
 pub use sql::SqlStore;
@@ -52,7 +54,7 @@ pub type Result<T> = std::result::Result<T, DomainError>;
 
 /// Everything vpnmon persists.
 #[async_trait]
-pub trait Store: MetricStore + Send + Sync + 'static {
+pub trait Store: MetricStore + OverviewStore + Send + Sync + 'static {
     // ---- IAM ----
     /// True when no user exists yet (first start).
     async fn has_users(&self) -> Result<bool>;
