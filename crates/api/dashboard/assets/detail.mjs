@@ -8,7 +8,7 @@ import { api, requireSession, header } from './session.mjs';
 import * as L from './logic.mjs';
 
 /* global uPlot */
-const s = requireSession();
+const s = await requireSession();
 header(s);
 
 const $ = (id) => document.getElementById(id);

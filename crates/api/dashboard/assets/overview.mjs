@@ -3,7 +3,7 @@
 import { api, requireSession, header } from './session.mjs';
 import { fmtDuration, fmtStat } from './logic.mjs';
 
-const s = requireSession();
+const s = await requireSession();
 header(s);
 
 const state = { sort: 'connection', order: 'asc', offset: 0, limit: 50, q: '' };

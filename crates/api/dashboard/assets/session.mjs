@@ -29,14 +29,17 @@ export function toLogin() {
   location.replace('/?next=' + encodeURIComponent(next));
 }
 
-/** The session, or off to the login page. */
+/**
+ * The session, or off to the login page: then the promise never settles,
+ * so a page that awaits it at the top of its module stops there quietly.
+ */
 export function requireSession() {
   const s = getSession();
   if (!s) {
     toLogin();
-    throw new Error('not logged in');
+    return new Promise(() => {});
   }
-  return s;
+  return Promise.resolve(s);
 }
 
 /** An API error with the Huawei error body's code and message. */
@@ -97,7 +100,7 @@ export async function logout() {
  * JSON in and out. A 401 (expired or revoked token) goes to the login page.
  */
 export async function api(path, { method = 'GET', body } = {}) {
-  const s = requireSession();
+  const s = await requireSession();
   const r = await fetch(path.replace('{project_id}', encodeURIComponent(s.projectId)), {
     method,
     headers: {
