@@ -56,12 +56,14 @@ async function newPage() {
   return page;
 }
 
-async function logIn(page, user, password, project) {
+/** Logs in on the login page; unless `refused`, waits until a dashboard page is there. */
+async function logIn(page, user, password, project, { refused = false } = {}) {
   await page.goto(`${B}/`);
   await page.fill('input[name=user]', user);
   await page.fill('input[name=password]', password);
   if (project) await page.fill('input[name=project]', project);
   await page.click('button[type=submit]');
+  if (!refused) await page.waitForURL((u) => u.pathname.startsWith('/dashboard/'));
 }
 
 /** A token of our own, to ask the API what the page should show. */
@@ -126,7 +128,7 @@ async function shot(page, name) {
 
 test('a wrong password is refused with the message in role=alert', async () => {
   const page = await newPage();
-  await logIn(page, fx.user, 'not-the-password', fx.project);
+  await logIn(page, fx.user, 'not-the-password', fx.project, { refused: true });
   const alert = page.locator('[role=alert]');
   await alert.waitFor({ state: 'visible' });
   assert.match(await alert.textContent(), /username or password is wrong/);

@@ -34,4 +34,3 @@ form.addEventListener('submit', async (ev) => {
     button.disabled = false;
   }
 });
-document.body.dataset.ready = 'true';
