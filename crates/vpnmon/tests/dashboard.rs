@@ -324,6 +324,72 @@ async fn overview_sorts_filters_and_pages_on_the_server() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_pages_10_000_monitors_on_the_server() {
+    let app = TestApp::spawn().await;
+    let (p, token) = (app.project_id.clone(), app.token.clone());
+    let (vgw, eip) = gateway_as(&app, &token, &p).await;
+    let addrs: Vec<String> = (0..10_000)
+        .map(|i| format!("127.1.{}.{}", i / 250, 1 + i % 250))
+        .collect();
+    let pid = domain::ProjectId::parse(&p).expect("a project id");
+    let ids = app
+        .store
+        .bulk_monitored_links(&pid, &vgw, &eip, &addrs, "Bulk-psk-1234")
+        .await
+        .unwrap();
+    let now = app.clock_now().timestamp_millis();
+    let t = now - now.rem_euclid(10_000) - 10_000;
+    // Loss i % 101 (so 100 % for every 101st), RTT growing with i.
+    let pts: Vec<WindowPoint> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut w = window(m, &p, t, 100, 100 - (i % 101) as i64, None);
+            let rtt = 1.0 + i as f64 / 1000.0;
+            if w.received > 0 {
+                (w.rtt_min_ms, w.rtt_avg_ms, w.rtt_max_ms) = (Some(rtt), Some(rtt), Some(rtt));
+            }
+            w
+        })
+        .collect();
+    app.store.insert_points(&pts).await.unwrap();
+    let started = std::time::Instant::now();
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/vpnmon/{p}/overview?sort=loss&order=desc&limit=50&offset=50"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.body["total_count"], 10_000);
+    let rows = r.body["monitors"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    // 99 monitors at 100 % loss, then 99 at 99 %...: rows 50..100 are
+    // the rest of the 100 % ones and the first of the 99 % ones.
+    assert_eq!(rows[0]["last_window"]["loss_pct"], 100.0);
+    assert_eq!(rows[49]["last_window"]["loss_pct"], 99.0);
+    let search = app
+        .send(
+            Method::GET,
+            &format!("/vpnmon/{p}/overview?q=127.1.39.250"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(search.body["total_count"], 1);
+    assert_eq!(search.body["monitors"][0]["id"], ids[9_999].as_str());
+    println!("a page of the overview of 10 000 monitors took {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "{took:?} (an unoptimised build on a shared machine)"
+    );
+    app.stop().await;
+}
+
 /// A small deterministic generator (xorshift64*), so the data and the
 /// screenshots are the same every run.
 struct Rng(u64);
