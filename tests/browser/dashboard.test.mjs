@@ -187,10 +187,18 @@ test('the detail page shows the CES numbers for the range, changes range, zooms 
   );
   assert.equal(gaps.length, 1, 'and no other: the link-down period has windows (100 % loss)');
   assert.equal(await page.locator('#bands li').count(), 8, 'SmokePing bands for 10 pings');
+
+  // All four SmokePing ranges side by side, each at its own period; a
+  // click on one shows it above.
+  await page.waitForSelector('#ranges[data-ready=true]');
+  assert.equal(await page.locator('#ranges canvas').count(), 4);
+  assert.deepEqual(await page.$$eval('#ranges figure', (fs) => fs.map((f) => [f.dataset.strip, f.dataset.period])), [
+    ['3h', '1'], ['30h', '300'], ['10d', '1200'], ['360d', '86400'],
+  ]);
   await shot(page, 'dashboard-detail.png');
 
   // 30 h: 5-minute rollups.
-  await rerender(page, () => page.click('button[data-range="30h"]'));
+  await rerender(page, () => page.click('#ranges figure[data-strip="30h"]'));
   span = await chartSpan(page);
   assert.equal(span.period, '300');
   assert.equal(await page.getAttribute('button[data-range="30h"]', 'aria-pressed'), 'true');

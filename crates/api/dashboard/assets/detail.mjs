@@ -124,17 +124,22 @@ async function load() {
   }
 }
 
-function render() {
-  const d = last;
-  const { period, from, to } = d;
+/** Chart-ready data of fetched series: aligned columns broken at the gaps. */
+function prepare(d) {
   const { ts, cols } = L.align(
     [d.avg, d.min || d.avg, d.max, d.loss],
     ['average', d.min ? 'min' : 'average', 'max', 'average'],
   );
   const lossTs = d.loss.map((p) => p.timestamp);
-  const step = L.stepOf(lossTs, period);
-  const gaps = L.findGaps(lossTs, step, from, to);
-  const broken = L.breakAtGaps(ts, cols, gaps);
+  const step = L.stepOf(lossTs, d.period);
+  const gaps = L.findGaps(lossTs, step, d.from, d.to);
+  return { step, gaps, broken: L.breakAtGaps(ts, cols, gaps) };
+}
+
+function render() {
+  const d = last;
+  const { period, from, to } = d;
+  const { step, gaps, broken } = prepare(d);
   const stats = L.rangeStats({
     avg: d.avg.map((p) => p.average),
     min: d.min ? d.min.map((p) => p.min) : null,
@@ -164,7 +169,8 @@ function render() {
   $('to').value = L.toInputValue(to, st.utc);
   for (const b of document.querySelectorAll('[data-range]')) b.setAttribute('aria-pressed', String(b.dataset.range === st.range));
   $('reset').disabled = st.zoom.length === 0;
-  drawChart(broken, gaps, { from, to });
+  if (chart) chart.destroy();
+  chart = plot($('chart'), broken, gaps, { from, to }, { height: 340, interactive: true });
   const box = $('chart');
   Object.assign(box.dataset, { from: String(from), to: String(to), period: String(period), points: String(d.loss.length), gaps: String(gaps.length) });
   document.body.dataset.ready = 'true';
@@ -172,27 +178,31 @@ function render() {
   writeHash();
 }
 
-function drawChart({ ts, cols }, gaps, { from, to }) {
+/** A uPlot chart of prepared data in `box` (replacing what is there). */
+function plot(box, { ts, cols }, gaps, { from, to }, { height, interactive }) {
   const bands = L.lossBands(info.pings);
-  const box = $('chart');
   const data = [ts.map((t) => t / 1000), ...cols];
   const clear = 'rgba(0,0,0,0)';
   const opts = {
-    width: Math.max(320, box.clientWidth || 900),
-    height: 340,
+    width: Math.max(300, box.clientWidth || 900),
+    height,
     tzDate: (t) => (st.utc ? uPlot.tzDate(new Date(t * 1e3), 'Etc/UTC') : new Date(t * 1e3)),
     legend: { show: false },
-    cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+    cursor: interactive
+      ? { drag: { x: true, y: false, setScale: false }, points: { show: false } }
+      : { show: false, drag: { x: false, y: false } },
     scales: {
       x: { time: true, range: () => [from / 1000, to / 1000] },
       ms: { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] },
       loss: { range: [0, 100] },
     },
-    axes: [
-      {},
-      { scale: 'ms', label: 'RTT (ms)', size: 60 },
-      { scale: 'loss', side: 1, label: 'loss (%)', grid: { show: false }, size: 50 },
-    ],
+    axes: interactive
+      ? [
+          {},
+          { scale: 'ms', label: 'RTT (ms)', size: 60 },
+          { scale: 'loss', side: 1, label: 'loss (%)', grid: { show: false }, size: 50 },
+        ]
+      : [{ size: 30 }, { scale: 'ms', size: 45 }, { scale: 'loss', side: 1, grid: { show: false }, size: 35 }],
     series: [
       {},
       { label: 'RTT avg', scale: 'ms', stroke: clear, width: 0, points: { show: false } },
@@ -214,7 +224,7 @@ function drawChart({ ts, cols }, gaps, { from, to }) {
       draw: [(u) => paintRtt(u, bands)],
       setSelect: [
         (u) => {
-          if (u.select.width < 4) return;
+          if (!interactive || u.select.width < 4) return;
           const a = u.posToVal(u.select.left, 'x') * 1000;
           const b = u.posToVal(u.select.left + u.select.width, 'x') * 1000;
           u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
@@ -223,10 +233,50 @@ function drawChart({ ts, cols }, gaps, { from, to }) {
       ],
     },
   };
-  if (chart) chart.destroy();
   box.replaceChildren();
-  chart = new uPlot(opts, data, box);
+  return new uPlot(opts, data, box);
 }
+
+// SmokePing's detail page: the four standard ranges side by side, each at
+// its own resolution; a click makes one the main chart's range.
+const STRIPS = ['3h', '30h', '10d', '360d'];
+let strips = [];
+let stripLoads = 0;
+
+async function loadStrips() {
+  const my = ++stripLoads;
+  const box = $('ranges');
+  if (!box.children.length) {
+    for (const r of STRIPS) {
+      const fig = document.createElement('figure');
+      fig.dataset.strip = r;
+      fig.tabIndex = 0;
+      fig.title = `Show the last ${r} above`;
+      const cap = document.createElement('figcaption');
+      cap.textContent = `Last ${r.replace('h', ' h').replace('d', ' d')}`;
+      fig.append(cap, document.createElement('div'));
+      const pick = () => $$range(r).click();
+      fig.addEventListener('click', pick);
+      fig.addEventListener('keydown', (e) => e.key === 'Enter' && pick());
+      box.append(fig);
+    }
+  }
+  const next = [];
+  for (const r of STRIPS) {
+    const to = Date.now(), from = to - L.RANGES[r];
+    const d = await fetchSeries(from, to);
+    if (my !== stripLoads) return;
+    const fig = box.querySelector(`[data-strip="${r}"]`);
+    const p = prepare(d);
+    next.push(plot(fig.lastElementChild, p.broken, p.gaps, d, { height: 130, interactive: false }));
+    fig.dataset.period = String(d.period);
+  }
+  strips.forEach((u) => u.destroy());
+  strips = next;
+  box.dataset.ready = 'true';
+}
+
+const $$range = (r) => document.querySelector(`button[data-range="${r}"]`);
 
 function clipToPlot(u) {
   const { left, top, width, height } = u.bbox;
@@ -323,16 +373,20 @@ $('reset').addEventListener('click', () => {
 $('utc').addEventListener('change', () => {
   st.utc = $('utc').checked;
   if (last) render();
+  loadStrips().catch(showError);
 });
 window.addEventListener('resize', () => {
   if (chart) chart.setSize({ width: Math.max(320, $('chart').clientWidth), height: 340 });
 });
 setInterval(() => {
-  if ($('auto').checked && st.range && !document.hidden) load();
+  if (!$('auto').checked || document.hidden) return;
+  if (st.range) load();
+  loadStrips().catch(showError);
 }, 30_000);
 
 readHash();
 $('utc').checked = st.utc;
 loadInfo()
   .then(load)
+  .then(loadStrips)
   .catch(showError);
