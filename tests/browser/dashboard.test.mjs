@@ -21,6 +21,7 @@ const ARGS = [
 
 let browser;
 const problems = []; // console errors and page errors, of every page
+const urls = []; // every URL any page asked for
 
 test.before(async () => {
   // playwright starts Chromium with a fresh, empty --user-data-dir of its own.
@@ -53,6 +54,7 @@ async function newPage() {
     if (m.type() === 'error') problems.push(`console: ${m.text()} (${page.url()})`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message} (${page.url()})`));
+  page.on('request', (r) => urls.push(r.url()));
   return page;
 }
 
@@ -267,6 +269,22 @@ test('another project sees only its own monitors, and none of ours by id', async
   await alert.waitFor({ state: 'visible' });
   assert.match(await alert.textContent(), /not found/);
   expected(/404 \(Not Found\)/, `/dashboard/monitors/${fx.lossy}`);
+  await page.context().close();
+});
+
+test('logging out revokes the token and forgets it; no URL ever carried it', async () => {
+  const page = await newPage();
+  await logIn(page, fx.user, fx.password, fx.project);
+  await page.waitForSelector('body[data-ready=true]');
+  const { token, projectId } = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vpnmon.session')));
+  assert.ok(token.length > 20);
+  const tokenUrls = urls.filter((u) => u.includes(token) || decodeURIComponent(u).includes(token));
+  assert.deepEqual(tokenUrls, []);
+  await page.click('#logout');
+  await page.waitForURL(`${B}/`);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  const r = await fetch(`${B}/vpnmon/${projectId}/overview`, { headers: { 'X-Auth-Token': token } });
+  assert.equal(r.status, 401, 'the token is revoked');
   await page.context().close();
 });
 
