@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 struct Files;
 
 const CSP: &str = "default-src 'self'; script-src 'self'; connect-src 'self'; \
-                   img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                   img-src 'self' data:; style-src 'self'; \
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Serves embedded file `path`, honouring `If-None-Match`; a plain 404
