@@ -118,7 +118,8 @@ async function rerender(page, act) {
   const n = Number((await page.getAttribute('body', 'data-renders')) || 0);
   const t0 = Date.now();
   await act();
-  await page.waitForFunction((k) => Number(document.body.dataset.renders || 0) > k, n);
+  // (document.body is null for a moment while a click navigates)
+  await page.waitForFunction((k) => Number(document.body?.dataset.renders || 0) > k, n);
   return Date.now() - t0;
 }
 
@@ -246,6 +247,7 @@ test('360 days of rollups load in under a second', async () => {
   await logIn(page, fx.user, fx.password, fx.project);
   await page.waitForSelector('body[data-ready=true]');
   await rerender(page, () => page.goto(`${B}/dashboard/monitors/${fx.year}`));
+  await page.waitForSelector('#ranges[data-ready=true]'); // the page is idle
   const ms = await rerender(page, () => page.click('button[data-range="360d"]'));
   const span = await chartSpan(page);
   assert.equal(span.period, '86400');
