@@ -147,9 +147,15 @@ test('the overview lists this project\'s monitors with their link state, sorts a
   await page.waitForURL(`${B}/dashboard/**`);
   await page.waitForSelector('body[data-ready=true]');
   assert.ok(!page.url().includes(fx.password) && !(await page.evaluate(() => location.href)).includes('token'));
-  const rows = await page.$$eval('tr[data-monitor-id]', (trs) => trs.map((t) => ({ id: t.dataset.monitorId, link: t.dataset.link, name: t.querySelector('a').textContent })));
+  const rows = await page.$$eval('tr[data-monitor-id]', (trs) =>
+    trs.map((t) => ({ id: t.dataset.monitorId, link: t.dataset.link, status: t.dataset.status, name: t.querySelector('a').textContent })),
+  );
   const want = [...fx.monitors].sort((a, b) => a.name.localeCompare(b.name));
-  assert.deepEqual(rows, want.map((m) => ({ id: m.id, link: m.link, name: m.name })), 'sorted by connection name');
+  assert.deepEqual(rows, want.map((m) => ({ id: m.id, link: m.link, status: m.status, name: m.name })), 'sorted by connection name');
+  const oslo = fx.monitors.find((m) => m.link === 'unknown').id;
+  assert.equal(await page.textContent(`tr[data-monitor-id="${oslo}"] [data-col=link]`), 'not probed');
+  assert.match(await page.getAttribute(`tr[data-monitor-id="${oslo}"] [data-col=link] .badge`, 'title'), /outside the probe allowlist/);
+  assert.equal(await page.textContent(`tr[data-monitor-id="${oslo}"] [data-col=loss]`), '–');
   assert.ok(!rows.some((r) => r.id === fx.other.monitor), 'another project\'s monitor is absent');
   assert.equal(await page.locator('svg.spark').count(), fx.monitors.length, 'a sparkline per row');
 
@@ -157,6 +163,7 @@ test('the overview lists this project\'s monitors with their link state, sorts a
   await page.waitForFunction((id) => document.querySelector('tbody tr')?.dataset.monitorId === id, fx.top_loss);
   assert.equal(await page.textContent(`tr[data-monitor-id="${fx.top_loss}"] [data-col=loss]`), '100.00');
   assert.equal(await page.getAttribute('th[data-sort=loss]', 'aria-sort'), 'descending');
+  assert.equal(await page.getAttribute('button[data-top=loss]', 'aria-pressed'), 'true');
 
   await page.click('button[data-top=""]');
   await page.fill('#search', 'lagos');

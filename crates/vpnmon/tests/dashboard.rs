@@ -507,6 +507,8 @@ async fn dashboard_in_a_real_browser() {
     let frankfurt = monitored_connection(&app, &token, &p, gw, "dc-frankfurt", "127.0.0.20").await;
     let berlin = monitored_connection(&app, &token, &p, gw, "office-berlin", "127.0.0.21").await;
     let lagos = monitored_connection(&app, &token, &p, gw, "branch-lagos", "127.0.0.22").await;
+    // Never probed: no data, a reason instead of a link state.
+    let oslo = monitored_connection(&app, &token, &p, gw, "branch-oslo", "127.0.0.23").await;
 
     let (other_token, other_p) = app.other_tenant("tenant-b").await;
     let ogw = gateway_as(&app, &other_token, &other_p).await;
@@ -558,6 +560,15 @@ async fn dashboard_in_a_real_browser() {
         app.store.set_monitor_status(m, "ACTIVE").await.unwrap();
         app.store.set_link_state(m, &state).await.unwrap();
     }
+    let not_probed = LinkState {
+        up: None,
+        changed_us: None,
+        note: Some("destination 127.0.0.23 is outside the probe allowlist (--probe-allow)".into()),
+    };
+    app.store
+        .set_link_state(&oslo.1, &not_probed)
+        .await
+        .unwrap();
     let gap_to = end - 70 * MIN;
     let fixture = json!({
         "base": app.base,
@@ -565,9 +576,10 @@ async fn dashboard_in_a_real_browser() {
         "password": ADMIN_PASSWORD,
         "project": "local-1",
         "monitors": [
-            {"id": frankfurt.1, "name": "dc-frankfurt", "link": "up"},
-            {"id": berlin.1, "name": "office-berlin", "link": "down"},
-            {"id": lagos.1, "name": "branch-lagos", "link": "up"},
+            {"id": frankfurt.1, "name": "dc-frankfurt", "link": "up", "status": "ACTIVE"},
+            {"id": berlin.1, "name": "office-berlin", "link": "down", "status": "ACTIVE"},
+            {"id": lagos.1, "name": "branch-lagos", "link": "up", "status": "ACTIVE"},
+            {"id": oslo.1, "name": "branch-oslo", "link": "unknown", "status": "PENDING_CREATE"},
         ],
         "top_loss": berlin.1,
         "lossy": lagos.1,

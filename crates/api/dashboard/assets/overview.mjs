@@ -121,6 +121,10 @@ async function load() {
     for (const th of document.querySelectorAll('th[data-sort]')) {
       th.setAttribute('aria-sort', th.dataset.sort === state.sort ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
     }
+    for (const b of document.querySelectorAll('button[data-top]')) {
+      const on = b.dataset.top ? state.sort === b.dataset.top && state.order === 'desc' : false;
+      b.setAttribute('aria-pressed', String(on));
+    }
     document.body.dataset.ready = 'true';
     document.body.dataset.total = String(j.total_count);
   } catch (e) {
