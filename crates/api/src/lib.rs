@@ -7,6 +7,8 @@
 //! - Authentication is a chain of schemes ([`authn`]): token, then AK/SK.
 //!   A resource of another project answers 404, never 403; a path project
 //!   other than the caller's answers 403.
+//! - The dashboard ([`routes::dashboard`]) is static files on the same
+//!   listener; its pages read only the API above.
 //! - The router records every (method, path) it serves ([`RouteInfo`]) so
 //!   a test can prove that the credential sweep covers every route.
 
@@ -159,6 +161,12 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         &["GET"],
         true,
         get(probe_state::show),
+    )
+    .add(
+        "/vpnmon/{project_id}/overview",
+        &["GET"],
+        true,
+        get(overview::show),
     );
 
     let authed = v5.router.route_layer(axum::middleware::from_fn_with_state(
@@ -175,6 +183,21 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         &["POST", "DELETE"],
         false,
         post(iam::issue_token).delete(iam::revoke_token),
+    )
+    .add("/", &["GET"], false, get(dashboard::login))
+    .add("/dashboard", &["GET"], false, get(dashboard::overview))
+    .add("/dashboard/", &["GET"], false, get(dashboard::overview))
+    .add(
+        "/dashboard/monitors/{monitor_id}",
+        &["GET"],
+        false,
+        get(dashboard::detail),
+    )
+    .add(
+        "/dashboard/assets/{*path}",
+        &["GET"],
+        false,
+        get(dashboard::asset),
     );
     infos.extend(open.infos);
     let app = authed

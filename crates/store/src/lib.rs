@@ -9,7 +9,9 @@
 //! - [`ProbeStore`]: what the probe engine reads (the monitor feed) and
 //!   writes back (status, link state); node membership and monitor
 //!   ownership belong here;
-//! - [`MeasurementStore`]: raw window datapoints, rollups and retention.
+//! - [`MeasurementStore`]: raw window datapoints, rollups and retention;
+//! - [`OverviewStore`]: the dashboard's overview (every monitor with its
+//!   newest window, sorted and paged by the store).
 //!
 //! [`Store`] is all four, for the wiring that needs everything; a part that
 //! needs one capability takes that trait (the prober glue takes
@@ -44,12 +46,14 @@
 
 mod identity;
 mod measurements;
+mod overview;
 mod probing;
 mod resources;
 mod sql;
 
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
 pub use measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+pub use overview::{OverviewRow, OverviewStore};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{Backend, SqlStore};
@@ -57,7 +61,9 @@ pub use sql::{Backend, SqlStore};
 /// Every capability trait, for code that calls store methods on a concrete
 /// store: `use store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{IdentityStore, MeasurementStore, ProbeStore, ResourceStore, Store};
+    pub use crate::{
+        IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore, Store,
+    };
 }
 
 use async_trait::async_trait;
@@ -74,9 +80,15 @@ use domain::{
 pub type Result<T> = std::result::Result<T, DomainError>;
 
 /// Everything vpnmon persists: every capability at once.
-pub trait Store: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + 'static {}
+pub trait Store:
+    IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+{
+}
 
-impl<T> Store for T where T: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + 'static {}
+impl<T> Store for T where
+    T: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+{
+}
 
 /// Domains, projects, users, tokens, credentials and the store's settings.
 #[async_trait]

@@ -30,6 +30,10 @@ pub fn now() -> DateTime<Utc> {
 
 /// Moves the suite clock on (for every case: cases only ever need time to
 /// pass, never to stand at a particular instant).
+#[allow(
+    dead_code,
+    reason = "every suite that includes the harness has the clock; not every one moves it"
+)]
 pub fn advance_ms(ms: i64) {
     OFFSET_MS.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
 }
