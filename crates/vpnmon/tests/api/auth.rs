@@ -272,3 +272,22 @@ async fn x_project_id_of_another_project_is_refused_with_a_token_too() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_are_answered_alike() {
+    let app = TestApp::spawn().await;
+    let wrong = app
+        .login_raw("vpnmon", "admin", "Not-the-password-1", "local-1")
+        .await;
+    let unknown = app
+        .login_raw("vpnmon", "nobody-here", "Not-the-password-1", "local-1")
+        .await;
+    let unknown_domain = app
+        .login_raw("no-such-domain", "admin", "Not-the-password-1", "local-1")
+        .await;
+    let a = wrong.assert_error(401, "APIGW.0301");
+    assert_eq!(unknown.assert_error(401, "APIGW.0301"), a);
+    assert_eq!(unknown_domain.assert_error(401, "APIGW.0301"), a);
+    assert!(!a.contains("nobody") && !a.contains("admin"), "{a}");
+    app.stop().await;
+}
