@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-8}"
-out="$(realpath -m "${2:-docs/lab}")"
+out="$(realpath -m "${2:-docs}")"
 bin="${VPNMON_BIN:-$PWD/target/debug/vpnmon}"
 lab=vpnmon-shots
 data="$(mktemp -d)"

@@ -32,13 +32,13 @@ try {
   await page.waitForURL((u) => u.pathname.startsWith('/dashboard/'));
   await page.waitForSelector('table tr[data-monitor-id]');
   await page.waitForTimeout(1500); // sparklines
-  await page.screenshot({ path: join(out, 'dashboard-overview.png'), fullPage: true });
+  await page.screenshot({ path: join(out, 'dashboard-lab-overview.png'), fullPage: true });
   await page.goto(`${B}/dashboard/monitors/${process.env.VPNMON_MONITOR}`);
   await page.waitForSelector('[data-range="1h"]');
   await page.click('[data-range="1h"]');
   await page.waitForFunction(() => Number(document.body?.dataset.renders || 0) > 0);
   await page.waitForTimeout(1500);
-  await page.screenshot({ path: join(out, 'dashboard-detail.png'), fullPage: true });
+  await page.screenshot({ path: join(out, 'dashboard-lab-detail.png'), fullPage: true });
 } finally {
   await browser.close();
 }
