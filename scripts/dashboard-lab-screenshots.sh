@@ -32,7 +32,9 @@ trap cleanup EXIT
 "$bin" lab impair --name "$lab" --targets 198.18.40.0/24 --loss 100
 
 inlab() { ip netns exec "$lab" "$@"; }
-inlab "$bin" serve --data-dir "$data" --listen 127.0.0.1:18080 --metrics-listen off \
+# Not through the shell function: `ip netns exec` becomes vpnmon itself, so
+# $! is vpnmon's PID.
+ip netns exec "$lab" "$bin" serve --data-dir "$data" --listen 127.0.0.1:18080 --metrics-listen off \
     --eip-pool 198.18.0.1-198.18.0.8 --probe-allow 198.18.0.0/15 >"$data/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 50); do
