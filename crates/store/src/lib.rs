@@ -65,6 +65,7 @@ use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CustomerGateway, UpdateCgw};
 use domain::gateway::{GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::ConnectionMonitor;
+use domain::retention::{Level, Retention};
 use domain::{ConnectionId, CustomerGatewayId, DomainError, GatewayId, MonitorId, ProjectId};
 
 /// Result of store operations: domain errors (`NotFound`, `Invalid`, ...)
@@ -268,6 +269,17 @@ pub trait MeasurementStore: Send + Sync {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Rollup>>;
-    /// Deletes rollups of `period_s` older than `before_ms`.
+    /// Deletes rollups of `period_s` older than `before_ms`; returns how many.
     async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64>;
+    /// Applies `retention` at `now_ms`: each level loses what is older than
+    /// the time it is kept ([`prune_points`](Self::prune_points) for the raw
+    /// windows, [`prune_rollups`](Self::prune_rollups) per period), but never
+    /// what the next level has not been rolled up from yet. Returns the rows
+    /// deleted per level; a level that fails does not stop the others (its
+    /// error is in its place).
+    async fn apply_retention(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+    ) -> Vec<(Level, Result<u64>)>;
 }

@@ -457,3 +457,142 @@ pub(crate) async fn data_survives_reopen(db: &TestDb) {
     assert_eq!(l.items, vec![s.cgw, later]);
     store.close().await;
 }
+
+/// Retention by level with Cloud Eye's schedule, at an explicit time: for
+/// every level, data older than the level's age is gone and younger data
+/// stays (both sides present for every level, so the case proves both).
+pub(crate) async fn retention_prunes_each_level_at_its_own_age(store: &SqlStore) {
+    const H: i64 = 3_600_000;
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let retention = Retention::cloud_eye();
+    let now: i64 = 1_800_000_123_456;
+    // Around each level's age, 36 h either side (more than a 1-day bucket),
+    // and some recent windows.
+    let mut times: Vec<i64> = vec![now - H, now - 30_000];
+    for (_, keep) in retention.levels() {
+        let keep = keep.as_millis() as i64;
+        times.extend([now - keep - 36 * H, now - keep + 36 * H]);
+    }
+    times.sort_unstable();
+    times.dedup();
+    let points: Vec<_> = times.iter().map(|&t| point(&m, p, t, 10)).collect();
+    store.insert_points(&points).await.unwrap();
+    assert!(store.roll_up(86_400, now).await.unwrap() > 0);
+
+    let outcome = store.apply_retention(&retention, now).await;
+    assert_eq!(outcome.len(), Level::ALL.len());
+    for (level, deleted) in &outcome {
+        assert!(
+            matches!(deleted, Ok(n) if *n > 0),
+            "{level}: {deleted:?}, want some rows deleted"
+        );
+    }
+
+    let cut = |level| now - retention.keep(level).expect("a level").as_millis() as i64;
+    let kept_points: Vec<_> = points
+        .iter()
+        .filter(|pt| pt.window_start_ms >= cut(Level::Raw))
+        .cloned()
+        .collect();
+    assert_eq!(kept_points.len(), 3, "two recent, one inside 2 days");
+    assert_eq!(
+        store.list_points(p, &m.id, 0, i64::MAX).await,
+        Ok(kept_points)
+    );
+    for period in store::ROLLUP_PERIODS {
+        let p_ms = period * 1000;
+        // The buckets rolled up (complete by `now`) and young enough.
+        let mut want: Vec<i64> = times
+            .iter()
+            .map(|t| t.div_euclid(p_ms) * p_ms)
+            .filter(|&b| b + p_ms <= now && b >= cut(Level::Rollup(period)))
+            .collect();
+        want.dedup();
+        let old = times
+            .iter()
+            .map(|t| t.div_euclid(p_ms) * p_ms)
+            .filter(|&b| b < cut(Level::Rollup(period)))
+            .count();
+        assert!(
+            !want.is_empty() && old > 0,
+            "{period}: both sides of the age"
+        );
+        let got = store
+            .list_rollups(p, &m.id, period, 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|r| r.bucket_ms).collect::<Vec<_>>(),
+            want,
+            "period {period}"
+        );
+    }
+    // Applying it again finds nothing more to delete.
+    for (level, deleted) in store.apply_retention(&retention, now).await {
+        assert_eq!(deleted, Ok(0), "{level}");
+    }
+}
+
+/// Retention never deletes what the next level has not been rolled up from:
+/// before any roll-up, old raw windows stay; once rolled up, they go.
+pub(crate) async fn retention_keeps_what_is_not_rolled_up_yet(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let m = monitor(store, p, &s.conn).await;
+    let now: i64 = 1_800_000_000_000;
+    let old = point(&m, p, now - 3 * 86_400_000, 10);
+    store
+        .insert_points(std::slice::from_ref(&old))
+        .await
+        .unwrap();
+    let retention = Retention::cloud_eye();
+    let outcome = store.apply_retention(&retention, now).await;
+    assert!(outcome.iter().all(|(_, n)| *n == Ok(0)), "{outcome:?}");
+    assert_eq!(
+        store.list_points(p, &m.id, 0, i64::MAX).await,
+        Ok(vec![old.clone()])
+    );
+    // Rolled up to 60 s only: the raw window goes, its 60 s rollup stays
+    // (3 days is past the 60 s level's 2 days, but 300 s is not rolled yet).
+    store.roll_up(60, now).await.unwrap();
+    let outcome = store.apply_retention(&retention, now).await;
+    assert_eq!(outcome[0], (Level::Raw, Ok(1)));
+    assert_eq!(outcome[1], (Level::Rollup(60), Ok(0)));
+    assert_eq!(store.list_points(p, &m.id, 0, i64::MAX).await, Ok(vec![]));
+    assert_eq!(
+        store
+            .list_rollups(p, &m.id, 60, 0, i64::MAX)
+            .await
+            .map(|r| r.len()),
+        Ok(1)
+    );
+}
+
+/// Pruning deletes in bounded steps: more rows than one step, of several
+/// monitors, cut inside a 10 s bucket, all counted and exactly the old ones.
+pub(crate) async fn prune_in_bounded_steps_deletes_exactly_the_old_rows(store: &SqlStore) {
+    let s = setup(store).await;
+    let p = &s.p;
+    let a = monitor(store, p, &s.conn).await;
+    let other_conn = connection(store, p, &s.gw, &s.cgw).await;
+    let b = monitor(store, p, &other_conn).await;
+    let t0: i64 = 1_700_000_000_000;
+    // 1 s windows: ten per monitor in each 10 s bucket.
+    let mut points = Vec::new();
+    for i in 0..5_000 {
+        points.push(point(&a, p, t0 + i * 1000, 10));
+        points.push(point(&b, p, t0 + i * 1000, 5));
+    }
+    store.insert_points(&points).await.unwrap();
+    let before = t0 + 3_333_500; // inside a bucket: windows 0..=3333 go
+    assert_eq!(store.prune_points(before).await, Ok(2 * 3_334));
+    for m in [&a, &b] {
+        let left = store.list_points(p, &m.id, 0, i64::MAX).await.unwrap();
+        assert_eq!(left.len(), 5_000 - 3_334);
+        assert_eq!(left[0].window_start_ms, t0 + 3_334_000);
+    }
+    assert_eq!(store.prune_points(before).await, Ok(0));
+    assert_eq!(store.prune_points(i64::MAX).await, Ok(2 * 1_666));
+}
