@@ -39,6 +39,10 @@
 //!   API ([`SqlStore::with_clock`]).
 //! - The key order of the measurement tables is the store's business: a
 //!   batch is sorted into key order here, whatever order the caller used.
+//! - Retention is by level ([`domain::retention`]): SQLite deletes old rows
+//!   in bounded steps over the time-major key; PostgreSQL's measurement
+//!   tables are partitioned by time and old partitions are dropped whole
+//!   (`sql/partitions.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -49,7 +53,7 @@ mod resources;
 mod sql;
 
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
-pub use measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+pub use measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{Backend, SqlStore};
@@ -272,14 +276,18 @@ pub trait MeasurementStore: Send + Sync {
     /// Deletes rollups of `period_s` older than `before_ms`; returns how many.
     async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64>;
     /// Applies `retention` at `now_ms`: each level loses what is older than
-    /// the time it is kept ([`prune_points`](Self::prune_points) for the raw
-    /// windows, [`prune_rollups`](Self::prune_rollups) per period), but never
-    /// what the next level has not been rolled up from yet. Returns the rows
-    /// deleted per level; a level that fails does not stop the others (its
-    /// error is in its place).
+    /// the time it is kept, but never what the next level has not been
+    /// rolled up from yet. SQLite deletes rows, in bounded steps; PostgreSQL
+    /// drops the time partitions wholly older than that (so a level is kept
+    /// up to one partition longer there) and deletes rows only from the
+    /// default partition. Returns what went, per level; a level that fails
+    /// does not stop the others (its error is in its place).
     async fn apply_retention(
         &self,
         retention: &Retention,
         now_ms: i64,
-    ) -> Vec<(Level, Result<u64>)>;
+    ) -> Vec<(Level, Result<Pruned>)>;
+    /// Creates the time partitions that will be written next, ahead of time
+    /// (PostgreSQL; nothing to do on SQLite); returns how many it created.
+    async fn prepare_partitions(&self, retention: &Retention, now_ms: i64) -> Result<u64>;
 }

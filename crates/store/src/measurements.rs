@@ -66,3 +66,12 @@ pub struct WindowPoint {
     pub rtt_max_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
 }
+
+/// What retention removed from one level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Rows deleted one by one.
+    pub rows: u64,
+    /// Whole time partitions dropped (PostgreSQL).
+    pub partitions: u64,
+}

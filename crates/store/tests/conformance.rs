@@ -42,7 +42,7 @@ use std::future::Future;
 use store::prelude::*;
 use store::{
     Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MonitorUpdate, Page, ProbeMonitor,
-    Rollup, SqlStore, TokenRecord, WindowPoint,
+    Pruned, Rollup, SqlStore, TokenRecord, WindowPoint,
 };
 
 on_every_engine! {
@@ -90,6 +90,8 @@ on_every_engine! {
     ],
     db: [
         data_survives_reopen,
+        partitions_are_created_ahead_and_dropped_whole,
+        partitioning_migration_keeps_existing_measurements,
     ],
 }
 

@@ -1,7 +1,7 @@
 //! The SQL of raw datapoints, rollups and retention.
 
-use super::{Backend, SqlStore, buckets, get, get_id, get_project_id, internal};
-use crate::measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+use super::{Backend, SqlStore, buckets, get, get_id, get_project_id, internal, partitions};
+use crate::measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 use crate::{MeasurementStore, Result};
 use async_trait::async_trait;
 use domain::retention::{Level, Retention};
@@ -229,7 +229,7 @@ impl MeasurementStore for SqlStore {
         &self,
         retention: &Retention,
         now_ms: i64,
-    ) -> Vec<(Level, Result<u64>)> {
+    ) -> Vec<(Level, Result<Pruned>)> {
         let mut done = Vec::with_capacity(Level::ALL.len());
         let levels: Vec<_> = retention.levels().collect();
         for (i, &(level, keep)) in levels.iter().enumerate() {
@@ -246,17 +246,21 @@ impl MeasurementStore for SqlStore {
                 },
                 _ => Ok(by_age),
             };
-            let deleted = match outcome {
-                Ok(i64::MIN) => Ok(0),
-                Ok(before) => match level {
-                    Level::Raw => self.prune_points(before).await,
-                    Level::Rollup(p) => self.prune_rollups(p, before).await,
-                },
+            let pruned = match outcome {
+                Ok(i64::MIN) => Ok(Pruned::default()),
+                Ok(before) => self.prune_level(level, before).await,
                 Err(e) => Err(e),
             };
-            done.push((level, deleted));
+            done.push((level, pruned));
         }
         done
+    }
+
+    async fn prepare_partitions(&self, retention: &Retention, now_ms: i64) -> Result<u64> {
+        match self.backend {
+            Backend::Sqlite => Ok(0),
+            Backend::Postgres => partitions::prepare(&self.write, retention, now_ms).await,
+        }
     }
 }
 
@@ -306,6 +310,26 @@ async fn read_watermark(
 }
 
 impl SqlStore {
+    /// Removes `level`'s data older than `before_ms`: rows on SQLite; on
+    /// PostgreSQL the partitions wholly before it, and rows only below the
+    /// time partitions (in the default partition).
+    async fn prune_level(&self, level: Level, before_ms: i64) -> Result<Pruned> {
+        let table = match level {
+            Level::Raw => buckets::Table::Points,
+            Level::Rollup(p) => buckets::Table::Rollups(p),
+        };
+        let (partitions, rows_before) = match self.backend {
+            Backend::Sqlite => (0, before_ms),
+            Backend::Postgres => {
+                let (dropped, lowest) =
+                    partitions::drop_before(&self.write, level, before_ms).await?;
+                (dropped, lowest.map_or(before_ms, |lo| lo.min(before_ms)))
+            }
+        };
+        let rows = buckets::prune(&self.write, table, rows_before).await?;
+        Ok(Pruned { rows, partitions })
+    }
+
     /// How far `period_s` has been rolled up (`None`: not yet).
     async fn watermark(&self, period_s: i64) -> Result<Option<i64>> {
         let mut tx = self.read.begin().await.map_err(internal)?;

@@ -118,6 +118,15 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL URL of this database (`None` on SQLite), for cases
+    /// that look at the server's catalog.
+    pub fn postgres_url(&self) -> Option<&str> {
+        match &self.place {
+            Place::Sqlite(_) => None,
+            Place::Postgres { url, .. } => Some(url),
+        }
+    }
+
     /// Opens (and migrates) a store on this database; can be called again
     /// after closing the previous store.
     pub async fn open(&self) -> SqlStore {

@@ -18,7 +18,9 @@ pub(crate) const TRIM_EVERY: Duration = Duration::from_secs(60);
 pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Applies the retention schedule: every level (raw windows, each rollup
-/// period) loses what is older than its own age.
+/// period) loses what is older than its own age; on PostgreSQL the time
+/// partitions about to be written are created first, ahead of time (the
+/// pass runs every 10 minutes, partitions are at least 6 hours wide).
 pub(crate) async fn prune(
     store: Arc<dyn ProbeData>,
     retention: Retention,
@@ -26,10 +28,20 @@ pub(crate) async fn prune(
 ) {
     loop {
         let now = ms(SystemTime::now());
+        match store.prepare_partitions(&retention, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(created = n, "retention: time partitions created ahead"),
+            Err(e) => tracing::error!(error = %e, "retention: cannot create time partitions"),
+        }
         for (level, outcome) in store.apply_retention(&retention, now).await {
             match outcome {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(%level, deleted = n, "retention: pruned old measurements"),
+                Ok(p) if p.rows == 0 && p.partitions == 0 => {}
+                Ok(p) => tracing::info!(
+                    %level,
+                    rows = p.rows,
+                    partitions = p.partitions,
+                    "retention: pruned old measurements"
+                ),
                 Err(e) => tracing::error!(%level, error = %e, "retention: cannot prune"),
             }
         }

@@ -100,8 +100,15 @@ impl MeasurementStore for FakeStore {
         &self,
         _: &domain::retention::Retention,
         _: i64,
-    ) -> Vec<(domain::retention::Level, store::Result<u64>)> {
+    ) -> Vec<(domain::retention::Level, store::Result<store::Pruned>)> {
         Vec::new()
+    }
+    async fn prepare_partitions(
+        &self,
+        _: &domain::retention::Retention,
+        _: i64,
+    ) -> store::Result<u64> {
+        Ok(0)
     }
 }
 
