@@ -120,7 +120,10 @@ async fn main() {
     let mut t = T0;
     while t < end {
         if (t - T0) % 3_600_000 == 0 {
-            store.prepare_partitions(&retention, t).await.expect("partitions");
+            store
+                .prepare_partitions(&retention, t)
+                .await
+                .expect("partitions");
         }
         let batch: Vec<WindowPoint> = monitors
             .iter()
@@ -131,7 +134,10 @@ async fn main() {
         t += WINDOW_MS;
         if (t - T0) % 60_000 == 0 {
             // As the prober does: complete buckets, two windows late.
-            store.roll_up(86_400, t - 2 * WINDOW_MS).await.expect("roll up");
+            store
+                .roll_up(86_400, t - 2 * WINDOW_MS)
+                .await
+                .expect("roll up");
         }
     }
     store.roll_up(86_400, end).await.expect("roll up");
