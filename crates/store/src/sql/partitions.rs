@@ -127,7 +127,10 @@ async fn create(pool: &sqlx::AnyPool, level: Level, lo: i64, w: i64) -> Result<(
         return Ok(());
     }
     // Assembled from table names of our own and numbers; no input in them.
+    // The default partition is locked against writes first: a row of the
+    // range written to it after the move would make the ATTACH fail.
     for sql in [
+        format!("LOCK TABLE \"{parent}_default\" IN SHARE ROW EXCLUSIVE MODE"),
         format!("CREATE TABLE \"{name}\" (LIKE \"{parent}\" INCLUDING DEFAULTS)"),
         format!(
             "WITH moved AS (DELETE FROM \"{parent}_default\" WHERE bucket_ms >= {lo} \
