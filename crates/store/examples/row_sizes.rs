@@ -73,7 +73,13 @@ fn point(m: &MonitorId, p: &ProjectId, i: usize, t: i64) -> WindowPoint {
     }
 }
 
-async fn bytes_and_rows(store: &SqlStore, pool: &sqlx::AnyPool, word: &str) -> (i64, i64) {
+type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+async fn bytes_and_rows(
+    store: &SqlStore,
+    pool: &sqlx::AnyPool,
+    word: &str,
+) -> Fallible<(i64, i64)> {
     let bytes_sql = match store.backend() {
         Backend::Sqlite => format!(
             "SELECT CAST(COALESCE(SUM(pgsize), 0) AS BIGINT) AS b FROM dbstat WHERE name LIKE '%{word}%'"
@@ -88,31 +94,28 @@ async fn bytes_and_rows(store: &SqlStore, pool: &sqlx::AnyPool, word: &str) -> (
         .fetch_one(pool)
         .await
         .map(|r| r.get("b"))
-        .unwrap_or_else(|e| panic!("size of {word}: {e}"));
+        .map_err(|e| format!("size of {word}: {e}"))?;
     let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) AS n FROM {table}"
     )))
     .fetch_one(pool)
     .await
     .map(|r| r.get("n"))
-    .unwrap_or_else(|e| panic!("rows of {table}: {e}"));
-    (b, n)
+    .map_err(|e| format!("rows of {table}: {e}"))?;
+    Ok((b, n))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let a = args().unwrap_or_else(|e| {
-        eprintln!("row_sizes: {e}");
-        std::process::exit(2)
-    });
-    let dir = tempfile::tempdir().expect("a temporary directory");
+async fn main() -> Fallible<()> {
+    let a = args()?;
+    let dir = tempfile::tempdir()?;
     let url = a.database_url.clone().unwrap_or_else(|| {
         format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("vpnmon.db").display()
         )
     });
-    let store = SqlStore::open(&url).await.expect("open the store");
+    let store = SqlStore::open(&url).await?;
     let p = ProjectId::generate();
     let monitors: Vec<MonitorId> = (0..a.monitors).map(|_| MonitorId::random()).collect();
     let retention = Retention::cloud_eye();
@@ -120,41 +123,33 @@ async fn main() {
     let mut t = T0;
     while t < end {
         if (t - T0) % 3_600_000 == 0 {
-            store
-                .prepare_partitions(&retention, t)
-                .await
-                .expect("partitions");
+            store.prepare_partitions(&retention, t).await?;
         }
         let batch: Vec<WindowPoint> = monitors
             .iter()
             .enumerate()
             .map(|(i, m)| point(m, &p, i, t))
             .collect();
-        store.insert_points(&batch).await.expect("insert points");
+        store.insert_points(&batch).await?;
         t += WINDOW_MS;
         if (t - T0) % 60_000 == 0 {
             // As the prober does: complete buckets, two windows late.
-            store
-                .roll_up(86_400, t - 2 * WINDOW_MS)
-                .await
-                .expect("roll up");
+            store.roll_up(86_400, t - 2 * WINDOW_MS).await?;
         }
     }
-    store.roll_up(86_400, end).await.expect("roll up");
+    store.roll_up(86_400, end).await?;
     // One connection that sees everything written, checkpointed on SQLite.
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
         .connect(&url)
-        .await
-        .expect("connect");
+        .await?;
     if store.backend() == Backend::Sqlite {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&pool)
-            .await
-            .expect("checkpoint");
+            .await?;
     }
-    let (pb, pn) = bytes_and_rows(&store, &pool, "points").await;
-    let (rb, rn) = bytes_and_rows(&store, &pool, "rollups").await;
+    let (pb, pn) = bytes_and_rows(&store, &pool, "points").await?;
+    let (rb, rn) = bytes_and_rows(&store, &pool, "rollups").await?;
     let engine = match store.backend() {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -169,4 +164,5 @@ async fn main() {
     );
     pool.close().await;
     store.close().await;
+    Ok(())
 }
