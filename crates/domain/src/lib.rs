@@ -21,6 +21,7 @@ pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod monitor;
+pub mod retention;
 pub mod time;
 pub mod validate;
 pub mod views;

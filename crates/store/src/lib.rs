@@ -41,6 +41,10 @@
 //!   API ([`SqlStore::with_clock`]).
 //! - The key order of the measurement tables is the store's business: a
 //!   batch is sorted into key order here, whatever order the caller used.
+//! - Retention is by level ([`domain::retention`]): SQLite deletes old rows
+//!   in bounded steps over the time-major key; PostgreSQL's measurement
+//!   tables are partitioned by time and old partitions are dropped whole
+//!   (`sql/partitions.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -52,7 +56,7 @@ mod resources;
 mod sql;
 
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
-pub use measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+pub use measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 pub use overview::{OverviewRow, OverviewStore};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
@@ -71,6 +75,7 @@ use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CustomerGateway, UpdateCgw};
 use domain::gateway::{GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::ConnectionMonitor;
+use domain::retention::{Level, Retention};
 use domain::{
     ConnectionId, CustomerGatewayId, DomainError, DomainId, GatewayId, MonitorId, ProjectId, UserId,
 };
@@ -287,6 +292,21 @@ pub trait MeasurementStore: Send + Sync {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Rollup>>;
-    /// Deletes rollups of `period_s` older than `before_ms`.
+    /// Deletes rollups of `period_s` older than `before_ms`; returns how many.
     async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64>;
+    /// Applies `retention` at `now_ms`: each level loses what is older than
+    /// the time it is kept, but never what the next level has not been
+    /// rolled up from yet. SQLite deletes rows, in bounded steps; PostgreSQL
+    /// drops the time partitions wholly older than that (so a level is kept
+    /// up to one partition longer there) and deletes rows only from the
+    /// default partition. Returns what went, per level; a level that fails
+    /// does not stop the others (its error is in its place).
+    async fn apply_retention(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+    ) -> Vec<(Level, Result<Pruned>)>;
+    /// Creates the time partitions that will be written next, ahead of time
+    /// (PostgreSQL; nothing to do on SQLite); returns how many it created.
+    async fn prepare_partitions(&self, retention: &Retention, now_ms: i64) -> Result<u64>;
 }

@@ -6,6 +6,7 @@ pub(crate) mod buckets;
 mod bulk;
 mod identity;
 mod measurements;
+mod partitions;
 mod probing;
 mod resources;
 

@@ -122,6 +122,19 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL URL of this database (`None` on SQLite), for cases
+    /// that look at the server's catalog.
+    #[allow(
+        dead_code,
+        reason = "not every suite that includes the harness reads the catalog"
+    )]
+    pub fn postgres_url(&self) -> Option<&str> {
+        match &self.place {
+            Place::Sqlite(_) => None,
+            Place::Postgres { url, .. } => Some(url),
+        }
+    }
+
     /// Opens (and migrates) a store on this database; can be called again
     /// after closing the previous store.
     pub async fn open(&self) -> SqlStore {

@@ -90,12 +90,7 @@ impl ProbeService {
                 settings.retention,
                 stop_rx.clone(),
             )),
-            tokio::spawn(jobs::roll_up(
-                store,
-                settings.probe_interval,
-                settings.retention,
-                stop_rx,
-            )),
+            tokio::spawn(jobs::roll_up(store, settings.probe_interval, stop_rx)),
         ];
         Ok(ProbeService {
             watcher,

@@ -96,6 +96,20 @@ impl MeasurementStore for FakeStore {
     async fn prune_rollups(&self, _: i64, _: i64) -> store::Result<u64> {
         Ok(0)
     }
+    async fn apply_retention(
+        &self,
+        _: &domain::retention::Retention,
+        _: i64,
+    ) -> Vec<(domain::retention::Level, store::Result<store::Pruned>)> {
+        Vec::new()
+    }
+    async fn prepare_partitions(
+        &self,
+        _: &domain::retention::Retention,
+        _: i64,
+    ) -> store::Result<u64> {
+        Ok(0)
+    }
 }
 
 struct Rig {
