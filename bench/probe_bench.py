@@ -214,7 +214,7 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
             "pps": round(sent / wall, 1),
             "pps_scheduled": round(total * 3 / interval, 1),
             "rate_vs_schedule_pct": round(100 * sent / wall / (total * 3 / interval), 2) if total else None,
-            "lateness_mean_ms": round(d("vpnmon_probe_send_lateness_us_total") / sent / 1000, 3) if sent else None,
+            "lateness_mean_ms": round(d("vpnmon_probe_send_lateness_seconds_total") * 1000 / sent, 3) if sent else None,
             "late_over_5ms_pct": round(100 * d("vpnmon_probe_sent_late_over_5ms_total") / sent, 3) if sent else None,
             "skipped": int(d("vpnmon_probe_skipped_total")),
             "loss_pct": round(100 * (sent - recv) / sent, 4) if sent else None,

@@ -11,13 +11,13 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use domain::ProjectId;
+use domain::{ProjectId, UserId};
 
 /// Who is calling, and for which project (the path's, once authorized).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The project of the path, which the caller holds.
     pub project: ProjectId,
     /// How the caller authenticated.
@@ -32,9 +32,12 @@ enum Outcome {
 
 enum Principal {
     /// A token is scoped to exactly one project.
-    Token { user_id: String, project_id: String },
+    Token {
+        user_id: UserId,
+        project_id: ProjectId,
+    },
     /// An AK/SK acts for its user in any project the user holds.
-    AkSk { user_id: String },
+    AkSk { user_id: UserId },
 }
 
 /// The project id in a path like `/v5/{project_id}/...` or `/V1.0/{project_id}/...`.
@@ -177,12 +180,22 @@ async fn authenticate_inner(state: &AppState, req: Request) -> Result<Request, A
     let principal = principal(state, &parts, &body).await?;
     let raw_project = path_project(parts.uri.path()).unwrap_or("").to_string();
     let project = ProjectId::parse(&raw_project);
+    // A project named in X-Project-Id must be the path's, whatever the
+    // scheme (the SDKs send it with AK/SK; a token client may too).
+    if let Some(h) = parts.headers.get("x-project-id") {
+        let h = h.to_str().unwrap_or("");
+        if h != raw_project {
+            return Err(ApiError::forbidden(
+                "X-Project-Id does not match the project of the path",
+            ));
+        }
+    }
     let (user_id, scheme) = match principal {
         Principal::Token {
             user_id,
             project_id,
         } => {
-            if project.as_ref().map(|p| p.as_str()) != Some(project_id.as_str()) {
+            if project.as_ref() != Some(&project_id) {
                 return Err(ApiError::forbidden(format!(
                     "the token is scoped to project {project_id}, not to {raw_project}"
                 )));
@@ -190,21 +203,13 @@ async fn authenticate_inner(state: &AppState, req: Request) -> Result<Request, A
             (user_id, "token")
         }
         Principal::AkSk { user_id } => {
-            if let Some(h) = parts.headers.get("x-project-id") {
-                let h = h.to_str().unwrap_or("");
-                if h != raw_project {
-                    return Err(ApiError::forbidden(format!(
-                        "X-Project-Id {h} does not match the project {raw_project} of the path"
-                    )));
-                }
-            }
             let holds = match &project {
                 Some(p) => state
                     .store
                     .user_projects(&user_id)
                     .await?
                     .iter()
-                    .any(|x| x.id == p.as_str()),
+                    .any(|x| x.id == *p),
                 None => false,
             };
             if !holds {
@@ -236,7 +241,7 @@ pub const BOOTSTRAP_ADMIN: &str = "admin";
 #[derive(Debug, Clone)]
 pub struct AdminCaller {
     /// The user.
-    pub user_id: String,
+    pub user_id: domain::UserId,
     /// How the caller authenticated.
     pub scheme: &'static str,
 }

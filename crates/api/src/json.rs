@@ -45,7 +45,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
         }
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
@@ -84,7 +84,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
         } else {
             DomainError::invalid(format!("{path}: {msg}"))
         }
-    })
+    })?;
+    // One document and nothing after it but whitespace: a second document
+    // or trailing bytes would otherwise be accepted unread.
+    de.end().map_err(|_| {
+        DomainError::invalid("malformed JSON: unexpected data after the JSON object")
+    })?;
+    Ok(value)
 }
 
 /// serde names Rust types ("expected struct CreateCgw"); say "an object".

@@ -7,6 +7,8 @@
 //! - Authentication is a chain of schemes ([`authn`]): token, then AK/SK.
 //!   A resource of another project answers 404, never 403; a path project
 //!   other than the caller's answers 403.
+//! - The dashboard ([`routes::dashboard`]) is static files on the same
+//!   listener; its pages read only the API above.
 //! - The router records every (method, path) it serves ([`RouteInfo`]) so
 //!   a test can prove that the credential sweep covers every route.
 
@@ -16,7 +18,7 @@ pub mod authn;
 pub mod context;
 pub mod error;
 pub mod json;
-pub mod metrics;
+pub mod prometheus;
 pub mod routes;
 pub mod state;
 
@@ -159,6 +161,12 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         &["GET"],
         true,
         get(probe_state::show),
+    )
+    .add(
+        "/vpnmon/{project_id}/overview",
+        &["GET"],
+        true,
+        get(overview::show),
     );
 
     let authed = v5.router.route_layer(axum::middleware::from_fn_with_state(
@@ -189,7 +197,22 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(iam::issue_token).delete(iam::revoke_token),
     )
     .add("/healthz", &["GET"], false, get(health::healthz))
-    .add("/readyz", &["GET"], false, get(health::readyz));
+    .add("/readyz", &["GET"], false, get(health::readyz))
+    .add("/", &["GET"], false, get(dashboard::login))
+    .add("/dashboard", &["GET"], false, get(dashboard::overview))
+    .add("/dashboard/", &["GET"], false, get(dashboard::overview))
+    .add(
+        "/dashboard/monitors/{monitor_id}",
+        &["GET"],
+        false,
+        get(dashboard::detail),
+    )
+    .add(
+        "/dashboard/assets/{*path}",
+        &["GET"],
+        false,
+        get(dashboard::asset),
+    );
     infos.extend(open.infos);
     let app = authed
         .merge(admin_router)
@@ -204,7 +227,7 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         .with_state(state);
     let app = match metrics {
         Some(m) => app.layer(axum::middleware::from_fn(move |req, next| {
-            metrics::track(m.clone(), req, next)
+            prometheus::track(m.clone(), req, next)
         })),
         None => app,
     };

@@ -59,7 +59,7 @@ pub struct AppState {
     /// Region name shown in token catalogs.
     pub region: String,
     /// Request metrics, when exported.
-    pub metrics: Option<Arc<crate::metrics::ApiMetrics>>,
+    pub metrics: Option<Arc<crate::prometheus::ApiMetrics>>,
     /// The node's readiness beyond the store.
     pub readiness: Arc<dyn Readiness>,
 }

@@ -448,9 +448,11 @@ const RESERVED: &[&str] = &[
     "0.0.0.0/8",
 ];
 
-fn validate_peer_subnets(field: &str, v: &[String]) -> Result<(), DomainError> {
-    validate::cidr_list(field, v, 50)?;
-    for c in v {
+/// Checks peer subnets and returns them in canonical form.
+fn validate_peer_subnets(field: &str, v: &[String]) -> Result<Vec<String>, DomainError> {
+    let v = validate::cidr_list(field, v, 50)?;
+    validate::routable_subnets(field, &v)?;
+    for c in &v {
         let net: ipnet::Ipv4Net = c
             .parse()
             .map_err(|_| DomainError::invalid(format!("{field}: bad CIDR")))?;
@@ -461,6 +463,26 @@ fn validate_peer_subnets(field: &str, v: &[String]) -> Result<(), DomainError> {
             if r.contains(&net.network()) || net.contains(&r.network()) {
                 return Err(DomainError::invalid(format!(
                     "{field}: {c} overlaps the reserved range {r}"
+                )));
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// Peer subnets must not overlap the gateway's local subnets (traffic to
+/// them would never enter the tunnel); on create and on update alike.
+pub fn check_peers_against_local(peers: &[String], local: &[String]) -> Result<(), DomainError> {
+    for p in peers {
+        let pn: ipnet::Ipv4Net = p
+            .parse()
+            .map_err(|_| DomainError::invalid("vpn_connection.peer_subnets: bad CIDR"))?;
+        for l in local {
+            if let Ok(ln) = l.parse::<ipnet::Ipv4Net>()
+                && (ln.contains(&pn.network()) || pn.contains(&ln.network()))
+            {
+                return Err(DomainError::invalid(format!(
+                    "vpn_connection.peer_subnets {p} overlaps the gateway's local subnet {l}"
                 )));
             }
         }
@@ -582,25 +604,12 @@ pub fn create(
         }
         None => validate::default_name("vpn", &id.to_string()),
     };
-    let peer_subnets = req.peer_subnets.clone().unwrap_or_default();
+    let mut peer_subnets = req.peer_subnets.clone().unwrap_or_default();
     // Required except for policy/bgp connections of an ER gateway; checked whenever given.
     if gateway.attachment_type == "vpc" || style == "static" || !peer_subnets.is_empty() {
-        validate_peer_subnets("vpn_connection.peer_subnets", &peer_subnets)?;
+        peer_subnets = validate_peer_subnets("vpn_connection.peer_subnets", &peer_subnets)?;
     }
-    for p in &peer_subnets {
-        let pn: ipnet::Ipv4Net = p
-            .parse()
-            .map_err(|_| DomainError::invalid("peer_subnets"))?;
-        for l in &gateway.local_subnets {
-            if let Ok(ln) = l.parse::<ipnet::Ipv4Net>()
-                && (ln.contains(&pn.network()) || pn.contains(&ln.network()))
-            {
-                return Err(DomainError::invalid(format!(
-                    "vpn_connection.peer_subnets {p} overlaps the gateway's local subnet {l}"
-                )));
-            }
-        }
-    }
+    check_peers_against_local(&peer_subnets, &gateway.local_subnets)?;
     match &req.psk {
         Some(psk) => validate_psk("vpn_connection.psk", psk)?,
         None => return Err(DomainError::invalid("vpn_connection.psk is required")),
@@ -708,11 +717,9 @@ fn validate_rules(rules: &[PolicyRule]) -> Result<(), DomainError> {
             validate::cidr_v4(&format!("vpn_connection.policy_rules[{i}].source"), s)?;
         }
         if let Some(d) = &r.destination {
-            validate::cidr_list(
-                &format!("vpn_connection.policy_rules[{i}].destination"),
-                d,
-                50,
-            )?;
+            let field = format!("vpn_connection.policy_rules[{i}].destination");
+            let d = validate::cidr_list(&field, d, 50)?;
+            validate::routable_subnets(&field, &d)?;
         }
     }
     Ok(())
@@ -748,6 +755,7 @@ impl VpnConnection {
         req: &UpdateConnection,
         now: &str,
         used_tunnels: &HashSet<u32>,
+        gateway_local_subnets: &[String],
     ) -> Result<(), DomainError> {
         if let Some(n) = &req.name {
             validate::name("vpn_connection.name", n)?;
@@ -757,8 +765,9 @@ impl VpnConnection {
             self.cgw_id = validate::id_ref("vpn_connection.cgw_id", c)?;
         }
         if let Some(s) = &req.peer_subnets {
-            validate_peer_subnets("vpn_connection.peer_subnets", s)?;
-            self.peer_subnets = s.clone();
+            let s = validate_peer_subnets("vpn_connection.peer_subnets", s)?;
+            check_peers_against_local(&s, gateway_local_subnets)?;
+            self.peer_subnets = s;
         }
         match (&req.tunnel_local_address, &req.tunnel_peer_address) {
             (Some(l), Some(p)) => {

@@ -209,10 +209,11 @@ pub fn plan_create(req: CreateVgw, id: GatewayId, now: &str) -> Result<GatewayPl
             Some(validate::uuid_ref("vpn_gateway.er_id", &er)?),
         )
     };
-    let local_subnets = req.local_subnets.unwrap_or_default();
+    let mut local_subnets = req.local_subnets.unwrap_or_default();
     // Required for an IPv4 VPC gateway; checked whenever given.
     if (attachment_type == "vpc" && ip_version == "ipv4") || !local_subnets.is_empty() {
-        validate::cidr_list("vpn_gateway.local_subnets", &local_subnets, 50)?;
+        local_subnets = validate::cidr_list("vpn_gateway.local_subnets", &local_subnets, 50)?;
+        validate::routable_subnets("vpn_gateway.local_subnets", &local_subnets)?;
     }
     let access_vpc_id = match req.access_vpc_id {
         Some(v) => Some(validate::uuid_ref("vpn_gateway.access_vpc_id", &v)?),
@@ -389,8 +390,9 @@ impl VpnGateway {
             self.name = n.clone();
         }
         if let Some(s) = &req.local_subnets {
-            validate::cidr_list("vpn_gateway.local_subnets", s, 50)?;
-            self.local_subnets = s.clone();
+            let s = validate::cidr_list("vpn_gateway.local_subnets", s, 50)?;
+            validate::routable_subnets("vpn_gateway.local_subnets", &s)?;
+            self.local_subnets = s;
         }
         if let Some(s) = &req.local_subnets_v6 {
             self.local_subnets_v6 = Some(s.clone());

@@ -149,63 +149,90 @@ fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
     uuid::Uuid::parse_str(s).ok()
 }
 
-/// An IAM project id: 32 lowercase hex characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProjectId(String);
+macro_rules! iam_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl ProjectId {
-    /// Parses a project id; `None` when it is not 32 hex characters.
-    pub fn parse(s: &str) -> Option<Self> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Some(ProjectId(s.to_ascii_lowercase()))
-        } else {
-            None
+        impl $name {
+            /// Parses an id; `None` when it is not 32 hex characters.
+            pub fn parse(s: &str) -> Option<Self> {
+                if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Some($name(s.to_ascii_lowercase()))
+                } else {
+                    None
+                }
+            }
+
+            /// A new random id.
+            pub fn generate() -> Self {
+                $name(uuid::Uuid::new_v4().simple().to_string())
+            }
+
+            /// The id as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
 
-    /// A new random project id.
-    pub fn generate() -> Self {
-        ProjectId(uuid::Uuid::new_v4().simple().to_string())
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
 
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&s)
+                    .ok_or_else(|| serde::de::Error::custom("not an IAM id (32 hex characters)"))
+            }
+        }
+    };
 }
 
-impl PartialEq<str> for ProjectId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for ProjectId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for ProjectId {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
-    }
-}
-
-impl fmt::Display for ProjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+iam_id!(
+    /// An IAM project id: 32 lowercase hex characters.
+    ProjectId
+);
+iam_id!(
+    /// An IAM domain (account) id: 32 lowercase hex characters.
+    DomainId
+);
+iam_id!(
+    /// An IAM user id: 32 lowercase hex characters.
+    UserId
+);
 
 /// A new random resource id (UUID v4, hyphenated).
 pub fn new_resource_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// A new IAM-style id for users and domains (32 hex characters).
-pub fn new_iam_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Parses a resource id given in a path or body; `None` when it is not a UUID.

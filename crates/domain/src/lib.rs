@@ -22,11 +22,13 @@ pub mod gateway;
 pub mod ids;
 pub mod monitor;
 pub mod ownership;
+pub mod retention;
 pub mod time;
 pub mod validate;
 pub mod views;
 
 pub use error::DomainError;
 pub use ids::{
-    ConnectionId, CustomerGatewayId, GatewayId, MonitorId, NodeId, ProjectId, ResourceId,
+    ConnectionId, CustomerGatewayId, DomainId, GatewayId, MonitorId, NodeId, ProjectId, ResourceId,
+    UserId,
 };

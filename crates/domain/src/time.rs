@@ -49,8 +49,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// Parses durations like `10s`, `250ms`, `2m`, `1h`, `7d` or plain seconds
-/// (settings of `serve` and the CLI's `--since`/`--interval` alike).
+/// Parses durations like `10s`, `250ms`, `2m`, `1h`, `7d`, `2w`, `5y` (a year
+/// is 365 days) or plain seconds (settings of `serve` and the CLI's
+/// `--since`/`--interval` alike).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
@@ -66,6 +67,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
+        "w" => n * 7.0 * 86400.0,
+        "y" => n * 365.0 * 86400.0,
         _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m, h or d)")),
     };
     if !secs.is_finite() || secs <= 0.0 {
@@ -89,6 +92,14 @@ mod tests {
             Duration::from_secs(7 * 86400)
         );
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86400)
+        );
+        assert_eq!(
+            parse_duration("5y").unwrap(),
+            Duration::from_secs(5 * 365 * 86400)
+        );
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());

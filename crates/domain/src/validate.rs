@@ -55,8 +55,10 @@ pub fn cidr_v4(field: &str, v: &str) -> Result<ipnet::Ipv4Net, DomainError> {
     Ok(net)
 }
 
-/// Validates a list of IPv4 CIDRs: 1..=max entries, no duplicates.
-pub fn cidr_list(field: &str, v: &[String], max: usize) -> Result<(), DomainError> {
+/// Validates a list of IPv4 CIDRs: 1..=max entries, no duplicates; returns
+/// them in canonical form (`10.0.0.0/08` becomes `10.0.0.0/8`), which is
+/// what is stored and shown.
+pub fn cidr_list(field: &str, v: &[String], max: usize) -> Result<Vec<String>, DomainError> {
     if v.is_empty() {
         return Err(DomainError::invalid(format!("{field} must not be empty")));
     }
@@ -67,10 +69,41 @@ pub fn cidr_list(field: &str, v: &[String], max: usize) -> Result<(), DomainErro
         )));
     }
     let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(v.len());
     for (i, c) in v.iter().enumerate() {
-        cidr_v4(&format!("{field}[{i}]"), c)?;
-        if !seen.insert(c) {
+        let net = cidr_v4(&format!("{field}[{i}]"), c)?;
+        if !seen.insert(net) {
             return Err(DomainError::invalid(format!("{field} repeats {c:?}")));
+        }
+        out.push(net.to_string());
+    }
+    Ok(out)
+}
+
+/// Ranges no subnet behind a VPN can use: "this network" and the default
+/// route, loopback, link-local (the tunnel interfaces' 169.254.0.0/16),
+/// multicast and the reserved class E.
+const UNUSABLE: [(&str, [u8; 4], u8); 5] = [
+    ("\"this network\" (or the default route)", [0, 0, 0, 0], 8),
+    ("loopback", [127, 0, 0, 0], 8),
+    ("link-local (tunnel addresses)", [169, 254, 0, 0], 16),
+    ("multicast", [224, 0, 0, 0], 4),
+    ("reserved", [240, 0, 0, 0], 4),
+];
+
+/// Checks that no subnet of a (canonical) list overlaps a range no VPN
+/// subnet can use.
+pub fn routable_subnets(field: &str, v: &[String]) -> Result<(), DomainError> {
+    for (i, c) in v.iter().enumerate() {
+        let net = cidr_v4(&format!("{field}[{i}]"), c)?;
+        for (what, addr, len) in UNUSABLE {
+            let r = ipnet::Ipv4Net::new(Ipv4Addr::from(addr), len)
+                .map_err(|_| DomainError::Internal("unusable range table".into()))?;
+            if r.contains(&net.network()) || net.contains(&r.network()) {
+                return Err(DomainError::invalid(format!(
+                    "{field}[{i}] {c} overlaps the {what} range {r}"
+                )));
+            }
         }
     }
     Ok(())

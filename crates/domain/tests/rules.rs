@@ -143,3 +143,75 @@ fn store_errors_are_worded_by_the_domain() {
         invalid(r#"project "p" already exists"#)
     );
 }
+
+#[test]
+fn subnets_are_stored_canonical_and_unusable_ranges_are_refused() {
+    use domain::validate::{cidr_list, routable_subnets};
+    assert_eq!(
+        cidr_list("f", &["10.0.0.0/08".into(), "192.168.1.0/24".into()], 50),
+        Ok(vec!["10.0.0.0/8".to_string(), "192.168.1.0/24".to_string()])
+    );
+    assert_eq!(
+        cidr_list("f", &["10.0.0.0/8".into(), "10.0.0.0/08".into()], 50),
+        Err(invalid(r#"f repeats "10.0.0.0/08""#)),
+        "the same subnet twice, however written"
+    );
+    for (bad, what) in [
+        (
+            "0.0.0.0/0",
+            "\"this network\" (or the default route) range 0.0.0.0/8",
+        ),
+        ("224.0.0.0/4", "multicast range 224.0.0.0/4"),
+        ("127.0.0.0/8", "loopback range 127.0.0.0/8"),
+        (
+            "169.254.0.0/16",
+            "link-local (tunnel addresses) range 169.254.0.0/16",
+        ),
+        (
+            "169.254.10.0/30",
+            "link-local (tunnel addresses) range 169.254.0.0/16",
+        ),
+        ("240.0.0.0/8", "reserved range 240.0.0.0/4"),
+    ] {
+        assert_eq!(
+            routable_subnets("vpn_gateway.local_subnets", &[bad.to_string()]),
+            Err(DomainError::Invalid(format!(
+                "vpn_gateway.local_subnets[0] {bad} overlaps the {what}"
+            ))),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        routable_subnets("f", &["10.0.0.0/8".into(), "192.168.0.0/16".into()]),
+        Ok(())
+    );
+}
+
+#[test]
+fn an_update_keeps_peer_subnets_off_the_gateways_local_subnets() {
+    let mut conn: VpnConnection = golden("vpn_connection_show_response.json", "vpn_connection");
+    let local = vec!["192.168.0.0/24".to_string()];
+    let clash: UpdateConnection =
+        serde_json::from_value(json!({"peer_subnets": ["192.168.0.0/16"]})).unwrap();
+    assert_eq!(
+        conn.apply_update(
+            &clash,
+            "2026-01-01T00:00:00.000Z",
+            &Default::default(),
+            &local
+        ),
+        Err(invalid(
+            "vpn_connection.peer_subnets 192.168.0.0/16 overlaps the gateway's local subnet 192.168.0.0/24"
+        ))
+    );
+    let fine: UpdateConnection =
+        serde_json::from_value(json!({"peer_subnets": ["10.0.0.0/08"]})).unwrap();
+    conn.apply_update(
+        &fine,
+        "2026-01-01T00:00:00.000Z",
+        &Default::default(),
+        &local,
+    )
+    .unwrap();
+    assert_eq!(conn.peer_subnets, vec!["10.0.0.0/8".to_string()]);
+}

@@ -11,7 +11,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,6 +19,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::codec::{self, Family, ParseError, ProbeToken};
+use crate::counters::SharedCounters;
 use crate::monitors::{LinkHealth, MonitorTable, NextEvent, ReplyMatch, SlotState};
 use crate::scheduler::{Cadence, TimerWheel};
 use crate::socket::{self, IcmpSocket, OpenFailure, OutMsg, SEND_BATCH, SocketKind};
@@ -290,81 +290,6 @@ impl EngineHandle {
             if t.join.join().is_err() || ended.is_err() {
                 tracing::error!("probe engine thread failed");
             }
-        }
-    }
-}
-
-/// Counters shared with handles: plain atomics, written once per loop.
-#[derive(Debug, Default)]
-struct SharedCounters {
-    values: [AtomicU64; COUNTER_FIELDS],
-}
-
-const COUNTER_FIELDS: usize = 22;
-
-fn counters_to_array(c: &EngineCounters) -> [u64; COUNTER_FIELDS] {
-    [
-        c.sent,
-        c.received,
-        c.timeouts,
-        c.unmatched,
-        c.malformed,
-        c.duplicates,
-        c.late,
-        c.send_errors,
-        c.recv_errors,
-        c.rx_queue_drops,
-        c.skipped,
-        c.rx_timestamp_missing,
-        c.events_dropped,
-        c.wakeups,
-        c.in_flight,
-        c.monitors,
-        c.not_probed,
-        c.lateness_sum_us,
-        c.late_over_5ms,
-        c.late_over_20ms,
-        c.tx_timestamps,
-        c.tx_timestamp_missing,
-    ]
-}
-
-impl SharedCounters {
-    fn publish(&self, c: &EngineCounters) {
-        for (slot, v) in self.values.iter().zip(counters_to_array(c)) {
-            slot.store(v, Ordering::Relaxed);
-        }
-    }
-
-    fn snapshot(&self) -> EngineCounters {
-        let v: Vec<u64> = self
-            .values
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
-            .collect();
-        EngineCounters {
-            sent: v[0],
-            received: v[1],
-            timeouts: v[2],
-            unmatched: v[3],
-            malformed: v[4],
-            duplicates: v[5],
-            late: v[6],
-            send_errors: v[7],
-            recv_errors: v[8],
-            rx_queue_drops: v[9],
-            skipped: v[10],
-            rx_timestamp_missing: v[11],
-            events_dropped: v[12],
-            wakeups: v[13],
-            in_flight: v[14],
-            monitors: v[15],
-            not_probed: v[16],
-            lateness_sum_us: v[17],
-            late_over_5ms: v[18],
-            late_over_20ms: v[19],
-            tx_timestamps: v[20],
-            tx_timestamp_missing: v[21],
         }
     }
 }

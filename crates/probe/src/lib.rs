@@ -76,6 +76,7 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+mod counters;
 mod engine;
 mod monitors;
 pub mod scheduler;
@@ -89,6 +90,7 @@ use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
 pub use codec::Family;
+pub use counters::{CounterKind, CounterSpec, CounterUnit, EngineCounters};
 pub use engine::{Engine, EngineHandle, SocketInfo};
 pub use socket::{SocketKind, SocketMode};
 
@@ -332,61 +334,6 @@ pub struct WindowStats {
     /// Mean absolute difference of consecutive RTTs (in probe order), ms;
     /// needs two replies.
     pub jitter_ms: Option<f64>,
-}
-
-/// A snapshot of the engine's counters (totals since start, except the
-/// gauges `in_flight`, `monitors` and `not_probed`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EngineCounters {
-    /// Echo requests that left.
-    pub sent: u64,
-    /// Replies matched to an outstanding probe.
-    pub received: u64,
-    /// Probes that got no reply within the timeout.
-    pub timeouts: u64,
-    /// Echo replies that are not ours or do not fit what we sent (other
-    /// programs' pings, wrong source, forged or corrupted tokens).
-    pub unmatched: u64,
-    /// Packets that could not be parsed (truncated, bad header, checksum).
-    pub malformed: u64,
-    /// Second and later replies to the same probe.
-    pub duplicates: u64,
-    /// Replies to our probes that came after the timeout, after the window
-    /// closed, or after the monitor was removed or changed.
-    pub late: u64,
-    /// Sends the kernel refused (each probe at most once).
-    pub send_errors: u64,
-    /// Receive errors other than "nothing to read".
-    pub recv_errors: u64,
-    /// Packets the kernel dropped because a probe socket's receive buffer
-    /// was full (`SO_RXQ_OVFL`); non-zero means loss may be our own.
-    pub rx_queue_drops: u64,
-    /// Probes skipped because they were overdue after a stall.
-    pub skipped: u64,
-    /// Replies without a kernel timestamp (receive time read in userspace).
-    pub rx_timestamp_missing: u64,
-    /// Kernel transmit timestamps matched to a sent probe.
-    pub tx_timestamps: u64,
-    /// Replies matched to a probe without a kernel transmit timestamp: their
-    /// RTT starts at the clock read right before the send batch.
-    pub tx_timestamp_missing: u64,
-    /// Events dropped because the consumer fell too far behind.
-    pub events_dropped: u64,
-    /// Times the engine task woke up (its main CPU cost at low rates).
-    pub wakeups: u64,
-    /// Gauge: probes sent and awaiting a reply.
-    pub in_flight: u64,
-    /// Gauge: monitors known to the engine.
-    pub monitors: u64,
-    /// Gauge: monitors known but not probed.
-    pub not_probed: u64,
-    /// Sum over sent probes of how late each was queued for sending against
-    /// its schedule, µs (divide by `sent` for the mean).
-    pub lateness_sum_us: u64,
-    /// Probes sent more than 5 ms late.
-    pub late_over_5ms: u64,
-    /// Probes sent more than 20 ms late.
-    pub late_over_20ms: u64,
 }
 
 /// Errors of [`Engine::start`].

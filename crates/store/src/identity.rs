@@ -1,25 +1,27 @@
 //! IAM records: domains, projects, users, tokens and AK/SK credentials.
 
+use domain::{DomainId, ProjectId, UserId};
+
 /// A domain (account).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domain {
-    pub id: String,
+    pub id: DomainId,
     pub name: String,
 }
 
 /// A project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
-    pub id: String,
-    pub domain_id: String,
+    pub id: ProjectId,
+    pub domain_id: DomainId,
     pub name: String,
 }
 
 /// A user; `password_hash` is an argon2 PHC string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    pub id: String,
-    pub domain_id: String,
+    pub id: UserId,
+    pub domain_id: DomainId,
     pub name: String,
     pub password_hash: String,
 }
@@ -28,8 +30,8 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     pub digest: String,
-    pub user_id: String,
-    pub project_id: String,
+    pub user_id: UserId,
+    pub project_id: ProjectId,
     pub issued_us: i64,
     pub expires_us: i64,
     pub revoked: bool,
@@ -39,7 +41,7 @@ pub struct TokenRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRecord {
     pub access: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub sealed_secret: String,
     pub enabled: bool,
     pub description: String,

@@ -9,7 +9,9 @@
 //! - [`ProbeStore`]: what the probe engine reads (the monitor feed) and
 //!   writes back (status, link state), and node membership (leases on the
 //!   database's clock); monitor ownership belongs here too;
-//! - [`MeasurementStore`]: raw window datapoints, rollups and retention.
+//! - [`MeasurementStore`]: raw window datapoints, rollups and retention;
+//! - [`OverviewStore`]: the dashboard's overview (every monitor with its
+//!   newest window, sorted and paged by the store).
 //!
 //! [`Store`] is all four, for the wiring that needs everything; a part that
 //! needs one capability takes that trait (the prober glue takes
@@ -44,19 +46,25 @@
 //!   API ([`SqlStore::with_clock`]).
 //! - The key order of the measurement tables is the store's business: a
 //!   batch is sorted into key order here, whatever order the caller used.
+//! - Retention is by level ([`domain::retention`]): SQLite deletes old rows
+//!   in bounded steps over the time-major key; PostgreSQL's measurement
+//!   tables are partitioned by time and old partitions are dropped whole
+//!   (`sql/partitions.rs`).
 
 #![forbid(unsafe_code)]
 
 mod identity;
 mod measurements;
 mod nodes;
+mod overview;
 mod probing;
 mod resources;
 mod sql;
 
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
-pub use measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+pub use measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
+pub use overview::{OverviewRow, OverviewStore};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{Backend, SqlStore};
@@ -64,7 +72,9 @@ pub use sql::{Backend, SqlStore};
 /// Every capability trait, for code that calls store methods on a concrete
 /// store: `use store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{IdentityStore, MeasurementStore, ProbeStore, ResourceStore, Store};
+    pub use crate::{
+        IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore, Store,
+    };
 }
 
 use async_trait::async_trait;
@@ -72,8 +82,10 @@ use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CustomerGateway, UpdateCgw};
 use domain::gateway::{GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::ConnectionMonitor;
+use domain::retention::{Level, Retention};
 use domain::{
-    ConnectionId, CustomerGatewayId, DomainError, GatewayId, MonitorId, NodeId, ProjectId,
+    ConnectionId, CustomerGatewayId, DomainError, DomainId, GatewayId, MonitorId, NodeId,
+    ProjectId, UserId,
 };
 use std::time::Duration;
 
@@ -82,9 +94,15 @@ use std::time::Duration;
 pub type Result<T> = std::result::Result<T, DomainError>;
 
 /// Everything vpnmon persists: every capability at once.
-pub trait Store: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + 'static {}
+pub trait Store:
+    IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+{
+}
 
-impl<T> Store for T where T: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + 'static {}
+impl<T> Store for T where
+    T: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+{
+}
 
 /// Domains, projects, users, tokens, credentials and the store's settings.
 #[async_trait]
@@ -96,27 +114,32 @@ pub trait IdentityStore: Send + Sync {
     /// Finds a domain by name.
     async fn find_domain(&self, name: &str) -> Result<Option<Domain>>;
     /// Finds a domain by id.
-    async fn get_domain(&self, id: &str) -> Result<Option<Domain>>;
+    async fn get_domain(&self, id: &DomainId) -> Result<Option<Domain>>;
     /// Creates a project in a domain.
-    async fn create_project(&self, domain_id: &str, name: &str) -> Result<Project>;
+    async fn create_project(&self, domain_id: &DomainId, name: &str) -> Result<Project>;
     /// Finds a project by name.
     async fn find_project(&self, name: &str) -> Result<Option<Project>>;
     /// Finds a project by id.
-    async fn get_project(&self, id: &str) -> Result<Option<Project>>;
+    async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>>;
     /// Lists projects.
     async fn list_projects(&self) -> Result<Vec<Project>>;
     /// Creates a user with an argon2 password hash.
-    async fn create_user(&self, domain_id: &str, name: &str, password_hash: &str) -> Result<User>;
+    async fn create_user(
+        &self,
+        domain_id: &DomainId,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<User>;
     /// Finds a user by domain and name.
-    async fn find_user(&self, domain_id: &str, name: &str) -> Result<Option<User>>;
+    async fn find_user(&self, domain_id: &DomainId, name: &str) -> Result<Option<User>>;
     /// Finds a user by name in any domain (for the admin CLI); errors when ambiguous.
     async fn find_user_any_domain(&self, name: &str) -> Result<Option<User>>;
     /// Finds a user by id.
-    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>>;
     /// Gives a user a role in a project.
-    async fn grant(&self, user_id: &str, project_id: &str) -> Result<()>;
+    async fn grant(&self, user_id: &UserId, project_id: &ProjectId) -> Result<()>;
     /// Projects a user has a role in.
-    async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>>;
+    async fn user_projects(&self, user_id: &UserId) -> Result<Vec<Project>>;
     /// Stores an issued token (by digest).
     async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
     /// Looks a token up by digest.
@@ -128,7 +151,7 @@ pub trait IdentityStore: Send + Sync {
     /// Looks a credential up by AK.
     async fn get_credential(&self, access: &str) -> Result<Option<CredentialRecord>>;
     /// Lists credentials, optionally of one user.
-    async fn list_credentials(&self, user_id: Option<&str>) -> Result<Vec<CredentialRecord>>;
+    async fn list_credentials(&self, user_id: Option<&UserId>) -> Result<Vec<CredentialRecord>>;
     /// Enables or disables a credential.
     async fn set_credential_enabled(&self, access: &str, enabled: bool) -> Result<bool>;
     /// Deletes a credential.
@@ -302,6 +325,21 @@ pub trait MeasurementStore: Send + Sync {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Rollup>>;
-    /// Deletes rollups of `period_s` older than `before_ms`.
+    /// Deletes rollups of `period_s` older than `before_ms`; returns how many.
     async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64>;
+    /// Applies `retention` at `now_ms`: each level loses what is older than
+    /// the time it is kept, but never what the next level has not been
+    /// rolled up from yet. SQLite deletes rows, in bounded steps; PostgreSQL
+    /// drops the time partitions wholly older than that (so a level is kept
+    /// up to one partition longer there) and deletes rows only from the
+    /// default partition. Returns what went, per level; a level that fails
+    /// does not stop the others (its error is in its place).
+    async fn apply_retention(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+    ) -> Vec<(Level, Result<Pruned>)>;
+    /// Creates the time partitions that will be written next, ahead of time
+    /// (PostgreSQL; nothing to do on SQLite); returns how many it created.
+    async fn prepare_partitions(&self, retention: &Retention, now_ms: i64) -> Result<u64>;
 }

@@ -8,8 +8,10 @@
 
 use domain::{MonitorId, ProjectId};
 
-/// Periods (seconds) that are rolled up; 1 is the raw window itself.
-pub const ROLLUP_PERIODS: [i64; 6] = [60, 300, 1200, 3600, 14400, 86400];
+/// Periods (seconds) that are rolled up, shortest first (the raw window
+/// itself is CES's period 1); declared with the retention levels in
+/// [`domain::retention`].
+pub use domain::retention::ROLLUP_PERIODS;
 
 /// Count, sum, sum of squares, min, max of some per-window values.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -63,4 +65,13 @@ pub struct WindowPoint {
     pub rtt_avg_ms: Option<f64>,
     pub rtt_max_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
+}
+
+/// What retention removed from one level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Rows deleted one by one.
+    pub rows: u64,
+    /// Whole time partitions dropped (PostgreSQL).
+    pub partitions: u64,
 }

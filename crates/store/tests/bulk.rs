@@ -1,7 +1,6 @@
 //! `SqlStore::bulk_monitored_links`: the same records as the one-by-one
 //! path, visible through the ordinary queries (SQLite).
 
-use domain::ProjectId;
 use store::SqlStore;
 use store::prelude::*;
 
@@ -11,7 +10,7 @@ async fn bulk_links_create_cgws_connections_and_monitors_like_the_api() {
     let store = SqlStore::open_data_dir(dir.path()).await.unwrap();
     let d = store.create_domain("vpnmon").await.unwrap();
     let project = store.create_project(&d.id, "local-1").await.unwrap();
-    let p = ProjectId::parse(&project.id).unwrap();
+    let p = project.id.clone();
     let addr: std::net::IpAddr = "198.18.0.1".parse().unwrap();
     store
         .add_pool(&[(domain::eip::pool_entry_id(&addr), addr.to_string())])

@@ -32,6 +32,7 @@ use domain::customer_gateway::{CreateCgw, CustomerGateway, UpdateCgw};
 use domain::eip::{Eip, EipRequest, pool_entry_id};
 use domain::gateway::{CreateVgw, GatewayPlan, UpdateVgw, VpnGateway};
 use domain::monitor::{ConnectionMonitor, status};
+use domain::retention::{Level, Retention};
 use domain::{ConnectionId, DomainError, MonitorId, NodeId, ProjectId};
 use harness::{TestDb, on_every_engine};
 use serde_json::{Value, json};
@@ -42,7 +43,7 @@ use std::time::Duration;
 use store::prelude::*;
 use store::{
     Agg, ConnectionFilter, CredentialRecord, LinkState, Listed, MonitorUpdate, NodeRegistration,
-    NodeReport, Page, ProbeMonitor, Rollup, SqlStore, TokenRecord, WindowPoint,
+    NodeReport, Page, ProbeMonitor, Pruned, Rollup, SqlStore, TokenRecord, WindowPoint,
 };
 
 on_every_engine! {
@@ -87,11 +88,16 @@ on_every_engine! {
         points_ranges_across_time_buckets,
         rollups_aggregate_each_window_once,
         longer_periods_roll_up_from_shorter_ones_exactly,
+        retention_prunes_each_level_at_its_own_age,
+        retention_keeps_what_is_not_rolled_up_yet,
+        prune_in_bounded_steps_deletes_exactly_the_old_rows,
     ],
     db: [
         data_survives_reopen,
         concurrent_creates_on_two_nodes_take_unique_markers,
         concurrent_monitor_creates_on_two_nodes_one_wins,
+        partitions_are_created_ahead_and_dropped_whole,
+        partitioning_migration_keeps_existing_measurements,
     ],
 }
 

@@ -213,7 +213,7 @@ pub async fn credential_list(store: &dyn Store, user: Option<&str>, out: Output)
         ),
         None => None,
     };
-    let cs = store.list_credentials(uid.as_deref()).await.map_err(e)?;
+    let cs = store.list_credentials(uid.as_ref()).await.map_err(e)?;
     let mut rows = Vec::new();
     for c in &cs {
         let name = store
@@ -356,7 +356,7 @@ pub async fn bulk_monitors(
         .await
         .map_err(e)?
         .ok_or_else(|| anyhow!("no project named {project:?}"))?;
-    let pid = domain::ProjectId::parse(&p.id).ok_or_else(|| anyhow!("bad project id {}", p.id))?;
+    let pid = p.id.clone();
     let mut addrs = Vec::new();
     for s in specs {
         for part in s.split(',').filter(|x| !x.trim().is_empty()) {

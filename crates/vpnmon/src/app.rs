@@ -37,7 +37,7 @@ pub struct Application {
     store: Arc<SqlStore>,
     state: AppState,
     probe: Option<crate::probing::ProbeService>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::prometheus::Metrics>,
     metrics_listener: Option<TcpListener>,
     node: store::NodeRegistration,
     /// The membership and address tasks.
@@ -104,7 +104,7 @@ pub async fn bootstrap(
         domain: domain.name,
         user: user.name,
         project: project.name,
-        project_id: project.id,
+        project_id: project.id.to_string(),
         generated_password: generated,
     }))
 }
@@ -140,7 +140,7 @@ impl Application {
         let key = master_key(store.as_ref()).await?;
         let mut state = AppState::new(store.clone(), key);
         state.clock = clock;
-        let metrics = crate::metrics::Metrics::new(settings.metrics_max_monitors);
+        let metrics = crate::prometheus::Metrics::new(settings.metrics_max_monitors);
         state.metrics = Some(metrics.api.clone());
         let health = crate::health::NodeHealth::new(metrics.clone());
         state.readiness = health.clone();
@@ -268,7 +268,7 @@ impl Application {
     }
 
     /// The metrics.
-    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+    pub fn metrics(&self) -> Arc<crate::prometheus::Metrics> {
         self.metrics.clone()
     }
 
@@ -302,7 +302,7 @@ impl Application {
             let _ = rx.wait_for(|v| *v).await;
         };
         let metrics_task = self.metrics_listener.map(|l| {
-            let r = crate::metrics::router(self.metrics.clone());
+            let r = crate::prometheus::router(self.metrics.clone());
             tokio::spawn(
                 axum::serve(l, r)
                     .with_graceful_shutdown(wait(stop_rx.clone()))

@@ -12,7 +12,7 @@
 //! from its handle at each check.
 
 use crate::membership::Fence;
-use crate::metrics::{Metrics, TaskLabels};
+use crate::prometheus::{Metrics, TaskLabels};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -150,12 +150,12 @@ mod tests {
             Some("the persist task ended (it panicked)".into())
         );
         assert!(health.failed());
+        let text = metrics
+            .render(crate::prometheus::Format::Text)
+            .expect("render");
         assert!(
-            metrics
-                .render()
-                .contains("vpnmon_task_failures_total{task=\"persist\"} 1"),
-            "{}",
-            metrics.render()
+            text.contains("vpnmon_task_failures_total{task=\"persist\"} 1"),
+            "{text}"
         );
     }
 

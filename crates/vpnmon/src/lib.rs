@@ -9,6 +9,6 @@ pub mod app;
 pub mod config;
 pub mod health;
 pub mod membership;
-pub mod metrics;
 pub mod probing;
+pub mod prometheus;
 pub mod telemetry;

@@ -415,7 +415,9 @@ fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
             "probe_count": 5,
             "probe_timeout": 0.5,
             "probe": false,
-            "retention": {"raw": 172800},
+            // raw from the file, the other levels Cloud Eye's defaults.
+            "retention": {"raw": 172800, "60": 172800, "300": 864000, "1200": 1728000,
+                          "3600": 13392000, "14400": 25920000, "86400": 157680000},
             "metrics_listen": "off",
             "node_name": null,
             "metrics_max_monitors": 1000,

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use domain::{DomainId, ProjectId, UserId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -72,6 +73,37 @@ fn bad_credentials() -> ApiError {
     ApiError::unauthenticated("the username or password is wrong")
 }
 
+/// Password checks are the costliest work a request can ask for (argon2,
+/// tens of milliseconds of CPU): at most this many run at once, on the
+/// blocking pool, so that logins can't take the async workers or every core.
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Checks `password` against `phc`; without a hash (no such user), against
+/// a dummy hash of the same cost, and fails.
+async fn check_password(password: String, phc: Option<String>) -> bool {
+    let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || match phc {
+        Some(h) => auth::password::verify_password(&password, &h),
+        None => {
+            let _ = auth::password::verify_password(&password, dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a password nobody has, made once, with the same parameters as
+/// users' hashes.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        auth::password::hash_password("no user has this password").unwrap_or_default()
+    })
+}
+
 /// `POST /v3/auth/tokens`.
 pub async fn issue_token(
     State(state): State<AppState>,
@@ -102,7 +134,10 @@ pub async fn issue_token(
 
     // Who: by user id, or by name within a domain.
     let user = if let Some(id) = &pw.user.id {
-        store.get_user(id).await?
+        match UserId::parse(id) {
+            Some(id) => store.get_user(&id).await?,
+            None => None,
+        }
     } else {
         let name = pw
             .user
@@ -113,7 +148,10 @@ pub async fn issue_token(
             ApiError::invalid("auth.identity.password.user.domain is required with a user name")
         })?;
         let domain = match (&dom.id, &dom.name) {
-            (Some(id), _) => store.get_domain(id).await?,
+            (Some(id), _) => match DomainId::parse(id) {
+                Some(id) => store.get_domain(&id).await?,
+                None => None,
+            },
             (None, Some(n)) => store.find_domain(n).await?,
             _ => {
                 return Err(ApiError::invalid(
@@ -126,11 +164,14 @@ pub async fn issue_token(
             None => None,
         }
     };
-    // Verify the password even for unknown users' sake of timing? The hash
-    // check dominates; unknown users skip it, which is acceptable here.
-    let user = match user {
-        Some(u) if auth::password::verify_password(&pw.user.password, &u.password_hash) => u,
-        _ => return Err(bad_credentials()),
+    // An unknown user costs the same hash check as a known one, so the
+    // answer's timing does not tell which users exist.
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    if !check_password(pw.user.password.clone(), hash).await {
+        return Err(bad_credentials());
+    }
+    let Some(user) = user else {
+        return Err(bad_credentials());
     };
 
     // Scope: one project, by id or name.
@@ -147,7 +188,10 @@ pub async fn issue_token(
         .ok_or_else(|| ApiError::invalid("auth.scope.project is required"))?;
     let _ = pref.domain;
     let project = match (&pref.id, &pref.name) {
-        (Some(id), _) => store.get_project(id).await?,
+        (Some(id), _) => match ProjectId::parse(id) {
+            Some(id) => store.get_project(&id).await?,
+            None => None,
+        },
         (None, Some(n)) => store.find_project(n).await?,
         _ => return Err(ApiError::invalid("auth.scope.project needs id or name")),
     };

@@ -4,10 +4,12 @@
 pub mod ces;
 pub mod connection_monitors;
 pub mod customer_gateways;
+pub mod dashboard;
 pub mod health;
 pub mod iam;
 pub mod misc;
 pub mod nodes;
+pub mod overview;
 pub mod probe_state;
 pub mod vpn_connections;
 pub mod vpn_gateways;

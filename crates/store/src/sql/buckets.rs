@@ -151,6 +151,152 @@ pub(crate) async fn series(
         .map_err(internal)
 }
 
+/// Rows deleted by one statement of [`prune`]: small enough that on SQLite
+/// no statement holds the write lock for long (a few milliseconds), large
+/// enough that the statements' own cost does not dominate.
+pub(crate) const PRUNE_STEP: i64 = 4096;
+
+/// Deletes the rows of `table` older than `before_ms` (by window start for
+/// points, by bucket for rollups), oldest first, in statements of at most
+/// [`PRUNE_STEP`] rows, each its own transaction, handing the writer back
+/// between them so that the prober's inserts are never queued behind a
+/// large delete. Each step finds the key [`PRUNE_STEP`] rows on from where
+/// the last one ended (a walk over the time-major key) and deletes the
+/// range up to it.
+pub(crate) async fn prune(pool: &sqlx::AnyPool, table: Table, before_ms: i64) -> Result<u64> {
+    // The rows to delete (over `$1`, `$2`); the same rows below a key
+    // found by a step (over `$1` only: a bound of the key alone, which
+    // SQLite then uses as the end of its index range instead of scanning
+    // on to the end of everything old); and the key they are walked in.
+    let (name, rows, first, below, only, key) = match table {
+        Table::Points => (
+            "monitor_points",
+            "bucket_ms <= $1 AND window_start_ms < $2",
+            point_bucket(before_ms),
+            "window_start_ms < $1",
+            before_ms,
+            "bucket_ms, monitor_id, window_start_ms",
+        ),
+        Table::Rollups(period_s) => (
+            "monitor_rollups",
+            "period = $1 AND bucket_ms < $2",
+            period_s,
+            "period = $1",
+            period_s,
+            "bucket_ms, monitor_id",
+        ),
+    };
+    let width = key.split(", ").count();
+    let tuple = |from: usize| {
+        let params: Vec<String> = (from..from + width).map(|i| format!("${i}")).collect();
+        format!("({})", params.join(", "))
+    };
+    let mut total = 0;
+    let mut cursor: Option<Key> = None;
+    loop {
+        let after = |at: usize| match cursor {
+            Some(_) => format!(" AND ({key}) >= {}", tuple(at)),
+            None => String::new(),
+        };
+        // Assembled from constant SQL; the values are bound.
+        let sql = format!(
+            "SELECT {key} FROM {name} WHERE {rows}{} ORDER BY {key} LIMIT 1 OFFSET {PRUNE_STEP}",
+            after(3)
+        );
+        let next = bind_key(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(first)
+                .bind(before_ms),
+            cursor.as_ref(),
+        )
+        .fetch_optional(pool)
+        .await
+        .map_err(internal)?
+        .map(|r| Key::of(&r, table))
+        .transpose()?;
+        let deleted = match &next {
+            Some(upto) => {
+                let end = if cursor.is_some() { 2 + width } else { 2 };
+                let sql = format!(
+                    "DELETE FROM {name} WHERE {below}{} AND ({key}) < {}",
+                    after(2),
+                    tuple(end)
+                );
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(only);
+                bind_key(bind_key(q, cursor.as_ref()), Some(upto))
+                    .execute(pool)
+                    .await
+            }
+            None => {
+                let sql = format!("DELETE FROM {name} WHERE {rows}{}", after(3));
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(first)
+                    .bind(before_ms);
+                bind_key(q, cursor.as_ref()).execute(pool).await
+            }
+        };
+        total += deleted.map_err(internal)?.rows_affected();
+        match next {
+            Some(k) => cursor = Some(k),
+            None => return Ok(total),
+        }
+        YieldNow(false).await;
+    }
+}
+
+/// A position in the time-major key of a measurement table.
+struct Key {
+    bucket_ms: i64,
+    monitor_id: String,
+    /// Points only.
+    window_start_ms: Option<i64>,
+}
+
+impl Key {
+    fn of(row: &sqlx::any::AnyRow, table: Table) -> Result<Key> {
+        Ok(Key {
+            bucket_ms: get(row, "bucket_ms")?,
+            monitor_id: get(row, "monitor_id")?,
+            window_start_ms: match table {
+                Table::Points => Some(get(row, "window_start_ms")?),
+                Table::Rollups(_) => None,
+            },
+        })
+    }
+}
+
+fn bind_key<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    key: Option<&Key>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let Some(k) = key else { return q };
+    let q = q.bind(k.bucket_ms).bind(k.monitor_id.clone());
+    match k.window_start_ms {
+        Some(w) => q.bind(w),
+        None => q,
+    }
+}
+
+/// Lets other tasks run once (whatever the executor): the writer's
+/// connection goes back to the pool between two steps of [`prune`], and a
+/// task waiting for it gets it before the next step.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// The rollup periods stored, in order: one key descent each.
 pub(crate) async fn rollup_periods(conn: &mut AnyConnection) -> Result<Vec<i64>> {
     let mut periods = Vec::new();

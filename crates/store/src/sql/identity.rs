@@ -1,11 +1,11 @@
 //! The SQL of domains, projects, users, tokens, credentials and `meta`.
 
-use super::{Q, SqlStore, get, internal, is_unique_violation};
+use super::{Q, SqlStore, get, get_with, internal, is_unique_violation};
 use crate::identity::{CredentialRecord, Domain, Project, TokenRecord, User};
 use crate::{IdentityStore, Result};
 use async_trait::async_trait;
 use domain::error::Kind;
-use domain::{DomainError, ProjectId};
+use domain::{DomainError, DomainId, ProjectId, UserId};
 use sqlx::any::AnyRow;
 
 #[async_trait]
@@ -20,11 +20,11 @@ impl IdentityStore for SqlStore {
 
     async fn create_domain(&self, name: &str) -> Result<Domain> {
         let d = Domain {
-            id: domain::ids::new_iam_id(),
+            id: DomainId::generate(),
             name: name.to_string(),
         };
         sqlx::query("INSERT INTO domains (id, name, created_us) VALUES ($1, $2, $3)")
-            .bind(d.id.clone())
+            .bind(d.id.to_string())
             .bind(d.name.clone())
             .bind(self.now_us())
             .execute(&self.write)
@@ -47,14 +47,14 @@ impl IdentityStore for SqlStore {
             .map_err(internal)?;
         row.map(|r| {
             Ok(Domain {
-                id: get(&r, "id")?,
+                id: get_with(&r, "id", DomainId::parse)?,
                 name: get(&r, "name")?,
             })
         })
         .transpose()
     }
 
-    async fn get_domain(&self, id: &str) -> Result<Option<Domain>> {
+    async fn get_domain(&self, id: &DomainId) -> Result<Option<Domain>> {
         let row = sqlx::query("SELECT id, name FROM domains WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.read)
@@ -62,17 +62,17 @@ impl IdentityStore for SqlStore {
             .map_err(internal)?;
         row.map(|r| {
             Ok(Domain {
-                id: get(&r, "id")?,
+                id: get_with(&r, "id", DomainId::parse)?,
                 name: get(&r, "name")?,
             })
         })
         .transpose()
     }
 
-    async fn create_project(&self, domain_id: &str, name: &str) -> Result<Project> {
+    async fn create_project(&self, domain_id: &DomainId, name: &str) -> Result<Project> {
         let p = Project {
-            id: ProjectId::generate().to_string(),
-            domain_id: domain_id.to_string(),
+            id: ProjectId::generate(),
+            domain_id: domain_id.clone(),
             name: name.to_string(),
         };
         // Projects list in creation order: a project created in the same
@@ -82,8 +82,8 @@ impl IdentityStore for SqlStore {
             "INSERT INTO projects (id, domain_id, name, created_us) SELECT $1, $2, $3, \
              CASE WHEN COALESCE(MAX(created_us), 0) >= $4 THEN MAX(created_us) + 1 ELSE $4 END FROM projects",
         )
-        .bind(p.id.clone())
-        .bind(p.domain_id.clone())
+        .bind(p.id.to_string())
+        .bind(p.domain_id.to_string())
         .bind(p.name.clone())
         .bind(self.now_us())
         .execute(&self.write)
@@ -107,7 +107,7 @@ impl IdentityStore for SqlStore {
         row.map(|r| project_from_row(&r)).transpose()
     }
 
-    async fn get_project(&self, id: &str) -> Result<Option<Project>> {
+    async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>> {
         let row = sqlx::query("SELECT id, domain_id, name FROM projects WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.read)
@@ -124,16 +124,21 @@ impl IdentityStore for SqlStore {
         rows.iter().map(project_from_row).collect()
     }
 
-    async fn create_user(&self, domain_id: &str, name: &str, password_hash: &str) -> Result<User> {
+    async fn create_user(
+        &self,
+        domain_id: &DomainId,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<User> {
         let u = User {
-            id: domain::ids::new_iam_id(),
-            domain_id: domain_id.to_string(),
+            id: UserId::generate(),
+            domain_id: domain_id.clone(),
             name: name.to_string(),
             password_hash: password_hash.to_string(),
         };
         sqlx::query("INSERT INTO users (id, domain_id, name, password_hash, created_us) VALUES ($1, $2, $3, $4, $5)")
-            .bind(u.id.clone())
-            .bind(u.domain_id.clone())
+            .bind(u.id.to_string())
+            .bind(u.domain_id.to_string())
             .bind(u.name.clone())
             .bind(u.password_hash.clone())
             .bind(self.now_us())
@@ -149,7 +154,7 @@ impl IdentityStore for SqlStore {
         Ok(u)
     }
 
-    async fn find_user(&self, domain_id: &str, name: &str) -> Result<Option<User>> {
+    async fn find_user(&self, domain_id: &DomainId, name: &str) -> Result<Option<User>> {
         let row = sqlx::query("SELECT id, domain_id, name, password_hash FROM users WHERE domain_id = $1 AND name = $2")
             .bind(domain_id.to_string())
             .bind(name.to_string())
@@ -172,7 +177,7 @@ impl IdentityStore for SqlStore {
         rows.first().map(user_from_row).transpose()
     }
 
-    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>> {
         let row = sqlx::query("SELECT id, domain_id, name, password_hash FROM users WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.read)
@@ -181,7 +186,7 @@ impl IdentityStore for SqlStore {
         row.map(|r| user_from_row(&r)).transpose()
     }
 
-    async fn grant(&self, user_id: &str, project_id: &str) -> Result<()> {
+    async fn grant(&self, user_id: &UserId, project_id: &ProjectId) -> Result<()> {
         let r = sqlx::query("INSERT INTO role_assignments (user_id, project_id) VALUES ($1, $2)")
             .bind(user_id.to_string())
             .bind(project_id.to_string())
@@ -194,7 +199,7 @@ impl IdentityStore for SqlStore {
         }
     }
 
-    async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>> {
+    async fn user_projects(&self, user_id: &UserId) -> Result<Vec<Project>> {
         let rows = sqlx::query(
             "SELECT p.id, p.domain_id, p.name FROM projects p JOIN role_assignments r ON r.project_id = p.id \
              WHERE r.user_id = $1 ORDER BY p.created_us",
@@ -211,8 +216,8 @@ impl IdentityStore for SqlStore {
             "INSERT INTO tokens (digest, user_id, project_id, issued_us, expires_us, revoked) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(t.digest.clone())
-        .bind(t.user_id.clone())
-        .bind(t.project_id.clone())
+        .bind(t.user_id.to_string())
+        .bind(t.project_id.to_string())
         .bind(t.issued_us)
         .bind(t.expires_us)
         .bind(i64::from(t.revoked))
@@ -233,8 +238,8 @@ impl IdentityStore for SqlStore {
         row.map(|r| {
             Ok(TokenRecord {
                 digest: get(&r, "digest")?,
-                user_id: get(&r, "user_id")?,
-                project_id: get(&r, "project_id")?,
+                user_id: get_with(&r, "user_id", UserId::parse)?,
+                project_id: get_with(&r, "project_id", ProjectId::parse)?,
                 issued_us: get(&r, "issued_us")?,
                 expires_us: get(&r, "expires_us")?,
                 revoked: get::<i64>(&r, "revoked")? != 0,
@@ -258,7 +263,7 @@ impl IdentityStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(c.access.clone())
-        .bind(c.user_id.clone())
+        .bind(c.user_id.to_string())
         .bind(c.sealed_secret.clone())
         .bind(i64::from(c.enabled))
         .bind(c.description.clone())
@@ -280,12 +285,12 @@ impl IdentityStore for SqlStore {
         row.map(|r| credential_from_row(&r)).transpose()
     }
 
-    async fn list_credentials(&self, user_id: Option<&str>) -> Result<Vec<CredentialRecord>> {
+    async fn list_credentials(&self, user_id: Option<&UserId>) -> Result<Vec<CredentialRecord>> {
         let mut q = Q::new(
             "SELECT access, user_id, sealed_secret, enabled, description, created_us FROM credentials",
         );
         if let Some(u) = user_id {
-            let a = q.s(u);
+            let a = q.s(u.as_str());
             q.push(" WHERE user_id = ").push(&a);
         }
         q.push(" ORDER BY created_us");
@@ -334,16 +339,16 @@ impl IdentityStore for SqlStore {
 
 fn project_from_row(r: &AnyRow) -> Result<Project> {
     Ok(Project {
-        id: get(r, "id")?,
-        domain_id: get(r, "domain_id")?,
+        id: get_with(r, "id", ProjectId::parse)?,
+        domain_id: get_with(r, "domain_id", DomainId::parse)?,
         name: get(r, "name")?,
     })
 }
 
 fn user_from_row(r: &AnyRow) -> Result<User> {
     Ok(User {
-        id: get(r, "id")?,
-        domain_id: get(r, "domain_id")?,
+        id: get_with(r, "id", UserId::parse)?,
+        domain_id: get_with(r, "domain_id", DomainId::parse)?,
         name: get(r, "name")?,
         password_hash: get(r, "password_hash")?,
     })
@@ -352,7 +357,7 @@ fn user_from_row(r: &AnyRow) -> Result<User> {
 fn credential_from_row(r: &AnyRow) -> Result<CredentialRecord> {
     Ok(CredentialRecord {
         access: get(r, "access")?,
-        user_id: get(r, "user_id")?,
+        user_id: get_with(r, "user_id", UserId::parse)?,
         sealed_secret: get(r, "sealed_secret")?,
         enabled: get::<i64>(r, "enabled")? != 0,
         description: get(r, "description")?,

@@ -1,9 +1,10 @@
 //! The SQL of raw datapoints, rollups and retention.
 
-use super::{Backend, SqlStore, buckets, get, get_id, get_project_id, internal};
-use crate::measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
+use super::{Backend, SqlStore, buckets, get, get_id, get_project_id, internal, partitions};
+use crate::measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 use crate::{MeasurementStore, Result};
 use async_trait::async_trait;
+use domain::retention::{Level, Retention};
 use domain::{MonitorId, ProjectId};
 use sqlx::{AssertSqlSafe, Row};
 use std::sync::atomic::Ordering;
@@ -148,15 +149,7 @@ impl MeasurementStore for SqlStore {
     }
 
     async fn prune_points(&self, before_ms: i64) -> Result<u64> {
-        let r = sqlx::query(
-            "DELETE FROM monitor_points WHERE bucket_ms <= $1 AND window_start_ms < $2",
-        )
-        .bind(buckets::point_bucket(before_ms))
-        .bind(before_ms)
-        .execute(&self.write)
-        .await
-        .map_err(internal)?;
-        Ok(r.rows_affected())
+        buckets::prune(&self.write, buckets::Table::Points, before_ms).await
     }
 
     async fn roll_up(&self, period_s: i64, until_ms: i64) -> Result<u64> {
@@ -229,13 +222,45 @@ impl MeasurementStore for SqlStore {
     }
 
     async fn prune_rollups(&self, period_s: i64, before_ms: i64) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM monitor_rollups WHERE period = $1 AND bucket_ms < $2")
-            .bind(period_s)
-            .bind(before_ms)
-            .execute(&self.write)
-            .await
-            .map_err(internal)?;
-        Ok(r.rows_affected())
+        buckets::prune(&self.write, buckets::Table::Rollups(period_s), before_ms).await
+    }
+
+    async fn apply_retention(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+    ) -> Vec<(Level, Result<Pruned>)> {
+        let mut done = Vec::with_capacity(Level::ALL.len());
+        let levels: Vec<_> = retention.levels().collect();
+        for (i, &(level, keep)) in levels.iter().enumerate() {
+            let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            let by_age = now_ms.saturating_sub(keep_ms);
+            let outcome = match levels.get(i + 1) {
+                // What the next level has not been rolled up from yet stays,
+                // however old (rollups stopped, or a level kept shorter than
+                // the next period).
+                Some(&(Level::Rollup(next), _)) => match self.watermark(next).await {
+                    Ok(Some(rolled)) => Ok(by_age.min(rolled)),
+                    Ok(None) => Ok(i64::MIN),
+                    Err(e) => Err(e),
+                },
+                _ => Ok(by_age),
+            };
+            let pruned = match outcome {
+                Ok(i64::MIN) => Ok(Pruned::default()),
+                Ok(before) => self.prune_level(level, before).await,
+                Err(e) => Err(e),
+            };
+            done.push((level, pruned));
+        }
+        done
+    }
+
+    async fn prepare_partitions(&self, retention: &Retention, now_ms: i64) -> Result<u64> {
+        match self.backend {
+            Backend::Sqlite => Ok(0),
+            Backend::Postgres => partitions::prepare(&self.write, retention, now_ms).await,
+        }
     }
 }
 
@@ -285,6 +310,34 @@ async fn read_watermark(
 }
 
 impl SqlStore {
+    /// Removes `level`'s data older than `before_ms`: rows on SQLite; on
+    /// PostgreSQL the partitions wholly before it, and rows only below the
+    /// time partitions (in the default partition).
+    async fn prune_level(&self, level: Level, before_ms: i64) -> Result<Pruned> {
+        let table = match level {
+            Level::Raw => buckets::Table::Points,
+            Level::Rollup(p) => buckets::Table::Rollups(p),
+        };
+        let (partitions, rows_before) = match self.backend {
+            Backend::Sqlite => (0, before_ms),
+            Backend::Postgres => {
+                let (dropped, lowest) =
+                    partitions::drop_before(&self.write, level, before_ms).await?;
+                (dropped, lowest.map_or(before_ms, |lo| lo.min(before_ms)))
+            }
+        };
+        let rows = buckets::prune(&self.write, table, rows_before).await?;
+        Ok(Pruned { rows, partitions })
+    }
+
+    /// How far `period_s` has been rolled up (`None`: not yet).
+    async fn watermark(&self, period_s: i64) -> Result<Option<i64>> {
+        let mut tx = self.read.begin().await.map_err(internal)?;
+        let wm = read_watermark(&mut tx, period_s).await?;
+        tx.rollback().await.map_err(internal)?;
+        Ok(wm)
+    }
+
     /// Rolls one period up to `until_ms`, from the raw windows (the first
     /// period, or one that is not in [`ROLLUP_PERIODS`]) or from the period
     /// below, never past what that period has rolled up.

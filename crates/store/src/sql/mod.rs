@@ -7,6 +7,7 @@ mod bulk;
 mod identity;
 mod measurements;
 mod nodes;
+mod partitions;
 mod probing;
 mod resources;
 
@@ -263,6 +264,13 @@ where
 pub(crate) fn get_id<T: ResourceId>(row: &AnyRow, col: &str) -> Result<T> {
     let s: String = get(row, col)?;
     T::parse(&s).ok_or_else(|| DomainError::Internal(format!("stored {col} is not a UUID: {s:?}")))
+}
+
+/// An id from a column, parsed by `parse` (an id that does not parse is a
+/// damaged store, reported as internal).
+pub(crate) fn get_with<T>(row: &AnyRow, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    let s: String = get(row, col)?;
+    parse(&s).ok_or_else(|| DomainError::Internal(format!("stored {col} is not an id: {s:?}")))
 }
 
 /// A project id from a column.

@@ -678,7 +678,8 @@ impl ResourceStore for SqlStore {
             conn.check_cgw_change(&cgw_id)?;
         }
         let used = used_tunnels(&mut tx, &conn.vgw_id).await?;
-        conn.apply_update(req, &self.now_wire(), &used)?;
+        let gw = load_gateway(&mut tx, p, &conn.vgw_id).await?;
+        conn.apply_update(req, &self.now_wire(), &used, &gw.local_subnets)?;
         let mut stored = conn.clone();
         stored.connection_monitor_id = None;
         sqlx::query(

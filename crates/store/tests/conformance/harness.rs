@@ -30,6 +30,10 @@ pub fn now() -> DateTime<Utc> {
 
 /// Moves the suite clock on (for every case: cases only ever need time to
 /// pass, never to stand at a particular instant).
+#[allow(
+    dead_code,
+    reason = "every suite that includes the harness has the clock; not every one moves it"
+)]
 pub fn advance_ms(ms: i64) {
     OFFSET_MS.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
 }
@@ -115,6 +119,19 @@ impl TestDb {
                     _slot: Some(slot),
                 })
             }
+        }
+    }
+
+    /// The PostgreSQL URL of this database (`None` on SQLite), for cases
+    /// that look at the server's catalog.
+    #[allow(
+        dead_code,
+        reason = "not every suite that includes the harness reads the catalog"
+    )]
+    pub fn postgres_url(&self) -> Option<&str> {
+        match &self.place {
+            Place::Sqlite(_) => None,
+            Place::Postgres { url, .. } => Some(url),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Identity: domains, projects, users, tokens, credentials, `meta`.
 
 use super::*;
+use domain::{DomainId, UserId};
 
 // ---------- IAM ----------
 
@@ -9,7 +10,7 @@ pub(crate) async fn iam_domains_projects_and_users(store: &SqlStore) {
 
     let d = store.create_domain("acme").await.unwrap();
     assert_eq!(d.name, "acme");
-    assert_eq!(d.id.len(), 32);
+    assert_eq!(d.id.as_str().len(), 32);
     assert_eq!(
         store.create_domain("acme").await,
         Err(invalid(r#"domain "acme" already exists"#))
@@ -17,7 +18,12 @@ pub(crate) async fn iam_domains_projects_and_users(store: &SqlStore) {
     assert_eq!(store.find_domain("acme").await, Ok(Some(d.clone())));
     assert_eq!(store.get_domain(&d.id).await, Ok(Some(d.clone())));
     assert_eq!(store.find_domain("nobody").await, Ok(None));
-    assert_eq!(store.get_domain("0".repeat(32).as_str()).await, Ok(None));
+    assert_eq!(
+        store
+            .get_domain(&DomainId::parse(&"0".repeat(32)).unwrap())
+            .await,
+        Ok(None)
+    );
     let other = store.create_domain("globex").await.unwrap();
 
     let p1 = store.create_project(&d.id, "region-1").await.unwrap();
@@ -25,7 +31,11 @@ pub(crate) async fn iam_domains_projects_and_users(store: &SqlStore) {
         (p1.domain_id.as_str(), p1.name.as_str()),
         (d.id.as_str(), "region-1")
     );
-    assert!(ProjectId::parse(&p1.id).is_some(), "project id {}", p1.id);
+    assert!(
+        ProjectId::parse(p1.id.as_str()).is_some(),
+        "project id {}",
+        p1.id
+    );
     assert_eq!(
         store.create_project(&other.id, "region-1").await,
         Err(invalid(r#"project "region-1" already exists"#))
@@ -34,7 +44,12 @@ pub(crate) async fn iam_domains_projects_and_users(store: &SqlStore) {
     assert_eq!(store.find_project("region-1").await, Ok(Some(p1.clone())));
     assert_eq!(store.get_project(&p2.id).await, Ok(Some(p2.clone())));
     assert_eq!(store.find_project("region-3").await, Ok(None));
-    assert_eq!(store.get_project(&"f".repeat(32)).await, Ok(None));
+    assert_eq!(
+        store
+            .get_project(&ProjectId::parse(&"f".repeat(32)).unwrap())
+            .await,
+        Ok(None)
+    );
     assert_eq!(store.list_projects().await, Ok(vec![p1, p2]));
 
     let u = store
@@ -57,7 +72,12 @@ pub(crate) async fn iam_domains_projects_and_users(store: &SqlStore) {
     assert_eq!(store.find_user(&d.id, "alice").await, Ok(Some(u.clone())));
     assert_eq!(store.find_user(&other.id, "alice").await, Ok(None));
     assert_eq!(store.get_user(&u.id).await, Ok(Some(u.clone())));
-    assert_eq!(store.get_user(&"0".repeat(32)).await, Ok(None));
+    assert_eq!(
+        store
+            .get_user(&UserId::parse(&"0".repeat(32)).unwrap())
+            .await,
+        Ok(None)
+    );
     assert_eq!(store.find_user_any_domain("alice").await, Ok(Some(u)));
     assert_eq!(store.find_user_any_domain("bob").await, Ok(None));
 
@@ -127,9 +147,9 @@ pub(crate) async fn iam_credentials_crud(store: &SqlStore) {
     let d = store.create_domain("acme").await.unwrap();
     let alice = store.create_user(&d.id, "alice", "h").await.unwrap();
     let bob = store.create_user(&d.id, "bob", "h").await.unwrap();
-    let cred = |access: &str, user: &str, created_us: i64| CredentialRecord {
+    let cred = |access: &str, user: &UserId, created_us: i64| CredentialRecord {
         access: access.into(),
-        user_id: user.into(),
+        user_id: user.clone(),
         sealed_secret: format!("sealed-{access}"),
         enabled: true,
         description: format!("key {access}"),

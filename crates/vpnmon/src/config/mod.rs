@@ -27,9 +27,10 @@ mod raw;
 mod tests;
 
 pub use flags::{CONFIG_ENV, CONFIG_FLAG, Flags, ServeFlags, StoreFlags};
-pub use raw::{Raw, Show, Switch, format_duration, seconds};
+pub use raw::{Levels, Raw, Show, Switch, format_duration, seconds};
 
 use anyhow::anyhow;
+use domain::retention::Retention;
 use serde_json::Value;
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -131,15 +132,14 @@ settings! {
         default: true,
         parse: |Switch(on)| keep(on),
     }
-    /// Keep raw datapoints this long.
-    retention: Duration {
+    /// Keep each level this long: LEVEL=DUR,... (raw, 60, 300, 1200, 3600, 14400, 86400; others default) or DUR for raw.
+    retention: Retention {
         flag: "retention",
-        value: "DUR",
+        value: "LEVEL=DUR,...",
         env: "VPNMON_RETENTION",
-        raw: String,
-        default: Duration::from_secs(7 * 24 * 3600),
-        parse: duration,
-        json: retention_json,
+        raw: Levels,
+        default: Retention::cloud_eye(),
+        parse: parse_retention,
     }
     /// Prometheus metrics listener, or `off`.
     metrics_listen: Option<SocketAddr> {
@@ -345,7 +345,7 @@ impl Layer {
 
 impl Resolved {
     /// `config show -o json`: one object keyed by config-file key; durations
-    /// in seconds, `retention` per level (`{"raw": seconds}`).
+    /// in seconds, `retention` per level (`{"raw": seconds, "60": seconds, ...}`).
     pub fn to_json(&self) -> Value {
         Value::Object(
             self.settings
@@ -464,9 +464,13 @@ fn duration(s: String) -> Result<Duration, String> {
     parse_duration(&s)
 }
 
-/// Retention per rollup level; only raw datapoints have one today.
-fn retention_json(raw: &Duration) -> Value {
-    serde_json::json!({ "raw": seconds(*raw) })
+fn parse_retention(raw: Levels) -> Result<Retention, String> {
+    match &raw {
+        Levels::Text(text) => Retention::parse(text),
+        Levels::Table(table) => {
+            Retention::from_pairs(table.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        }
+    }
 }
 
 pub use domain::time::parse_duration;

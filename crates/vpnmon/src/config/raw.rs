@@ -10,8 +10,10 @@
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, parser::MatchesError, value_parser};
+use domain::retention::Retention;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -125,6 +127,31 @@ impl Raw for Switch {
     }
 }
 
+/// A retention schedule as written: text from a flag, a variable or the
+/// file (`raw=2d,300=10d`, or a plain duration for the raw windows), or a
+/// table in the file (`retention = { raw = "2d", 300 = "10d" }`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Levels {
+    /// `LEVEL=DURATION,...` or a duration.
+    Text(String),
+    /// Level -> duration.
+    Table(BTreeMap<String, String>),
+}
+
+impl Raw for Levels {
+    fn shape(arg: Arg) -> Arg {
+        arg.action(ArgAction::Set)
+            .value_parser(value_parser!(String))
+    }
+    fn from_matches(m: &ArgMatches, id: &str) -> Result<Option<Self>, MatchesError> {
+        Ok(m.try_get_one::<String>(id)?.cloned().map(Levels::Text))
+    }
+    fn from_env(text: &OsStr) -> Result<Self, String> {
+        utf8(text).map(|t| Levels::Text(t.to_owned()))
+    }
+}
+
 /// A resolved value as `config show` prints it: JSON (durations in seconds)
 /// and text (as one would write it in the file, without quotes).
 pub trait Show {
@@ -198,6 +225,21 @@ impl Show for Duration {
     }
     fn text(&self) -> String {
         format_duration(*self)
+    }
+}
+
+/// Per level, the seconds it is kept (`{"raw": 172800, "60": 172800, ...}`);
+/// as text, as the flag takes it.
+impl Show for Retention {
+    fn json(&self) -> Value {
+        Value::Object(
+            self.levels()
+                .map(|(level, keep)| (level.to_string(), seconds(keep)))
+                .collect(),
+        )
+    }
+    fn text(&self) -> String {
+        self.to_string()
     }
 }
 

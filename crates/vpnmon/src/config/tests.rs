@@ -379,7 +379,9 @@ fn config_show_json_is_keyed_by_file_key_with_durations_in_seconds() {
             "probe_count": 3,
             "probe_timeout": 0.25,
             "probe": true,
-            "retention": {"raw": 604800},
+            // Cloud Eye's schedule by default.
+            "retention": {"raw": 172800, "60": 172800, "300": 864000, "1200": 1728000,
+                          "3600": 13392000, "14400": 25920000, "86400": 157680000},
             "metrics_listen": "127.0.0.1:9180",
             "node_name": null,
             "metrics_max_monitors": 1000,
@@ -413,7 +415,14 @@ fn config_show_text_says_where_each_value_came_from() {
         line("probe_count"),
         ["probe_count", "4", "VPNMON_PROBE_COUNT"]
     );
-    assert_eq!(line("retention"), ["retention", "7d", "default"]);
+    assert_eq!(
+        line("retention"),
+        [
+            "retention",
+            "raw=2d,60=2d,300=10d,1200=20d,3600=155d,14400=300d,86400=5y",
+            "default"
+        ]
+    );
     assert_eq!(line("database_url"), ["database_url", "-", "default"]);
     assert_eq!(text.lines().count(), SPECS.len());
 }
@@ -468,6 +477,65 @@ fn every_setting_is_in_the_readme_table() {
         let key = [format!("`{}`", spec.key), format!("`{} = ", spec.key)];
         assert!(key.iter().any(|k| row.contains(k)), "{row}");
     }
+}
+
+#[test]
+fn retention_is_set_per_level_by_flag_env_or_file_table() {
+    let level = |r: &Resolved, l: &str| r.to_json()["retention"][l].clone();
+    let r = serve_flags(&["--retention", "raw=36h,300=12d,86400=6y"])
+        .resolve_with(&env_of(&[]))
+        .unwrap();
+    assert_eq!(level(&r, "raw"), 36 * 3600);
+    assert_eq!(level(&r, "60"), 2 * 86400, "not named: the default");
+    assert_eq!(level(&r, "300"), 12 * 86400);
+    assert_eq!(level(&r, "86400"), 6 * 365 * 86400);
+    let env = env_of(&[("VPNMON_RETENTION", "1200=30d")]);
+    let r = serve_flags(&[]).resolve_with(&env).unwrap();
+    assert_eq!(level(&r, "1200"), 30 * 86400);
+    // In the file: a string, or a table of levels.
+    let file =
+        Layer::from_toml("retention = { raw = \"3d\", 60 = \"3d\", 300 = \"10d\" }\n").unwrap();
+    let layers = Layers {
+        file,
+        ..Layers::default()
+    };
+    let r = resolve(&layers).unwrap();
+    assert_eq!(level(&r, "raw"), 3 * 86400);
+    assert_eq!(level(&r, "60"), 3 * 86400);
+    assert_eq!(r.source("retention"), Source::File);
+    // A plain duration is the raw level, as it always was.
+    let r = serve_flags(&["--retention", "7d"])
+        .resolve_with(&env_of(&[]))
+        .unwrap();
+    assert_eq!(level(&r, "raw"), 7 * 86400);
+    assert_eq!(level(&r, "60"), 7 * 86400, "raised to the raw level");
+}
+
+#[test]
+fn retention_refuses_a_level_kept_shorter_than_the_level_below_it() {
+    let e = serve_flags(&["--retention", "raw=3d,60=2d"])
+        .resolve_with(&env_of(&[]))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--retention: level 60 (2d) would be kept shorter than level raw below it (3d); \
+         keep each level at least as long as the one below it"
+    );
+    let e = serve_flags(&[])
+        .resolve_with(&env_of(&[("VPNMON_RETENTION", "300=1d")]))
+        .unwrap_err();
+    assert!(e.to_string().contains("level 300 (1d)"), "{e}");
+    assert!(e.to_string().contains("level 60 below it (2d)"), "{e}");
+    let e = Layer::from_toml("retention = { 30 = \"1d\" }\n").unwrap();
+    let e = resolve(&Layers {
+        file: e,
+        ..Layers::default()
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--retention: unknown level \"30\" (levels: raw, 60, 300, 1200, 3600, 14400, 86400)"
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! Periodic work over all monitors: retention of raw datapoints, rollups
-//! into the CES periods (and their retention), and handing freed memory
-//! back to the system.
+//! Periodic work over all monitors: rollups into the CES periods,
+//! retention per level (raw windows and each rollup period at its own age),
+//! and handing freed memory back to the system.
 
 use super::ProbeData;
 use super::persist::ms;
+use domain::retention::Retention;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
@@ -11,21 +12,41 @@ use tokio::sync::watch;
 /// How often freed memory is handed back to the system.
 pub(crate) const TRIM_EVERY: Duration = Duration::from_secs(60);
 
-/// Deletes raw datapoints older than the retention.
+/// How often retention runs. Each pass deletes what aged out since the last
+/// one, in bounded steps (the store's `prune_*`), so a pass is short and
+/// never holds SQLite's write lock for long.
+pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Applies the retention schedule: every level (raw windows, each rollup
+/// period) loses what is older than its own age; on PostgreSQL the time
+/// partitions about to be written are created first, ahead of time (the
+/// pass runs every 10 minutes, partitions are at least 6 hours wide).
 pub(crate) async fn prune(
     store: Arc<dyn ProbeData>,
-    retention: Duration,
+    retention: Retention,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let before = ms(SystemTime::now()) - retention.as_millis() as i64;
-        match store.prune_points(before).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned old datapoints"),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot prune datapoints"),
+        let now = ms(SystemTime::now());
+        match store.prepare_partitions(&retention, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(created = n, "retention: time partitions created ahead"),
+            Err(e) => tracing::error!(error = %e, "retention: cannot create time partitions"),
+        }
+        for (level, outcome) in store.apply_retention(&retention, now).await {
+            match outcome {
+                Ok(p) if p.rows == 0 && p.partitions == 0 => {}
+                Ok(p) => tracing::info!(
+                    %level,
+                    rows = p.rows,
+                    partitions = p.partitions,
+                    "retention: pruned old measurements"
+                ),
+                Err(e) => tracing::error!(%level, error = %e, "retention: cannot prune"),
+            }
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = stop.changed() => return,
         }
     }
@@ -33,16 +54,13 @@ pub(crate) async fn prune(
 
 /// Rolls raw windows up into the CES periods once their buckets are
 /// complete (a bucket is rolled once its end is two windows in the past,
-/// so late windows are in), and prunes old rollups.
+/// so late windows are in).
 pub(crate) async fn roll_up(
     store: Arc<dyn ProbeData>,
     window: Duration,
-    retention: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let lag = (window * 2 + super::persist::FLUSH_EVERY * 2).as_millis() as i64;
-    // Rollups outlive raw points: at least 180 days.
-    let keep = retention.max(Duration::from_secs(180 * 86400)).as_millis() as i64;
     loop {
         let now = ms(SystemTime::now());
         // Rolling the longest period rolls every shorter one first (each
@@ -52,11 +70,6 @@ pub(crate) async fn roll_up(
             Ok(n) if n > 0 => tracing::debug!(period = top, rows = n, "rolled up datapoints"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot roll up datapoints"),
-        }
-        for p in store::ROLLUP_PERIODS {
-            if let Err(e) = store.prune_rollups(p, now - keep).await {
-                tracing::error!(period = p, error = %e, "cannot prune rollups");
-            }
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(20)) => {}

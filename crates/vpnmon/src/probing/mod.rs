@@ -24,7 +24,7 @@ pub use registry::ProbeWatcher;
 use crate::config::Settings;
 use crate::health::{NodeHealth, supervise};
 use crate::membership::view::View;
-use crate::metrics::Metrics;
+use crate::prometheus::Metrics;
 use probe::{Engine, EngineConfig, EngineHandle};
 use registry::Registry;
 use std::sync::Arc;
@@ -101,12 +101,7 @@ impl ProbeService {
                 "rollups",
                 health.clone(),
                 stop_rx.clone(),
-                jobs::roll_up(
-                    store,
-                    settings.probe_interval,
-                    settings.retention,
-                    stop_rx.clone(),
-                ),
+                jobs::roll_up(store, settings.probe_interval, stop_rx.clone()),
             ),
         ];
         Ok(ProbeService {

@@ -5,7 +5,7 @@
 
 use super::ProbeData;
 use super::registry::Registry;
-use crate::metrics::Metrics;
+use crate::prometheus::{Metrics, WriteLabels};
 use domain::{MonitorId, ProjectId};
 use probe::ProbeEvent;
 use std::sync::Arc;
@@ -183,7 +183,9 @@ async fn flush(ctx: &Ctx, pending: &mut Pending, points: bool) {
             Ok(()) => pending.updates.clear(),
             Err(e) => {
                 tracing::error!(error = %e, updates = pending.updates.len(), "cannot record monitor status and link states; will retry");
-                cap_backlog(&mut pending.updates, "monitor updates");
+                ctx.write_failed(UPDATES);
+                let dropped = cap_backlog(&mut pending.updates, MAX_BACKLOG, UPDATES);
+                ctx.dropped(UPDATES, dropped);
             }
         }
     }
@@ -216,21 +218,51 @@ async fn flush(ctx: &Ctx, pending: &mut Pending, points: bool) {
                 // Keep the rest for the next flush; cap memory if the store
                 // stays down.
                 tracing::error!(error = %e, points = batch.len() - written, "cannot write datapoints; will retry");
+                ctx.write_failed(POINTS);
                 break;
             }
         }
     }
     batch.drain(..written);
-    cap_backlog(batch, "datapoints");
+    let dropped = cap_backlog(batch, MAX_BACKLOG, POINTS);
+    ctx.dropped(POINTS, dropped);
 }
 
-/// Keep at most a million unwritten items while the store is down; the
-/// oldest go first.
-fn cap_backlog<T>(items: &mut Vec<T>, what: &str) {
-    const MAX_BACKLOG: usize = 1_000_000;
-    if items.len() > MAX_BACKLOG {
-        let drop = items.len() - MAX_BACKLOG;
-        items.drain(..drop);
-        tracing::error!(dropped = drop, what, "write backlog full; oldest dropped");
+/// The `what` label of datapoint writes.
+const POINTS: &str = "datapoints";
+/// The `what` label of status and link-state writes.
+const UPDATES: &str = "monitor_updates";
+
+/// Most unwritten items of each kind kept while the store is down (about
+/// 100 MB of datapoints): measurements that cannot be stored are dropped,
+/// counted and logged, not queued without bound.
+const MAX_BACKLOG: usize = 1_000_000;
+
+impl Ctx {
+    fn write_failed(&self, what: &'static str) {
+        self.metrics
+            .store_write_errors
+            .get_or_create(&WriteLabels { what })
+            .inc();
     }
+    fn dropped(&self, what: &'static str, n: usize) {
+        if n > 0 {
+            self.metrics
+                .store_backlog_dropped
+                .get_or_create(&WriteLabels { what })
+                .inc_by(n as u64);
+        }
+    }
+}
+
+/// Keeps at most `max` unwritten items; the oldest go first. Returns how
+/// many were dropped.
+pub(crate) fn cap_backlog<T>(items: &mut Vec<T>, max: usize, what: &str) -> usize {
+    if items.len() <= max {
+        return 0;
+    }
+    let drop = items.len() - max;
+    items.drain(..drop);
+    tracing::error!(dropped = drop, what, "write backlog full; oldest dropped");
+    drop
 }

@@ -4,7 +4,7 @@
 
 use crate::membership::Fence;
 use crate::membership::view::{Ownership, View};
-use crate::metrics::{Metrics, MonitorLabels};
+use crate::prometheus::{Metrics, MonitorLabels};
 use api::MonitorWatcher;
 use domain::{ConnectionId, MonitorId, ProjectId};
 use probe::{EngineHandle, MonitorSpec};

@@ -4,7 +4,7 @@
 
 use super::persist::{DRAIN_EVERY, FLUSH_AT, POINTS_EVERY, persist};
 use super::registry::Registry;
-use crate::metrics::Metrics;
+use crate::prometheus::Metrics;
 use async_trait::async_trait;
 use domain::{ConnectionId, DomainError, MonitorId, ProjectId};
 use probe::{MonitorSpec, ProbeEvent, WindowStats};
@@ -118,6 +118,20 @@ impl MeasurementStore for FakeStore {
         Ok(Vec::new())
     }
     async fn prune_rollups(&self, _: i64, _: i64) -> store::Result<u64> {
+        Ok(0)
+    }
+    async fn apply_retention(
+        &self,
+        _: &domain::retention::Retention,
+        _: i64,
+    ) -> Vec<(domain::retention::Level, store::Result<store::Pruned>)> {
+        Vec::new()
+    }
+    async fn prepare_partitions(
+        &self,
+        _: &domain::retention::Retention,
+        _: i64,
+    ) -> store::Result<u64> {
         Ok(0)
     }
 }
@@ -301,6 +315,58 @@ async fn a_failing_store_is_retried_at_most_once_per_drain_period_and_nothing_is
     );
     r.stop.send(true).unwrap();
     r.task.await.unwrap();
+}
+
+#[test]
+fn a_full_backlog_drops_the_oldest_and_says_how_many() {
+    let mut items: Vec<u32> = (0..10).collect();
+    assert_eq!(super::persist::cap_backlog(&mut items, 10, "t"), 0);
+    assert_eq!(super::persist::cap_backlog(&mut items, 4, "t"), 6);
+    assert_eq!(items, vec![6, 7, 8, 9]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_writes_are_counted_by_kind() {
+    let store = Arc::new(FakeStore::default());
+    store.failing.store(true, Ordering::SeqCst);
+    let registry = Registry::default();
+    let project = ProjectId::generate();
+    let id = Uuid::new_v4();
+    registry.lock().insert(
+        &MonitorSpec {
+            id,
+            source: "127.0.0.2".parse().unwrap(),
+            destination: "127.0.0.3".parse().unwrap(),
+        },
+        &project,
+        ConnectionId::random(),
+    );
+    let metrics = Metrics::new(0);
+    let (events, rx) = mpsc::channel(16);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(persist(
+        store.clone(),
+        rx,
+        registry,
+        metrics.clone(),
+        stop_rx,
+    ));
+    events.send(window(id, 0)).await.unwrap();
+    events
+        .send(ProbeEvent::FirstProbeSent { id })
+        .await
+        .unwrap();
+    run_for(POINTS_EVERY + DRAIN_EVERY).await;
+    let errors = |what: &'static str| {
+        metrics
+            .store_write_errors
+            .get_or_create(&crate::prometheus::WriteLabels { what })
+            .get()
+    };
+    assert!(errors("datapoints") >= 1);
+    assert!(errors("monitor_updates") >= 1);
+    stop.send(true).unwrap();
+    task.await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]

@@ -249,3 +249,45 @@ async fn tenants_are_isolated_on_every_endpoint() {
     .assert_error(403, "VPN.0003");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn x_project_id_of_another_project_is_refused_with_a_token_too() {
+    let app = TestApp::spawn().await;
+    let (_, other_project) = app.other_tenant("xproj").await;
+    let path = format!("{}{}", app.base, app.v5("/customer-gateways"));
+    let with_header = |p: &str| {
+        app.client
+            .get(&path)
+            .header("X-Auth-Token", &app.token)
+            .header("X-Project-Id", p.to_string())
+    };
+    let r = TestApp::finish(with_header(&other_project)).await;
+    let msg = r.assert_error(403, "VPN.0003");
+    assert!(
+        !msg.contains(&other_project),
+        "no echo of the header: {msg}"
+    );
+    // The path's own project in the header is fine.
+    let r = TestApp::finish(with_header(&app.project_id)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_are_answered_alike() {
+    let app = TestApp::spawn().await;
+    let wrong = app
+        .login_raw("vpnmon", "admin", "Not-the-password-1", "local-1")
+        .await;
+    let unknown = app
+        .login_raw("vpnmon", "nobody-here", "Not-the-password-1", "local-1")
+        .await;
+    let unknown_domain = app
+        .login_raw("no-such-domain", "admin", "Not-the-password-1", "local-1")
+        .await;
+    let a = wrong.assert_error(401, "APIGW.0301");
+    assert_eq!(unknown.assert_error(401, "APIGW.0301"), a);
+    assert_eq!(unknown_domain.assert_error(401, "APIGW.0301"), a);
+    assert!(!a.contains("nobody") && !a.contains("admin"), "{a}");
+    app.stop().await;
+}

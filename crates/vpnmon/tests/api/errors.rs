@@ -120,6 +120,46 @@ async fn malformed_bodies_are_400_naming_the_problem() {
 }
 
 #[tokio::test]
+async fn trailing_data_after_the_json_document_is_400_and_nothing_is_created() {
+    let app = TestApp::spawn().await;
+    let cases: [&[u8]; 3] = [
+        b"{\"customer_gateway\":{\"id_value\":\"127.0.0.60\"}}xyz",
+        b"{\"customer_gateway\":{\"id_value\":\"127.0.0.60\"}}{\"customer_gateway\":{\"colour\":1}}",
+        b"{\"customer_gateway\":{\"id_value\":\"127.0.0.60\"}} ,",
+    ];
+    for body in cases {
+        let r = raw_post(
+            &app,
+            "/customer-gateways",
+            Some("application/json"),
+            body.to_vec(),
+        )
+        .await;
+        let msg = r.assert_error(400, "VPN.0001");
+        assert!(
+            msg.contains("unexpected data after the JSON object"),
+            "{:?}: {msg}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Whitespace after the document is fine.
+    let r = raw_post(
+        &app,
+        "/customer-gateways",
+        Some("application/json"),
+        b"{\"customer_gateway\":{\"id_value\":\"127.0.0.61\"}} \n".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.raw);
+    let listed = app.get("/customer-gateways").await;
+    assert_eq!(
+        listed.body["customer_gateways"].as_array().map(Vec::len),
+        Some(1)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn gateway_validation_names_fields() {
     let app = TestApp::spawn().await;
     let base = || {

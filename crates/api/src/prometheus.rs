@@ -1,4 +1,4 @@
-//! API request metrics: counts by route template, method and status, and
+//! API request metrics for Prometheus: counts by route template, method and status, and
 //! latency by route template and method. Route templates (not raw paths)
 //! keep label cardinality bounded by the number of routes.
 

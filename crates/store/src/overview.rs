@@ -1,0 +1,125 @@
+//! The dashboard's overview: every monitor of a project with what a table
+//! row shows (its connection's name, link state, newest window), in two
+//! queries however many monitors there are.
+//!
+//! The newest window is looked for in a recent time range only
+//! (`since_ms`): raw datapoints are keyed time-major (see
+//! the `buckets` module of the SQL store), so "the newest window of every monitor" is one
+//! contiguous scan of the last few buckets, grouped by monitor, instead of
+//! one lookup per monitor. A monitor without a window in that range has
+//! none to show (it is not being probed, or vpnmon was down).
+
+use crate::Result;
+use crate::measurements::WindowPoint;
+use crate::probing::LinkState;
+use crate::sql::{SqlStore, buckets, get, get_id, get_project_id, internal};
+use async_trait::async_trait;
+use domain::{MonitorId, ProjectId};
+use std::collections::HashMap;
+
+/// One monitor as the overview shows it: a row of text for a table (its
+/// ids as the wire shows them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverviewRow {
+    pub monitor_id: String,
+    pub vpn_connection_id: String,
+    /// The connection's `name`.
+    pub connection_name: String,
+    pub source_ip: String,
+    pub destination_ip: String,
+    pub status: String,
+    pub link: LinkState,
+    /// The newest window that started at or after `since_ms`.
+    pub last: Option<WindowPoint>,
+}
+
+/// The overview query, a capability of its own.
+#[async_trait]
+pub trait OverviewStore: Send + Sync {
+    /// Every monitor of project `p` (in creation order) with its newest
+    /// window that started at or after `since_ms`.
+    async fn overview(&self, p: &ProjectId, since_ms: i64) -> Result<Vec<OverviewRow>>;
+}
+
+#[async_trait]
+impl OverviewStore for SqlStore {
+    async fn overview(&self, p: &ProjectId, since_ms: i64) -> Result<Vec<OverviewRow>> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.vpn_connection_id, m.status, m.body, m.link_up, m.link_changed_us, \
+               m.probe_note, c.body AS conn_body \
+             FROM connection_monitors m JOIN vpn_connections c ON c.id = m.vpn_connection_id \
+             WHERE m.project_id = $1 ORDER BY m.created_us, m.id",
+        )
+        .bind(p.as_str().to_string())
+        .fetch_all(&self.read)
+        .await
+        .map_err(internal)?;
+        // The newest window per monitor: one range scan of the recent
+        // buckets, grouped, joined back on the key.
+        let bucket = buckets::point_bucket(since_ms);
+        let points = sqlx::query(
+            "SELECT t.monitor_id, t.project_id, t.window_start_ms, t.sent, t.received, t.loss_pct, \
+               t.rtt_min_ms, t.rtt_avg_ms, t.rtt_max_ms, t.jitter_ms \
+             FROM monitor_points t JOIN \
+               (SELECT monitor_id, MAX(window_start_ms) AS w FROM monitor_points \
+                WHERE bucket_ms >= $1 AND project_id = $2 AND window_start_ms >= $3 \
+                GROUP BY monitor_id) l \
+               ON t.monitor_id = l.monitor_id AND t.window_start_ms = l.w \
+             WHERE t.bucket_ms >= $1 AND t.project_id = $2",
+        )
+        .bind(bucket)
+        .bind(p.as_str().to_string())
+        .bind(since_ms)
+        .fetch_all(&self.read)
+        .await
+        .map_err(internal)?;
+        let mut last: HashMap<MonitorId, WindowPoint> = HashMap::with_capacity(points.len());
+        for r in &points {
+            let w = WindowPoint {
+                monitor_id: get_id(r, "monitor_id")?,
+                project_id: get_project_id(r, "project_id")?,
+                window_start_ms: get(r, "window_start_ms")?,
+                sent: get(r, "sent")?,
+                received: get(r, "received")?,
+                loss_pct: get(r, "loss_pct")?,
+                rtt_min_ms: get(r, "rtt_min_ms")?,
+                rtt_avg_ms: get(r, "rtt_avg_ms")?,
+                rtt_max_ms: get(r, "rtt_max_ms")?,
+                jitter_ms: get(r, "jitter_ms")?,
+            };
+            last.insert(w.monitor_id, w);
+        }
+        rows.iter()
+            .map(|r| {
+                let id: MonitorId = get_id(r, "id")?;
+                let body = json_value(&get::<String>(r, "body")?)?;
+                let conn = json_value(&get::<String>(r, "conn_body")?)?;
+                let text = |v: &serde_json::Value, k: &str| {
+                    v.get(k)
+                        .and_then(|s| s.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                Ok(OverviewRow {
+                    vpn_connection_id: get(r, "vpn_connection_id")?,
+                    connection_name: text(&conn, "name"),
+                    source_ip: text(&body, "source_ip"),
+                    destination_ip: text(&body, "destination_ip"),
+                    status: get(r, "status")?,
+                    link: LinkState {
+                        up: get::<Option<i64>>(r, "link_up")?.map(|v| v != 0),
+                        changed_us: get(r, "link_changed_us")?,
+                        note: get(r, "probe_note")?,
+                    },
+                    last: last.remove(&id),
+                    monitor_id: id.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn json_value(body: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(body)
+        .map_err(|e| domain::DomainError::Internal(format!("stored record is not JSON: {e}")))
+}
