@@ -26,6 +26,7 @@ pub struct NodeHealth {
     lease: Mutex<Option<String>>,
     prober: Mutex<Option<Arc<dyn Fence>>>,
     metrics: Option<Arc<Metrics>>,
+    engine_death_noted: std::sync::atomic::AtomicBool,
 }
 
 impl NodeHealth {
@@ -84,6 +85,18 @@ impl NodeHealth {
         match self.engine.lock() {
             Ok(g) => g.as_ref().is_some_and(|e| !e.is_running()),
             Err(_) => true,
+        }
+    }
+
+    /// Records the end of the engine thread once (log, metric, fence), when
+    /// it has ended; the membership task asks every second.
+    pub fn note_engine_death(&self) {
+        if self.engine_dead()
+            && !self
+                .engine_death_noted
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.task_failed("engine", "the probe engine thread ended");
         }
     }
 

@@ -113,6 +113,7 @@ pub async fn run(
         if *stop.borrow() {
             core.leave("the node stops");
         } else if health.failed() {
+            health.note_engine_death();
             core.leave("a background task ended");
         }
         for action in core.poll(mono()) {

@@ -202,3 +202,56 @@ async fn concurrent_monitor_creates_through_two_nodes_give_one_201_and_one_vpn_0
     b.stop().await;
     drop_db(&admin_url, &db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_engine_dies_is_unready_and_leaves_and_the_other_takes_over() {
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipping: {PG_ENV} not set (see .ci/pg-setup.sh)");
+        return;
+    };
+    let (db, url) = fresh_db(&admin_url).await;
+    let a = node(&url, "node-a").await;
+    let (vgw, eip, _) = a.gateway().await;
+    let p = domain::ProjectId::parse(&a.project_id).unwrap();
+    let vgw = domain::GatewayId::parse(&vgw).unwrap();
+    let addrs: Vec<String> = (1..=30).map(|i| format!("127.0.3.{i}")).collect();
+    a.store
+        .bulk_monitored_links(&p, &vgw, &eip, &addrs, "Abcd1234!x")
+        .await
+        .unwrap();
+    let b = node(&url, "node-b").await;
+    until(
+        "both nodes probe, 30 in all",
+        Duration::from_secs(10),
+        || {
+            let (na, nb) = (engine_monitors(&a), engine_monitors(&b));
+            na > 0 && nb > 0 && na + nb == 30
+        },
+    )
+    .await;
+    // B's engine thread ends, as if it had died.
+    b.engine.clone().unwrap().shutdown().await;
+    let r = b.send(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, 503, "{}", r.raw);
+    assert_eq!(r.body["reason"], "the probe engine is not running");
+    // B leaves (within its 1 s health check), A sees it at its next renewal.
+    let took = until("node-a probes all 30", Duration::from_secs(8), || {
+        engine_monitors(&a) == 30
+    })
+    .await;
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let live: Vec<String> = a
+        .store
+        .live_nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(live, ["node-a"]);
+    let r = b.send(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, 503, "still unready after leaving: {}", r.raw);
+    a.stop().await;
+    b.stop().await;
+    drop_db(&admin_url, &db).await;
+}
