@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alarm;
 pub mod connection;
 pub mod customer_gateway;
 pub mod eip;
@@ -27,5 +28,6 @@ pub mod views;
 
 pub use error::DomainError;
 pub use ids::{
-    ConnectionId, CustomerGatewayId, DomainId, GatewayId, MonitorId, ProjectId, ResourceId, UserId,
+    AlarmId, ConnectionId, CustomerGatewayId, DomainId, GatewayId, MonitorId, ProjectId,
+    ResourceId, UserId,
 };
