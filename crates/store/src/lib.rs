@@ -11,9 +11,11 @@
 //!   ownership belong here;
 //! - [`MeasurementStore`]: raw window datapoints, rollups and retention;
 //! - [`OverviewStore`]: the dashboard's overview (every monitor with its
-//!   newest window, sorted and paged by the store).
+//!   newest window, sorted and paged by the store);
+//! - [`AlarmStore`]: Cloud Eye alarm rules, their history, and their
+//!   evaluation as raw windows are stored.
 //!
-//! [`Store`] is all four, for the wiring that needs everything; a part that
+//! [`Store`] is all of them, for the wiring that needs everything; a part that
 //! needs one capability takes that trait (the prober glue takes
 //! `ProbeStore + MeasurementStore`).
 //!
@@ -44,6 +46,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alarms;
 mod identity;
 mod measurements;
 mod overview;
@@ -51,6 +54,7 @@ mod probing;
 mod resources;
 mod sql;
 
+pub use alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
 pub use measurements::{Agg, ROLLUP_PERIODS, Rollup, WindowPoint};
 pub use overview::{OverviewRow, OverviewStore};
@@ -62,7 +66,8 @@ pub use sql::{Backend, SqlStore};
 /// store: `use store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore, Store,
+        AlarmStore, IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore,
+        Store,
     };
 }
 
@@ -81,12 +86,18 @@ pub type Result<T> = std::result::Result<T, DomainError>;
 
 /// Everything vpnmon persists: every capability at once.
 pub trait Store:
-    IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+    IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + AlarmStore + 'static
 {
 }
 
 impl<T> Store for T where
-    T: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+    T: IdentityStore
+        + ResourceStore
+        + ProbeStore
+        + MeasurementStore
+        + OverviewStore
+        + AlarmStore
+        + 'static
 {
 }
 

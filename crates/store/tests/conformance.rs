@@ -9,6 +9,8 @@
 //! Resources are created through the domain functions, as the API does, so
 //! the cases exercise the records the store really receives.
 
+#[path = "conformance/alarms.rs"]
+mod alarms;
 #[path = "conformance/harness.rs"]
 mod harness;
 #[path = "conformance/identity.rs"]
@@ -22,6 +24,7 @@ mod resources;
 
 // The cases, one module per store capability; the macro below names them
 // `sqlite::<case>` and `postgres::<case>`.
+use alarms::*;
 use identity::*;
 use measurements::*;
 use probing::*;
@@ -83,6 +86,12 @@ on_every_engine! {
         points_ranges_across_time_buckets,
         rollups_aggregate_each_window_once,
         longer_periods_roll_up_from_shorter_ones_exactly,
+        alarm_crud,
+        alarm_needs_a_connection_of_its_project,
+        alarm_list_pages_from_start_in_both_orders,
+        alarm_tenant_isolation,
+        alarm_evaluation_records_each_transition_once,
+        alarm_history_filters_and_pages,
     ],
     db: [
         data_survives_reopen,
