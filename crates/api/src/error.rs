@@ -38,11 +38,13 @@ pub enum Code {
     GatewayUnauthenticated,
     /// `ces.0014` 400: an invalid Cloud Eye request.
     CesInvalid,
+    /// `ces.0016` 404: no such alarm rule in this project.
+    CesNotFound,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 12] = [
         Code::VpnInvalid,
         Code::VpnInternal,
         Code::VpnForbidden,
@@ -54,6 +56,7 @@ impl Code {
         Code::GatewayBodyTooLarge,
         Code::GatewayUnauthenticated,
         Code::CesInvalid,
+        Code::CesNotFound,
     ];
 
     /// The code as the wire shows it.
@@ -69,6 +72,7 @@ impl Code {
             Code::GatewayBodyTooLarge => "APIGW.0201",
             Code::GatewayUnauthenticated => "APIGW.0301",
             Code::CesInvalid => "ces.0014",
+            Code::CesNotFound => "ces.0016",
         }
     }
 
@@ -82,7 +86,7 @@ impl Code {
             | Code::CesInvalid => StatusCode::BAD_REQUEST,
             Code::VpnInternal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::VpnForbidden => StatusCode::FORBIDDEN,
-            Code::VpnNotFound | Code::GatewayNoSuchApi => StatusCode::NOT_FOUND,
+            Code::VpnNotFound | Code::GatewayNoSuchApi | Code::CesNotFound => StatusCode::NOT_FOUND,
             Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::GatewayUnauthenticated => StatusCode::UNAUTHORIZED,
         }
@@ -181,7 +185,10 @@ impl ApiError {
                 Code::VpnUnsupportedAttribute,
                 format!("Unsupported attribute: {a}"),
             ),
-            (DomainError::NotFound, _) => ApiError::not_found(),
+            (DomainError::NotFound, Family::Ces) => {
+                Self::new(Code::CesNotFound, "The alarm rule does not exist")
+            }
+            (DomainError::NotFound, Family::Vpn | Family::Iam) => ApiError::not_found(),
             (DomainError::MonitorExists(c), _) => Self::new(
                 Code::VpnMonitorExists,
                 format!("VPN connection {c} already has connection monitor"),
@@ -290,6 +297,14 @@ mod tests {
         let v = ApiError::from_domain(DomainError::invalid("period: must be 1"), Family::Vpn);
         assert_eq!(v.code.as_str(), "VPN.0001");
         assert_eq!(v.msg, "invalid request: period: must be 1");
+    }
+
+    #[test]
+    fn ces_answers_not_found_in_its_own_code() {
+        let e = ApiError::from_domain(DomainError::NotFound, Family::Ces);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (404, "ces.0016"));
+        let v = ApiError::from_domain(DomainError::NotFound, Family::Vpn);
+        assert_eq!(v.code.as_str(), "VPN.0004");
     }
 
     #[test]

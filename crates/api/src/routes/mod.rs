@@ -1,6 +1,7 @@
 //! Handlers, one module per API family. Handlers are thin: extract,
 //! call one store or domain function, render.
 
+pub mod alarms;
 pub mod ces;
 pub mod connection_monitors;
 pub mod customer_gateways;
