@@ -4,6 +4,7 @@ alarm-histories, with their errors (research note alarms-dashboard.md section 2)
 """
 
 import re
+import time
 
 import pytest
 
@@ -256,3 +257,62 @@ def test_alarm_histories_query_and_errors(ces):
                  400, "ces.0014", "limit: ")
     expect_error(lambda: ces.list_alarm_histories(ListAlarmHistoriesRequest(
         _from="2000", to="1000")), 400, "ces.0014", "from: ")
+
+
+def _wait(what, fetch, done, timeout=30.0, step=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what}: not reached within {timeout:.0f} s (last: {value!r})")
+        time.sleep(step)
+
+
+def test_rules_are_evaluated_as_real_windows_are_stored(ces, vpn, factory, admin_cred):
+    """A monitor on loopback (every reply, RTT > 0): a loss rule goes ok, a
+    latency rule `>= 0` goes to alarm at its first window; the history has
+    both changes with the window's time and value."""
+    pid = admin_cred["project_id"]
+    s = factory.stack("sdk-eval")
+    conn = s["conn"]
+    mon = factory.monitor(conn).connection_monitor.id
+    loss = create(ces, body(conn, pid, alarm_name="eval-loss", alarm_action_enabled=False,
+                            alarm_actions=None, ok_actions=None,
+                            condition=Condition(comparison_operator=">=", count=2,
+                                                filter="average", period=1, value=50,
+                                                unit="%")))
+    lat = create(ces, body(
+        conn, pid, alarm_name="eval-latency", alarm_action_enabled=False, alarm_actions=None,
+        ok_actions=None,
+        metric=CreateAlarmMetric(namespace="SYS.VPN", metric_name="public_average_latency",
+                                 dimensions=[CreateMetricDimension(name="vpn_connection_id",
+                                                                   value=conn)]),
+        condition=Condition(comparison_operator=">=", count=1, filter="average", period=1,
+                            value=0, unit="ms")))
+    try:
+        def state(aid):
+            return ces.show_alarm(ShowAlarmRequest(alarm_id=aid)).metric_alarms[0].alarm_state
+        _wait("loss rule ok", lambda: state(loss), lambda st: st == "ok")
+        _wait("latency rule alarm", lambda: state(lat), lambda st: st == "alarm")
+        for aid, status in [(loss, "ok"), (lat, "alarm")]:
+            h = ces.list_alarm_histories(ListAlarmHistoriesRequest(alarm_id=aid))
+            assert h.meta_data.total == 1, h
+            (rec,) = h.alarm_histories
+            assert (rec.alarm_id, rec.alarm_status) == (aid, status)
+            (dp,) = rec.datapoints
+            assert dp.time == rec.trigger_time
+            (a,) = ces.show_alarm(ShowAlarmRequest(alarm_id=aid)).metric_alarms
+            assert a.update_time == rec.trigger_time
+            if status == "ok":
+                assert dp.value == 0.0
+            else:
+                assert 0 < dp.value < 5, f"loopback RTT {dp.value} ms"
+    finally:
+        for aid in (loss, lat):
+            ces.delete_alarm(DeleteAlarmRequest(alarm_id=aid))
+        vpn.delete_vpn_connection(DeleteVpnConnectionRequest(vpn_connection_id=conn))
+        vpn.delete_cgw(DeleteCgwRequest(customer_gateway_id=s["cgw"]))
+        vpn.delete_vgw(DeleteVgwRequest(vgw_id=s["vgw"]))
+    assert mon

@@ -8,9 +8,10 @@
 //!   state, datapoints), retried while the store fails, bounded;
 //! - [`jobs`]: retention, rollups and memory trimming.
 //!
-//! The glue needs two capabilities of the store, [`ProbeStore`] and
-//! [`MeasurementStore`] ([`ProbeData`]), and is tested against a fake of
-//! them (`tests.rs`).
+//! The glue needs three capabilities of the store, [`ProbeStore`],
+//! [`MeasurementStore`] and [`AlarmStore`] (the period-1 alarm rules are
+//! evaluated as windows are stored) ([`ProbeData`]), and is tested against a
+//! fake of them (`tests.rs`).
 
 mod jobs;
 mod persist;
@@ -26,14 +27,14 @@ use crate::prometheus::Metrics;
 use probe::{Engine, EngineConfig, EngineHandle};
 use registry::Registry;
 use std::sync::Arc;
-use store::{MeasurementStore, ProbeStore};
+use store::{AlarmStore, MeasurementStore, ProbeStore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// What the probe glue needs of the store.
-pub trait ProbeData: ProbeStore + MeasurementStore + 'static {}
+pub trait ProbeData: ProbeStore + MeasurementStore + AlarmStore + 'static {}
 
-impl<T: ProbeStore + MeasurementStore + 'static> ProbeData for T {}
+impl<T: ProbeStore + MeasurementStore + AlarmStore + 'static> ProbeData for T {}
 
 /// A running probe service.
 pub struct ProbeService {
