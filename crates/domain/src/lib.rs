@@ -22,6 +22,7 @@ pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod monitor;
+pub mod smn;
 pub mod time;
 pub mod validate;
 pub mod views;

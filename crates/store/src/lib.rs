@@ -13,7 +13,8 @@
 //! - [`OverviewStore`]: the dashboard's overview (every monitor with its
 //!   newest window, sorted and paged by the store);
 //! - [`AlarmStore`]: Cloud Eye alarm rules, their history, and their
-//!   evaluation as raw windows are stored.
+//!   evaluation as raw windows are stored;
+//! - [`TopicStore`]: SMN topics, the targets of alarm actions.
 //!
 //! [`Store`] is all of them, for the wiring that needs everything; a part that
 //! needs one capability takes that trait (the prober glue takes
@@ -53,6 +54,7 @@ mod overview;
 mod probing;
 mod resources;
 mod sql;
+mod topics;
 
 pub use alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
@@ -61,13 +63,14 @@ pub use overview::{OverviewRow, OverviewStore};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{Backend, SqlStore};
+pub use topics::TopicStore;
 
 /// Every capability trait, for code that calls store methods on a concrete
 /// store: `use store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         AlarmStore, IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore,
-        Store,
+        Store, TopicStore,
     };
 }
 
@@ -86,7 +89,14 @@ pub type Result<T> = std::result::Result<T, DomainError>;
 
 /// Everything vpnmon persists: every capability at once.
 pub trait Store:
-    IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + AlarmStore + 'static
+    IdentityStore
+    + ResourceStore
+    + ProbeStore
+    + MeasurementStore
+    + OverviewStore
+    + AlarmStore
+    + TopicStore
+    + 'static
 {
 }
 
@@ -97,6 +107,7 @@ impl<T> Store for T where
         + MeasurementStore
         + OverviewStore
         + AlarmStore
+        + TopicStore
         + 'static
 {
 }

@@ -21,6 +21,8 @@ mod measurements;
 mod probing;
 #[path = "conformance/resources.rs"]
 mod resources;
+#[path = "conformance/topics.rs"]
+mod topics;
 
 // The cases, one module per store capability; the macro below names them
 // `sqlite::<case>` and `postgres::<case>`.
@@ -29,6 +31,7 @@ use identity::*;
 use measurements::*;
 use probing::*;
 use resources::*;
+use topics::*;
 
 use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CreateCgw, CustomerGateway, UpdateCgw};
@@ -92,6 +95,8 @@ on_every_engine! {
         alarm_tenant_isolation,
         alarm_evaluation_records_each_transition_once,
         alarm_history_filters_and_pages,
+        topic_crud_and_create_is_idempotent_by_name,
+        topic_tenant_isolation,
     ],
     db: [
         data_survives_reopen,

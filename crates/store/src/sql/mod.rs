@@ -9,6 +9,7 @@ mod identity;
 mod measurements;
 mod probing;
 mod resources;
+mod topics;
 
 use crate::Result;
 use crate::resources::Page;
