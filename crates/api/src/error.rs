@@ -40,11 +40,24 @@ pub enum Code {
     CesInvalid,
     /// `ces.0016` 404: no such alarm rule in this project.
     CesNotFound,
+    /// `SMN.0002` 400: a topic name that is not valid.
+    SmnNameInvalid,
+    /// `SMN.0003` 400: a topic display name that is not valid.
+    SmnDisplayNameInvalid,
+    /// `SMN.0005` 400: a topic URN that is not one.
+    SmnTopicUrnInvalid,
+    /// `SMN.0015` 400: `offset` or `limit` out of range.
+    SmnPageInvalid,
+    /// `SMN.0001` 400: any other invalid SMN request (vpnmon's own code:
+    /// Huawei's list has one code per field, and none for the rest).
+    SmnInvalid,
+    /// `SMN.0006` 404: no such topic in this project.
+    SmnTopicNotFound,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 12] = [
+    pub const ALL: [Code; 18] = [
         Code::VpnInvalid,
         Code::VpnInternal,
         Code::VpnForbidden,
@@ -57,6 +70,12 @@ impl Code {
         Code::GatewayUnauthenticated,
         Code::CesInvalid,
         Code::CesNotFound,
+        Code::SmnNameInvalid,
+        Code::SmnDisplayNameInvalid,
+        Code::SmnTopicUrnInvalid,
+        Code::SmnPageInvalid,
+        Code::SmnInvalid,
+        Code::SmnTopicNotFound,
     ];
 
     /// The code as the wire shows it.
@@ -73,6 +92,23 @@ impl Code {
             Code::GatewayUnauthenticated => "APIGW.0301",
             Code::CesInvalid => "ces.0014",
             Code::CesNotFound => "ces.0016",
+            Code::SmnNameInvalid => "SMN.0002",
+            Code::SmnDisplayNameInvalid => "SMN.0003",
+            Code::SmnTopicUrnInvalid => "SMN.0005",
+            Code::SmnPageInvalid => "SMN.0015",
+            Code::SmnInvalid => "SMN.0001",
+            Code::SmnTopicNotFound => "SMN.0006",
+        }
+    }
+
+    /// The keys of the error body: SMN answers `{"request_id", "code",
+    /// "message"}`, every other family `{"error_code", "error_msg",
+    /// "request_id"}`.
+    pub fn body_keys(self) -> (&'static str, &'static str) {
+        if self.as_str().starts_with("SMN.") {
+            ("code", "message")
+        } else {
+            ("error_code", "error_msg")
         }
     }
 
@@ -83,10 +119,18 @@ impl Code {
             | Code::VpnUnsupportedAttribute
             | Code::VpnMonitorExists
             | Code::GatewayBodyTooLarge
-            | Code::CesInvalid => StatusCode::BAD_REQUEST,
+            | Code::CesInvalid
+            | Code::SmnNameInvalid
+            | Code::SmnDisplayNameInvalid
+            | Code::SmnTopicUrnInvalid
+            | Code::SmnPageInvalid
+            | Code::SmnInvalid => StatusCode::BAD_REQUEST,
             Code::VpnInternal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::VpnForbidden => StatusCode::FORBIDDEN,
-            Code::VpnNotFound | Code::GatewayNoSuchApi | Code::CesNotFound => StatusCode::NOT_FOUND,
+            Code::VpnNotFound
+            | Code::GatewayNoSuchApi
+            | Code::CesNotFound
+            | Code::SmnTopicNotFound => StatusCode::NOT_FOUND,
             Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::GatewayUnauthenticated => StatusCode::UNAUTHORIZED,
         }
@@ -103,6 +147,8 @@ pub enum Family {
     Ces,
     /// IAM (`/v3/auth/...`).
     Iam,
+    /// SMN (`/v2/{project_id}/notifications/...`).
+    Smn,
 }
 
 /// An error as the client will see it, plus an optional internal detail
@@ -124,6 +170,8 @@ pub struct ApiError {
 pub struct HwError {
     pub code: &'static str,
     pub msg: String,
+    /// The body's keys for the code and the message ([`Code::body_keys`]).
+    pub keys: (&'static str, &'static str),
 }
 
 impl ApiError {
@@ -176,11 +224,34 @@ impl ApiError {
         )
     }
 
+    /// An invalid SMN request: the code of the field the message names.
+    fn smn_invalid(msg: String) -> Self {
+        let field = msg.split(':').next().unwrap_or("");
+        let code = match field {
+            "name" => Code::SmnNameInvalid,
+            "display_name" => Code::SmnDisplayNameInvalid,
+            "topic_urn" => Code::SmnTopicUrnInvalid,
+            "offset" | "limit" => Code::SmnPageInvalid,
+            _ => Code::SmnInvalid,
+        };
+        Self::new(code, format!("Parameter {msg}"))
+    }
+
     /// The table: a domain error as `family` answers it.
     pub fn from_domain(e: DomainError, family: Family) -> Self {
         match (e, family) {
+            (DomainError::Invalid(m), Family::Smn) => ApiError::smn_invalid(m),
+            (DomainError::UnsupportedAttribute(a), Family::Smn) => {
+                Self::new(Code::SmnInvalid, format!("Unsupported attribute: {a}"))
+            }
+            (DomainError::NotFound, Family::Smn) => {
+                Self::new(Code::SmnTopicNotFound, "Topic not found.")
+            }
+            (DomainError::QuotaExceeded(m), Family::Smn) => {
+                Self::new(Code::SmnInvalid, format!("quota exceeded: {m}"))
+            }
             (DomainError::Invalid(m), Family::Ces) => ApiError::ces_invalid(m),
-            (DomainError::Invalid(m), Family::Vpn | Family::Iam) => ApiError::invalid(m),
+            (DomainError::Invalid(m), _) => ApiError::invalid(m),
             (DomainError::UnsupportedAttribute(a), _) => Self::new(
                 Code::VpnUnsupportedAttribute,
                 format!("Unsupported attribute: {a}"),
@@ -188,7 +259,7 @@ impl ApiError {
             (DomainError::NotFound, Family::Ces) => {
                 Self::new(Code::CesNotFound, "The alarm rule does not exist")
             }
-            (DomainError::NotFound, Family::Vpn | Family::Iam) => ApiError::not_found(),
+            (DomainError::NotFound, _) => ApiError::not_found(),
             (DomainError::MonitorExists(c), _) => Self::new(
                 Code::VpnMonitorExists,
                 format!("VPN connection {c} already has connection monitor"),
@@ -218,6 +289,7 @@ impl IntoResponse for ApiError {
         r.extensions_mut().insert(HwError {
             code: self.code.as_str(),
             msg: self.msg,
+            keys: self.code.body_keys(),
         });
         r
     }
@@ -247,6 +319,7 @@ mod tests {
         for c in Code::ALL {
             assert!(
                 c.as_str().starts_with("VPN.")
+                    || c.as_str().starts_with("SMN.")
                     || c.as_str().starts_with("APIGW.")
                     || c.as_str().starts_with("ces."),
                 "{c:?}"
@@ -265,7 +338,7 @@ mod tests {
     #[test]
     fn each_domain_code_maps_from_exactly_one_domain_error() {
         // Per family: which domain errors give each code.
-        for family in [Family::Vpn, Family::Ces, Family::Iam] {
+        for family in [Family::Vpn, Family::Ces, Family::Iam, Family::Smn] {
             let mut by_code: HashMap<Code, Vec<String>> = HashMap::new();
             for e in every_domain_error() {
                 let what = format!("{e:?}");
@@ -277,6 +350,8 @@ mod tests {
                 // QuotaExceeded is reported as an invalid request, as the
                 // reference service does; nothing else shares a code.
                 let allowed = match code {
+                    // SMN has no code for an unknown attribute or a quota.
+                    Code::SmnInvalid => 3,
                     Code::VpnInvalid if family != Family::Ces => 2,
                     Code::VpnInvalid => 1,
                     _ => 1,
@@ -305,6 +380,25 @@ mod tests {
         assert_eq!((e.status.as_u16(), e.code.as_str()), (404, "ces.0016"));
         let v = ApiError::from_domain(DomainError::NotFound, Family::Vpn);
         assert_eq!(v.code.as_str(), "VPN.0004");
+    }
+
+    #[test]
+    fn smn_answers_in_the_code_of_the_field_and_its_own_body_keys() {
+        let e = ApiError::from_domain(DomainError::invalid("name: \"a b\" must be"), Family::Smn);
+        assert_eq!(
+            (e.code.as_str(), e.msg.as_str()),
+            ("SMN.0002", "Parameter name: \"a b\" must be")
+        );
+        let e = ApiError::from_domain(DomainError::invalid("display_name: too long"), Family::Smn);
+        assert_eq!(e.code.as_str(), "SMN.0003");
+        let e = ApiError::from_domain(DomainError::invalid("limit: 0"), Family::Smn);
+        assert_eq!(e.code.as_str(), "SMN.0015");
+        let e = ApiError::from_domain(DomainError::invalid("x: y"), Family::Smn);
+        assert_eq!(e.code.as_str(), "SMN.0001");
+        let e = ApiError::from_domain(DomainError::NotFound, Family::Smn);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (404, "SMN.0006"));
+        assert_eq!(e.code.body_keys(), ("code", "message"));
+        assert_eq!(Code::CesInvalid.body_keys(), ("error_code", "error_msg"));
     }
 
     #[test]

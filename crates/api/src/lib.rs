@@ -181,6 +181,20 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         get(alarms::histories),
     )
     .add(
+        "/v2/{project_id}/notifications/topics",
+        &["GET", "POST"],
+        true,
+        get(smn::list_topics).post(smn::create_topic),
+    )
+    .add(
+        "/v2/{project_id}/notifications/topics/{topic_urn}",
+        &["GET", "PUT", "DELETE"],
+        true,
+        get(smn::show_topic)
+            .put(smn::update_topic)
+            .delete(smn::delete_topic),
+    )
+    .add(
         "/vpnmon/{project_id}/monitors/{monitor_id}/state",
         &["GET"],
         true,

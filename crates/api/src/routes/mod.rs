@@ -10,6 +10,7 @@ pub mod iam;
 pub mod misc;
 pub mod overview;
 pub mod probe_state;
+pub mod smn;
 pub mod vpn_connections;
 pub mod vpn_gateways;
 

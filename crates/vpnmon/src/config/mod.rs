@@ -466,7 +466,10 @@ fn parse_notify_allow_list(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, St
         .filter(|x| !x.trim().is_empty())
         .map(|x| {
             parse_allow(x).map_err(|_| {
-                format!("bad notify allowlist entry {:?} (want a CIDR like 127.0.0.0/8)", x.trim())
+                format!(
+                    "bad notify allowlist entry {:?} (want a CIDR like 127.0.0.0/8)",
+                    x.trim()
+                )
             })
         })
         .collect()

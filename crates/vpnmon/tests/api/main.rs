@@ -11,3 +11,4 @@ mod persistence;
 mod prometheus;
 mod seam;
 mod sweep;
+mod topics;

@@ -1,0 +1,168 @@
+//! SMN topics, as `huaweicloudsdksmn` v2 `SmnClient` sends them:
+//! `/v2/{project_id}/notifications/topics` (create, list) and
+//! `.../topics/{topic_urn}` (show, update, delete), the URN percent-encoded
+//! in the path by the SDK (the router decodes it).
+//!
+//! Errors answer in SMN's body `{"request_id", "code", "message"}` with the
+//! code of the field (`api::error`); a topic URN of another project is not
+//! found, like any resource of another tenant. Topic names are unique per
+//! project: creating an existing name answers 200 with that topic's URN
+//! (201 when new).
+
+use super::reply;
+use crate::authn::Caller;
+use crate::context::ReqId;
+use crate::error::{ApiError, Family};
+use crate::json::{BodyRejection, HwJson, QueryParams};
+use crate::state::AppState;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::DomainError;
+use domain::smn::{self, CreateTopic, UpdateTopic};
+use serde_json::{Map, Value, json};
+
+fn err(e: DomainError) -> ApiError {
+    ApiError::from_domain(e, Family::Smn)
+}
+
+fn invalid(field: &str, msg: impl std::fmt::Display) -> ApiError {
+    err(DomainError::invalid(format!("{field}: {msg}")))
+}
+
+fn body<T>(b: Result<HwJson<T>, BodyRejection>) -> Result<T, ApiError> {
+    b.map(|HwJson(t)| t).map_err(|r| r.in_family(Family::Smn))
+}
+
+/// The topic name of a path URN of the caller's project.
+fn name_of(urn: &str, c: &Caller) -> Result<String, ApiError> {
+    if !urn.starts_with("urn:smn:") || urn.split(':').count() != 5 {
+        return Err(invalid(
+            "topic_urn",
+            format!("{urn:?} is not a topic URN (urn:smn:<region>:<project_id>:<name>)"),
+        ));
+    }
+    smn::topic_name_of(urn, &c.project).ok_or_else(|| err(DomainError::NotFound))
+}
+
+fn ok(rid: &str) -> Response {
+    (StatusCode::OK, axum::Json(json!({"request_id": rid}))).into_response()
+}
+
+/// `POST .../topics`: 201 new, 200 when the name exists.
+pub async fn create_topic(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    b: Result<HwJson<CreateTopic>, BodyRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(b)?;
+    let topic = smn::create(&req, &s.region, &c.project, s.now()).map_err(err)?;
+    let (topic, created) = s
+        .store
+        .create_topic(&c.project, &topic)
+        .await
+        .map_err(err)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(reply(
+        status,
+        "topic_urn",
+        Value::String(topic.topic_urn),
+        &rid,
+    ))
+}
+
+/// `GET .../topics` (`offset`, `limit` 1-100, `name`).
+pub async fn list_topics(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let int = |key: &str, lo: i64, hi: i64, default: i64| -> Result<i64, ApiError> {
+        match q.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        key,
+                        format!("{v:?} is not an integer between {lo} and {hi}"),
+                    )
+                }),
+        }
+    };
+    let offset = int("offset", 0, i64::MAX, 0)?;
+    let limit = int("limit", 1, 100, 100)?;
+    for unsupported in ["fuzzy_name", "topic_id", "fuzzy_display_name"] {
+        if q.get(unsupported).is_some() {
+            return Err(invalid(
+                unsupported,
+                "is not supported by vpnmon (use name)",
+            ));
+        }
+    }
+    let (topics, total) = s
+        .store
+        .list_topics(&c.project, q.get("name"), offset, limit)
+        .await
+        .map_err(err)?;
+    Ok(
+        axum::Json(json!({"request_id": rid, "topic_count": total, "topics": topics}))
+            .into_response(),
+    )
+}
+
+/// `GET .../topics/{topic_urn}`: the topic's fields and `request_id`.
+pub async fn show_topic(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    Path((_, urn)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let name = name_of(&urn, &c)?;
+    let t = s.store.get_topic(&c.project, &name).await.map_err(err)?;
+    let mut m = match serde_json::to_value(&t) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    m.insert("request_id".into(), Value::String(rid));
+    Ok(axum::Json(Value::Object(m)).into_response())
+}
+
+/// `PUT .../topics/{topic_urn}` `{"display_name"}`.
+pub async fn update_topic(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    Path((_, urn)): Path<(String, String)>,
+    b: Result<HwJson<UpdateTopic>, BodyRejection>,
+) -> Result<Response, ApiError> {
+    let name = name_of(&urn, &c)?;
+    let req = body(b)?;
+    smn::display_name(&req.display_name).map_err(err)?;
+    s.store
+        .update_topic(&c.project, &name, &req.display_name)
+        .await
+        .map_err(err)?;
+    Ok(ok(&rid))
+}
+
+/// `DELETE .../topics/{topic_urn}`.
+pub async fn delete_topic(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    Path((_, urn)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let name = name_of(&urn, &c)?;
+    s.store.delete_topic(&c.project, &name).await.map_err(err)?;
+    Ok(ok(&rid))
+}
