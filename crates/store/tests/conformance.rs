@@ -97,6 +97,7 @@ on_every_engine! {
         alarm_history_filters_and_pages,
         topic_crud_and_create_is_idempotent_by_name,
         topic_tenant_isolation,
+        subscriptions_add_list_cancel_and_go_with_their_topic,
     ],
     db: [
         data_survives_reopen,

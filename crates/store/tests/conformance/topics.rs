@@ -1,7 +1,7 @@
 //! SMN topics.
 
 use super::*;
-use domain::smn::{CreateTopic, Topic};
+use domain::smn::{AddSubscription, CreateTopic, Subscription, Topic};
 
 fn topic(p: &ProjectId, name: &str) -> Topic {
     domain::smn::create(
@@ -73,4 +73,85 @@ pub(crate) async fn topic_tenant_isolation(store: &SqlStore) {
     assert_eq!(store.create_topic(&b, &tb).await, Ok((tb.clone(), true)));
     assert_ne!(tb.topic_urn, t.topic_urn);
     assert_eq!(store.get_topic(&a, "ops").await, Ok(t));
+}
+
+fn subscription(p: &ProjectId, t: &Topic, endpoint: &str) -> Subscription {
+    domain::smn::new_subscription(
+        &AddSubscription {
+            protocol: "http".into(),
+            endpoint: endpoint.into(),
+            remark: None,
+        },
+        &t.topic_urn,
+        p,
+    )
+}
+
+pub(crate) async fn subscriptions_add_list_cancel_and_go_with_their_topic(store: &SqlStore) {
+    let p = ProjectId::generate();
+    let (ops, dev) = (topic(&p, "ops"), topic(&p, "dev"));
+    store.create_topic(&p, &ops).await.expect("create");
+    store.create_topic(&p, &dev).await.expect("create");
+    let a = subscription(&p, &ops, "http://127.0.0.1:9/a");
+    assert_eq!(
+        store.add_subscription(&p, "ops", &a).await,
+        Ok((a.clone(), true))
+    );
+    // The same endpoint again: the first subscription.
+    let again = subscription(&p, &ops, "http://127.0.0.1:9/a");
+    assert_eq!(
+        store.add_subscription(&p, "ops", &again).await,
+        Ok((a.clone(), false))
+    );
+    harness::advance_ms(1);
+    let b = subscription(&p, &ops, "http://127.0.0.1:9/b");
+    store.add_subscription(&p, "ops", &b).await.expect("add");
+    harness::advance_ms(1);
+    let c = subscription(&p, &dev, "http://127.0.0.1:9/a");
+    store.add_subscription(&p, "dev", &c).await.expect("add");
+    assert_eq!(
+        store
+            .add_subscription(&p, "none", &subscription(&p, &ops, "http://x/"))
+            .await,
+        nf()
+    );
+    assert_eq!(
+        store.list_subscriptions(&p, Some("ops"), 0, 100).await,
+        Ok((vec![a.clone(), b.clone()], 2))
+    );
+    assert_eq!(
+        store.list_subscriptions(&p, None, 1, 1).await,
+        Ok((vec![b.clone()], 3))
+    );
+    assert_eq!(
+        store.cancel_subscription(&p, &b.subscription_urn).await,
+        Ok(())
+    );
+    assert_eq!(
+        store.cancel_subscription(&p, &b.subscription_urn).await,
+        nf()
+    );
+    store.delete_topic(&p, "ops").await.expect("delete");
+    assert_eq!(
+        store.list_subscriptions(&p, None, 0, 100).await,
+        Ok((vec![c.clone()], 1))
+    );
+    // Tenant isolation.
+    let q = ProjectId::generate();
+    assert_eq!(
+        store.list_subscriptions(&q, None, 0, 100).await,
+        Ok((vec![], 0))
+    );
+    assert_eq!(
+        store.cancel_subscription(&q, &c.subscription_urn).await,
+        nf()
+    );
+    assert_eq!(store.add_subscription(&q, "dev", &c).await, nf());
+    assert_eq!(
+        store
+            .list_subscriptions(&p, None, 0, 100)
+            .await
+            .map(|x| x.1),
+        Ok(1)
+    );
 }
