@@ -46,18 +46,29 @@ pub enum Code {
     SmnDisplayNameInvalid,
     /// `SMN.0005` 400: a topic URN that is not one.
     SmnTopicUrnInvalid,
+    /// `SMN.0011` 400: a protocol other than http and https.
+    SmnProtocolInvalid,
+    /// `SMN.0012` 400: an endpoint that is not a URL of the protocol, or
+    /// that is private without `--notify-allow`.
+    SmnEndpointInvalid,
+    /// `SMN.0014` 400: a subscription URN that is not one.
+    SmnSubscriptionUrnInvalid,
     /// `SMN.0015` 400: `offset` or `limit` out of range.
     SmnPageInvalid,
+    /// `SMN.0017` 400: a remark that is too long.
+    SmnRemarkInvalid,
     /// `SMN.0001` 400: any other invalid SMN request (vpnmon's own code:
     /// Huawei's list has one code per field, and none for the rest).
     SmnInvalid,
     /// `SMN.0006` 404: no such topic in this project.
     SmnTopicNotFound,
+    /// `SMN.0013` 404: no such subscription in this project.
+    SmnSubscriptionNotFound,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 23] = [
         Code::VpnInvalid,
         Code::VpnInternal,
         Code::VpnForbidden,
@@ -73,9 +84,14 @@ impl Code {
         Code::SmnNameInvalid,
         Code::SmnDisplayNameInvalid,
         Code::SmnTopicUrnInvalid,
+        Code::SmnProtocolInvalid,
+        Code::SmnEndpointInvalid,
+        Code::SmnSubscriptionUrnInvalid,
         Code::SmnPageInvalid,
+        Code::SmnRemarkInvalid,
         Code::SmnInvalid,
         Code::SmnTopicNotFound,
+        Code::SmnSubscriptionNotFound,
     ];
 
     /// The code as the wire shows it.
@@ -95,9 +111,14 @@ impl Code {
             Code::SmnNameInvalid => "SMN.0002",
             Code::SmnDisplayNameInvalid => "SMN.0003",
             Code::SmnTopicUrnInvalid => "SMN.0005",
+            Code::SmnProtocolInvalid => "SMN.0011",
+            Code::SmnEndpointInvalid => "SMN.0012",
+            Code::SmnSubscriptionUrnInvalid => "SMN.0014",
             Code::SmnPageInvalid => "SMN.0015",
+            Code::SmnRemarkInvalid => "SMN.0017",
             Code::SmnInvalid => "SMN.0001",
             Code::SmnTopicNotFound => "SMN.0006",
+            Code::SmnSubscriptionNotFound => "SMN.0013",
         }
     }
 
@@ -123,14 +144,19 @@ impl Code {
             | Code::SmnNameInvalid
             | Code::SmnDisplayNameInvalid
             | Code::SmnTopicUrnInvalid
+            | Code::SmnProtocolInvalid
+            | Code::SmnEndpointInvalid
+            | Code::SmnSubscriptionUrnInvalid
             | Code::SmnPageInvalid
+            | Code::SmnRemarkInvalid
             | Code::SmnInvalid => StatusCode::BAD_REQUEST,
             Code::VpnInternal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::VpnForbidden => StatusCode::FORBIDDEN,
             Code::VpnNotFound
             | Code::GatewayNoSuchApi
             | Code::CesNotFound
-            | Code::SmnTopicNotFound => StatusCode::NOT_FOUND,
+            | Code::SmnTopicNotFound
+            | Code::SmnSubscriptionNotFound => StatusCode::NOT_FOUND,
             Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::GatewayUnauthenticated => StatusCode::UNAUTHORIZED,
         }
@@ -216,6 +242,10 @@ impl ApiError {
             )
         }
     }
+    /// 404 `SMN.0013`: a subscription that is not the caller's.
+    pub fn smn_subscription_not_found() -> Self {
+        Self::new(Code::SmnSubscriptionNotFound, "Subscription not found.")
+    }
     /// 400 `ces.0014 Some content in message body is incorrect, ...`.
     pub fn ces_invalid(msg: impl std::fmt::Display) -> Self {
         Self::new(
@@ -231,7 +261,11 @@ impl ApiError {
             "name" => Code::SmnNameInvalid,
             "display_name" => Code::SmnDisplayNameInvalid,
             "topic_urn" => Code::SmnTopicUrnInvalid,
+            "protocol" => Code::SmnProtocolInvalid,
+            "endpoint" => Code::SmnEndpointInvalid,
+            "subscription_urn" => Code::SmnSubscriptionUrnInvalid,
             "offset" | "limit" => Code::SmnPageInvalid,
+            "remark" => Code::SmnRemarkInvalid,
             _ => Code::SmnInvalid,
         };
         Self::new(code, format!("Parameter {msg}"))

@@ -195,6 +195,24 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
             .delete(smn::delete_topic),
     )
     .add(
+        "/v2/{project_id}/notifications/topics/{topic_urn}/subscriptions",
+        &["GET", "POST"],
+        true,
+        get(smn::list_topic_subscriptions).post(smn::add_subscription),
+    )
+    .add(
+        "/v2/{project_id}/notifications/subscriptions",
+        &["GET"],
+        true,
+        get(smn::list_subscriptions),
+    )
+    .add(
+        "/v2/{project_id}/notifications/subscriptions/{subscription_urn}",
+        &["DELETE"],
+        true,
+        axum::routing::delete(smn::cancel_subscription),
+    )
+    .add(
         "/vpnmon/{project_id}/monitors/{monitor_id}/state",
         &["GET"],
         true,

@@ -43,6 +43,9 @@ pub struct AppState {
     pub region: String,
     /// Request metrics, when exported.
     pub metrics: Option<Arc<crate::prometheus::ApiMetrics>>,
+    /// Private and loopback networks SMN HTTP(S) endpoints may be in
+    /// (`--notify-allow`); none by default.
+    pub notify_allow: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             watcher: Arc::new(NoWatcher),
             region: "local-1".into(),
             metrics: None,
+            notify_allow: Arc::new(Vec::new()),
         }
     }
 

@@ -224,3 +224,202 @@ async fn topics_of_another_project_are_not_found() {
     let r = smn(&app, Method::GET, &format!("/topics/{}", enc(&urn)), None).await;
     assert_eq!(r.body["display_name"], "Ops");
 }
+
+async fn spawn_allowing_loopback() -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    TestApp::spawn_with(
+        dir,
+        |s| s.notify_allow = vec!["127.0.0.0/8".parse().expect("cidr")],
+        false,
+    )
+    .await
+    .0
+}
+
+async fn topic(app: &TestApp, name: &str) -> String {
+    let r = smn(
+        app,
+        Method::POST,
+        "/topics",
+        Some(json!({"name": name, "display_name": name})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    r.body["topic_urn"].as_str().expect("urn").to_string()
+}
+
+#[tokio::test]
+async fn subscriptions_add_list_and_cancel() {
+    let app = spawn_allowing_loopback().await;
+    let urn = topic(&app, "ops").await;
+    let path = format!("/topics/{}/subscriptions", enc(&urn));
+    let b = json!({"protocol": "http", "endpoint": "http://127.0.0.1:9/hook", "remark": "r"});
+    let r = smn(&app, Method::POST, &path, Some(b.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(keys(&r.body), vec!["request_id", "subscription_urn"]);
+    let sub = r.body["subscription_urn"]
+        .as_str()
+        .expect("urn")
+        .to_string();
+    assert!(
+        sub.starts_with(&format!("{urn}:")) && sub.len() == urn.len() + 33,
+        "{sub}"
+    );
+    let again = smn(&app, Method::POST, &path, Some(b)).await;
+    assert_eq!(
+        (again.status, again.body["subscription_urn"].clone()),
+        (StatusCode::OK, json!(sub))
+    );
+
+    let r = smn(&app, Method::GET, &path, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.body["subscription_count"], 1);
+    assert_eq!(
+        r.body["subscriptions"][0],
+        json!({"topic_urn": urn, "protocol": "http", "subscription_urn": sub,
+               "owner": app.project_id, "endpoint": "http://127.0.0.1:9/hook", "remark": "r",
+               "status": 0})
+    );
+    let r = smn(&app, Method::GET, "/subscriptions?limit=10", None).await;
+    assert_eq!(r.body["subscription_count"], 1, "{}", r.raw);
+
+    let r = smn(
+        &app,
+        Method::DELETE,
+        &format!("/subscriptions/{}", enc(&sub)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let r = smn(
+        &app,
+        Method::DELETE,
+        &format!("/subscriptions/{}", enc(&sub)),
+        None,
+    )
+    .await;
+    assert_eq!(smn_error(&r, 404, "SMN.0013"), "Subscription not found.");
+    let r = smn(&app, Method::DELETE, "/subscriptions/nope", None).await;
+    smn_error(&r, 400, "SMN.0014");
+    let r = smn(&app, Method::GET, "/subscriptions", None).await;
+    assert_eq!(r.body["subscription_count"], 0);
+}
+
+#[tokio::test]
+async fn subscription_errors_name_the_field() {
+    let app = TestApp::spawn().await;
+    let urn = topic(&app, "ops").await;
+    let path = format!("/topics/{}/subscriptions", enc(&urn));
+    for (b, code, msg) in [
+        (
+            json!({"protocol": "email", "endpoint": "a@b.c"}),
+            "SMN.0011",
+            "Parameter protocol: ",
+        ),
+        (
+            json!({"protocol": "http", "endpoint": "https://203.0.113.7/"}),
+            "SMN.0012",
+            "Parameter endpoint: ",
+        ),
+        // Loopback is refused unless the operator allows it.
+        (
+            json!({"protocol": "http", "endpoint": "http://127.0.0.1:9/"}),
+            "SMN.0012",
+            "Parameter endpoint: 127.0.0.1 is a private or loopback address",
+        ),
+        (
+            json!({"protocol": "https", "endpoint": "https://203.0.113.7/", "remark": "x".repeat(129)}),
+            "SMN.0017",
+            "Parameter remark: ",
+        ),
+        (
+            json!({"protocol": "http"}),
+            "SMN.0001",
+            "Parameter endpoint is required",
+        ),
+    ] {
+        let r = smn(&app, Method::POST, &path, Some(b.clone())).await;
+        let m = smn_error(&r, 400, code);
+        assert!(m.starts_with(msg), "{b}: {m}");
+    }
+    // A public endpoint needs no allowance; a topic that does not exist is 404.
+    let r = smn(
+        &app,
+        Method::POST,
+        &path,
+        Some(json!({"protocol": "https", "endpoint": "https://203.0.113.7/hook"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let gone = format!(
+        "/topics/{}/subscriptions",
+        enc(&urn.replace(":ops", ":gone"))
+    );
+    let r = smn(
+        &app,
+        Method::POST,
+        &gone,
+        Some(json!({"protocol": "https", "endpoint": "https://203.0.113.7/"})),
+    )
+    .await;
+    smn_error(&r, 404, "SMN.0006");
+    let r = smn(&app, Method::GET, &gone, None).await;
+    smn_error(&r, 404, "SMN.0006");
+}
+
+#[tokio::test]
+async fn subscriptions_of_another_project_are_not_found() {
+    let app = spawn_allowing_loopback().await;
+    let urn = topic(&app, "ops").await;
+    let r = smn(
+        &app,
+        Method::POST,
+        &format!("/topics/{}/subscriptions", enc(&urn)),
+        Some(json!({"protocol": "http", "endpoint": "http://127.0.0.1:9/"})),
+    )
+    .await;
+    let sub = r.body["subscription_urn"]
+        .as_str()
+        .expect("urn")
+        .to_string();
+    let (token, other) = app.other_tenant("beta").await;
+    let base = format!("/v2/{other}/notifications");
+    let r = app
+        .send(
+            Method::DELETE,
+            &format!("{base}/subscriptions/{}", enc(&sub)),
+            Some(&token),
+            None,
+        )
+        .await;
+    smn_error(&r, 404, "SMN.0013");
+    let r = app
+        .send(
+            Method::GET,
+            &format!("{base}/topics/{}/subscriptions", enc(&urn)),
+            Some(&token),
+            None,
+        )
+        .await;
+    smn_error(&r, 404, "SMN.0006");
+    let r = app
+        .send(
+            Method::POST,
+            &format!("{base}/topics/{}/subscriptions", enc(&urn)),
+            Some(&token),
+            Some(json!({"protocol": "http", "endpoint": "http://203.0.113.7/"})),
+        )
+        .await;
+    smn_error(&r, 404, "SMN.0006");
+    let r = app
+        .send(
+            Method::GET,
+            &format!("{base}/subscriptions"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["subscription_count"], 0, "{}", r.raw);
+    let r = smn(&app, Method::GET, "/subscriptions", None).await;
+    assert_eq!(r.body["subscription_count"], 1);
+}
