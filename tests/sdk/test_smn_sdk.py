@@ -1,6 +1,8 @@
-"""SMN topics through the official SDK (huaweicloudsdksmn 3.1.219 v2 SmnClient),
-unmodified: create (idempotent by name), list, show, update, delete, with SMN's
-error body (research note alarms-dashboard.md section 5).
+"""SMN topics and HTTP(S) subscriptions through the official SDK (huaweicloudsdksmn
+3.1.219 v2 SmnClient), unmodified: topics create (idempotent by name), list, show,
+update, delete; subscriptions add, list by topic, list all, cancel; with SMN's error
+body (research note alarms-dashboard.md section 5). The server runs with
+--notify-allow 127.0.0.0/8, so loopback endpoints are accepted.
 """
 
 import re
@@ -9,9 +11,14 @@ import pytest
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdksmn.v2 import (
+    AddSubscriptionRequest,
+    AddSubscriptionRequestBody,
+    CancelSubscriptionRequest,
     CreateTopicRequest,
     CreateTopicRequestBody,
     DeleteTopicRequest,
+    ListSubscriptionsByTopicRequest,
+    ListSubscriptionsRequest,
     ListTopicDetailsRequest,
     ListTopicsRequest,
     SmnClient,
@@ -108,5 +115,68 @@ def test_topics_of_another_project_are_not_found(smn, other_smn):
                      "SMN.0006")
         assert urn not in [t.topic_urn for t in other_smn.list_topics(ListTopicsRequest()).topics]
         assert smn.list_topic_details(ListTopicDetailsRequest(topic_urn=urn)).name == "sdk-private"
+    finally:
+        smn.delete_topic(DeleteTopicRequest(topic_urn=urn))
+
+
+def add(smn, urn, endpoint, protocol="http", remark=None):
+    return smn.add_subscription(AddSubscriptionRequest(topic_urn=urn, body=AddSubscriptionRequestBody(
+        protocol=protocol, endpoint=endpoint, remark=remark)))
+
+
+def test_subscription_lifecycle(smn, admin_cred):
+    urn = create(smn, "sdk-subs").topic_urn
+    try:
+        r = add(smn, urn, "http://127.0.0.1:9/hook", remark="local")
+        assert r.status_code == 201 and r.request_id
+        sub = r.subscription_urn
+        assert re.fullmatch(re.escape(urn) + r":[0-9a-f]{32}", sub), sub
+        again = add(smn, urn, "http://127.0.0.1:9/hook")
+        assert (again.status_code, again.subscription_urn) == (200, sub)
+
+        by_topic = smn.list_subscriptions_by_topic(ListSubscriptionsByTopicRequest(
+            topic_urn=urn, offset=0, limit=10))
+        assert by_topic.status_code == 200 and by_topic.subscription_count == 1
+        (s,) = by_topic.subscriptions
+        assert (s.topic_urn, s.protocol, s.subscription_urn, s.endpoint, s.remark, s.status) == \
+            (urn, "http", sub, "http://127.0.0.1:9/hook", "local", 0)
+        assert s.owner == admin_cred["project_id"]
+        everything = smn.list_subscriptions(ListSubscriptionsRequest(limit=100))
+        assert sub in [x.subscription_urn for x in everything.subscriptions]
+
+        r = smn.cancel_subscription(CancelSubscriptionRequest(subscription_urn=sub))
+        assert r.status_code == 200 and r.request_id
+        expect_error(lambda: smn.cancel_subscription(CancelSubscriptionRequest(
+            subscription_urn=sub)), 404, "SMN.0013", "Subscription not found.")
+        assert smn.list_subscriptions_by_topic(ListSubscriptionsByTopicRequest(
+            topic_urn=urn)).subscription_count == 0
+    finally:
+        smn.delete_topic(DeleteTopicRequest(topic_urn=urn))
+
+
+@pytest.mark.parametrize("protocol, endpoint, code", [
+    ("email", "ops@example.com", "SMN.0011"),
+    ("http", "https://203.0.113.7/", "SMN.0012"),
+    ("http", "http://10.1.2.3/hook", "SMN.0012"),
+])
+def test_subscription_errors(smn, protocol, endpoint, code):
+    urn = create(smn, "sdk-sub-errors").topic_urn
+    try:
+        expect_error(lambda: add(smn, urn, endpoint, protocol=protocol), 400, code)
+    finally:
+        smn.delete_topic(DeleteTopicRequest(topic_urn=urn))
+
+
+def test_subscriptions_of_another_project_are_not_found(smn, other_smn):
+    urn = create(smn, "sdk-sub-private").topic_urn
+    try:
+        sub = add(smn, urn, "http://127.0.0.1:9/x").subscription_urn
+        expect_error(lambda: other_smn.cancel_subscription(CancelSubscriptionRequest(
+            subscription_urn=sub)), 404, "SMN.0013")
+        expect_error(lambda: other_smn.list_subscriptions_by_topic(
+            ListSubscriptionsByTopicRequest(topic_urn=urn)), 404, "SMN.0006")
+        expect_error(lambda: add(other_smn, urn, "http://127.0.0.1:9/y"), 404, "SMN.0006")
+        assert sub not in [x.subscription_urn for x in
+                           other_smn.list_subscriptions(ListSubscriptionsRequest()).subscriptions]
     finally:
         smn.delete_topic(DeleteTopicRequest(topic_urn=urn))
