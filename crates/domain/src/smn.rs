@@ -51,8 +51,7 @@ pub struct Topic {
 pub fn topic_name(v: &str) -> Result<(), DomainError> {
     let ok = (1..=255).contains(&v.len())
         && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
@@ -107,9 +106,15 @@ pub fn create(
 ) -> Result<Topic, DomainError> {
     topic_name(&req.name)?;
     display_name(&req.display_name)?;
-    let eps = req.enterprise_project_id.clone().unwrap_or_else(|| "0".into());
+    let eps = req
+        .enterprise_project_id
+        .clone()
+        .unwrap_or_else(|| "0".into());
     if eps.len() > 36 {
-        return Err(bad("enterprise_project_id", "must be at most 36 characters"));
+        return Err(bad(
+            "enterprise_project_id",
+            "must be at most 36 characters",
+        ));
     }
     Ok(Topic {
         topic_urn: topic_urn(region, p, &req.name),
@@ -193,10 +198,7 @@ fn url_host(rest: &str) -> Option<&str> {
 /// an endpoint URL of that scheme whose host is public or in `allow`
 /// (`--notify-allow`). `localhost` counts as loopback; other names are not
 /// resolved here.
-pub fn subscription(
-    req: &AddSubscription,
-    allow: &[ipnet::IpNet],
-) -> Result<(), DomainError> {
+pub fn subscription(req: &AddSubscription, allow: &[ipnet::IpNet]) -> Result<(), DomainError> {
     if req.protocol != "http" && req.protocol != "https" {
         return Err(bad(
             "protocol",
@@ -212,7 +214,10 @@ pub fn subscription(
         .ok_or_else(|| {
             bad(
                 "endpoint",
-                format!("{ep:?} is not an {} URL ({scheme}host[:port]/path)", req.protocol),
+                format!(
+                    "{ep:?} is not an {} URL ({scheme}host[:port]/path)",
+                    req.protocol
+                ),
             )
         })?;
     if ep.len() > 2048 {
@@ -328,11 +333,27 @@ mod tests {
             ("http", "https://203.0.113.7/", "endpoint: "),
             ("http", "http://", "endpoint: "),
             ("http", "http://u@203.0.113.7/", "endpoint: "),
-            ("http", "http://127.0.0.1:9/hook", "endpoint: 127.0.0.1 is a private"),
-            ("http", "http://localhost/hook", "endpoint: localhost is a private"),
-            ("http", "http://10.1.2.3/", "endpoint: 10.1.2.3 is a private"),
+            (
+                "http",
+                "http://127.0.0.1:9/hook",
+                "endpoint: 127.0.0.1 is a private",
+            ),
+            (
+                "http",
+                "http://localhost/hook",
+                "endpoint: localhost is a private",
+            ),
+            (
+                "http",
+                "http://10.1.2.3/",
+                "endpoint: 10.1.2.3 is a private",
+            ),
             ("http", "http://[::1]:80/", "endpoint: ::1 is a private"),
-            ("http", "http://169.254.1.1/", "endpoint: 169.254.1.1 is a private"),
+            (
+                "http",
+                "http://169.254.1.1/",
+                "endpoint: 169.254.1.1 is a private",
+            ),
         ] {
             match subscription(&sub(p, e), &none) {
                 Err(DomainError::Invalid(m)) => assert!(m.starts_with(field), "{e}: {m}"),
