@@ -8,7 +8,10 @@
 //! costs one indexed lookup of the rules of its monitors, and nothing more
 //! when none has a rule. The rule's state, its evaluator memory and the
 //! history rows of its transitions are written in one transaction, so a
-//! transition is recorded exactly when the state changes.
+//! transition is recorded exactly when the state changes. The one timer is
+//! the no-data check ([`AlarmStore::expire_alarms`]), which reads only the
+//! rules that are due (by the `state`, `watch_ms` and `last_data_ms`
+//! columns).
 
 use crate::Result;
 use crate::measurements::WindowPoint;
@@ -46,7 +49,8 @@ pub struct HistoryQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmEvent {
     pub project_id: ProjectId,
-    pub monitor_id: MonitorId,
+    /// The monitor whose data caused it (none for the no-data check).
+    pub monitor_id: Option<MonitorId>,
     /// The rule after the change.
     pub rule: AlarmRule,
     pub transition: Option<Transition>,
@@ -91,4 +95,8 @@ pub trait AlarmStore: Send + Sync {
     /// with these raw windows (in time order per monitor, whatever order
     /// they come in); returns what changed.
     async fn evaluate_windows(&self, points: &[WindowPoint]) -> Result<Vec<AlarmEvent>>;
+    /// The no-data check at `now_ms`: enabled period-1 rules without data
+    /// for `domain::alarm::eval::NO_DATA_MS` (since their newest data, or
+    /// since they started watching) become `insufficient_data`.
+    async fn expire_alarms(&self, now_ms: i64) -> Result<Vec<AlarmEvent>>;
 }

@@ -2,9 +2,12 @@
 -- record (with alarm_state and update_time) in `body` and the evaluator's
 -- memory in `eval`, with the columns that queries filter on beside them:
 -- the watched connection (no foreign key: a rule outlives its connection,
--- as in CES, and then has no data), its period and whether it is enabled.
+-- as in CES, and then has no data), its period, whether it is enabled, its
+-- state, and since when it watches (creation or condition change) and its
+-- newest data, for the no-data check.
 CREATE TABLE alarms (id TEXT PRIMARY KEY NOT NULL, project_id TEXT NOT NULL, created_us BIGINT NOT NULL,
                      connection_id TEXT NOT NULL, period BIGINT NOT NULL, enabled BIGINT NOT NULL,
+                     state TEXT NOT NULL, watch_ms BIGINT NOT NULL, last_data_ms BIGINT,
                      body TEXT NOT NULL, eval TEXT NOT NULL);
 CREATE INDEX alarms_project ON alarms (project_id, created_us);
 CREATE INDEX alarms_connection ON alarms (connection_id);

@@ -5,7 +5,7 @@ use crate::Result;
 use crate::alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 use crate::measurements::WindowPoint;
 use async_trait::async_trait;
-use domain::alarm::eval::{EvalState, Evaluator, raw_value};
+use domain::alarm::eval::{EvalState, Evaluator, NO_DATA_MS, raw_value};
 use domain::alarm::{self, AlarmHistory, AlarmRule, Measure, NAMESPACE, UpdateAlarm};
 use domain::{AlarmId, DomainError, MonitorId, ProjectId};
 use sqlx::AnyConnection;
@@ -32,15 +32,20 @@ async fn load(
 }
 
 async fn store_rule(c: &mut AnyConnection, r: &AlarmRule, eval: &EvalState) -> Result<()> {
-    sqlx::query("UPDATE alarms SET body = $1, eval = $2, period = $3, enabled = $4 WHERE id = $5")
-        .bind(json(r)?)
-        .bind(json(eval)?)
-        .bind(r.condition.period)
-        .bind(i64::from(r.alarm_enabled))
-        .bind(r.alarm_id.to_string())
-        .execute(&mut *c)
-        .await
-        .map_err(internal)?;
+    sqlx::query(
+        "UPDATE alarms SET body = $1, eval = $2, period = $3, enabled = $4, state = $5, \
+         last_data_ms = $6 WHERE id = $7",
+    )
+    .bind(json(r)?)
+    .bind(json(eval)?)
+    .bind(r.condition.period)
+    .bind(i64::from(r.alarm_enabled))
+    .bind(r.alarm_state.as_str().to_string())
+    .bind(eval.last_data_ms)
+    .bind(r.alarm_id.to_string())
+    .execute(&mut *c)
+    .await
+    .map_err(internal)?;
     Ok(())
 }
 
@@ -93,8 +98,8 @@ impl AlarmStore for SqlStore {
         }
         let created = next_created_us(&mut tx, "alarms", p, self.now_us()).await?;
         sqlx::query(
-            "INSERT INTO alarms (id, project_id, created_us, connection_id, period, enabled, body, eval) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO alarms (id, project_id, created_us, connection_id, period, enabled, state, \
+             watch_ms, body, eval) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(rule.alarm_id.to_string())
         .bind(p.as_str().to_string())
@@ -102,6 +107,8 @@ impl AlarmStore for SqlStore {
         .bind(conn.to_string())
         .bind(rule.condition.period)
         .bind(i64::from(rule.alarm_enabled))
+        .bind(rule.alarm_state.as_str().to_string())
+        .bind(rule.update_time)
         .bind(json(rule)?)
         .bind(json(&EvalState::default())?)
         .execute(&mut *tx)
@@ -172,6 +179,15 @@ impl AlarmStore for SqlStore {
         let (rule, reset) = alarm::update(&rule, req, p)?;
         let eval = if reset { EvalState::default() } else { eval };
         store_rule(&mut tx, &rule, &eval).await?;
+        if reset {
+            // The no-data check counts from now.
+            sqlx::query("UPDATE alarms SET watch_ms = $1 WHERE id = $2")
+                .bind(self.now_us() / 1000)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+        }
         tx.commit().await.map_err(internal)?;
         Ok(rule)
     }
@@ -316,7 +332,7 @@ impl AlarmStore for SqlStore {
                     }
                     events.push(AlarmEvent {
                         project_id: p.clone(),
-                        monitor_id,
+                        monitor_id: Some(monitor_id),
                         rule: rule.clone(),
                         transition: s.transition,
                         notice: s.notice,
@@ -324,6 +340,48 @@ impl AlarmStore for SqlStore {
                 }
                 store_rule(&mut tx, &rule, &e.memory).await?;
             }
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(events)
+    }
+
+    async fn expire_alarms(&self, now_ms: i64) -> Result<Vec<AlarmEvent>> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let rows = sqlx::query(
+            "SELECT project_id, body, eval, watch_ms FROM alarms WHERE enabled = 1 AND period = 1 \
+             AND state <> 'insufficient_data' AND watch_ms <= $1 \
+             AND (last_data_ms IS NULL OR last_data_ms <= $1)",
+        )
+        .bind(now_ms - NO_DATA_MS)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let mut events = Vec::new();
+        for r in &rows {
+            let p = get_project_id(r, "project_id")?;
+            let mut rule: AlarmRule = parse(&get::<String>(r, "body")?)?;
+            let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
+            let watch_ms: i64 = get(r, "watch_ms")?;
+            let condition = rule.condition.clone();
+            let mut e = Evaluator {
+                condition: &condition,
+                actions_enabled: rule.alarm_action_enabled,
+                state: rule.alarm_state,
+                memory,
+            };
+            let s = e.no_data(now_ms, watch_ms);
+            let Some(t) = s.transition else { continue };
+            rule.alarm_state = t.to;
+            rule.update_time = t.time_ms;
+            insert_history(&mut tx, &p, &alarm::history(&rule, t.to, t.time_ms, None)).await?;
+            store_rule(&mut tx, &rule, &e.memory).await?;
+            events.push(AlarmEvent {
+                project_id: p,
+                monitor_id: None,
+                rule,
+                transition: Some(t),
+                notice: s.notice,
+            });
         }
         tx.commit().await.map_err(internal)?;
         Ok(events)

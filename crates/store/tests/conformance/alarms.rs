@@ -273,7 +273,7 @@ pub(crate) async fn alarm_evaluation_records_each_transition_once(store: &SqlSto
     );
     assert!(
         ev.iter()
-            .all(|e| e.rule.alarm_id == r.alarm_id && e.monitor_id == m.id)
+            .all(|e| e.rule.alarm_id == r.alarm_id && e.monitor_id == Some(m.id))
     );
     let shown = store.get_alarm(&s.p, &r.alarm_id).await.expect("get");
     assert_eq!(shown.alarm_state, AlarmState::Alarm);
@@ -399,4 +399,59 @@ pub(crate) async fn alarm_history_filters_and_pages(store: &SqlStore) {
     // History outlives its rule.
     store.delete_alarm(&s.p, &a.alarm_id).await.expect("delete");
     assert_eq!(count(all_history()).await.1, 4);
+}
+
+pub(crate) async fn alarm_without_data_for_three_hours_is_insufficient_data(store: &SqlStore) {
+    use domain::alarm::eval::NO_DATA_MS;
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let r = new_rule(store, &s.p, &s.conn.id, 1).await;
+    let off = new_rule(store, &s.p, &s.conn.id, 1).await;
+    let t0 = harness::now().timestamp_millis() + 1000;
+    store
+        .evaluate_windows(&[point(&m, &s.p, t0, 0)])
+        .await
+        .expect("evaluate");
+    store
+        .set_alarm_enabled(&s.p, &off.alarm_id, false)
+        .await
+        .expect("disable");
+    // A fresh rule is insufficient_data already: nothing to do for it.
+    assert_eq!(store.expire_alarms(t0 + NO_DATA_MS - 1).await, Ok(vec![]));
+    let ev = store.expire_alarms(t0 + NO_DATA_MS).await.expect("expire");
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].rule.alarm_id, r.alarm_id);
+    assert_eq!(ev[0].monitor_id, None);
+    assert_eq!(
+        ev[0].transition.map(|t| (t.from, t.to)),
+        Some((AlarmState::Alarm, AlarmState::InsufficientData))
+    );
+    assert_eq!(ev[0].notice, None);
+    let shown = store.get_alarm(&s.p, &r.alarm_id).await.expect("get");
+    assert_eq!(shown.alarm_state, AlarmState::InsufficientData);
+    assert_eq!(shown.update_time, t0 + NO_DATA_MS);
+    // Once.
+    assert_eq!(store.expire_alarms(t0 + 2 * NO_DATA_MS).await, Ok(vec![]));
+    let (h, total) = store
+        .list_alarm_history(&s.p, &all_history())
+        .await
+        .expect("history");
+    assert_eq!(total, 3, "{h:?}");
+    assert_eq!(h[0].alarm_status, AlarmState::InsufficientData);
+    assert!(h[0].datapoints.is_empty());
+    // The disabled rule was not touched.
+    assert_eq!(
+        store
+            .get_alarm(&s.p, &off.alarm_id)
+            .await
+            .expect("get")
+            .alarm_state,
+        AlarmState::Alarm
+    );
+    // Data again: the rule leaves insufficient_data.
+    let ev = store
+        .evaluate_windows(&[point(&m, &s.p, t0 + NO_DATA_MS + 10_000, 10)])
+        .await
+        .expect("evaluate");
+    assert_eq!(states(&ev), vec![(AlarmState::Ok, None)]);
 }

@@ -6,7 +6,8 @@
 //!   with the store, a page at a time;
 //! - [`persist`]: engine events become batched store writes (status, link
 //!   state, datapoints), retried while the store fails, bounded;
-//! - [`jobs`]: retention, rollups and memory trimming.
+//! - [`jobs`]: retention, rollups, the alarm rules' no-data check and
+//!   memory trimming.
 //!
 //! The glue needs three capabilities of the store, [`ProbeStore`],
 //! [`MeasurementStore`] and [`AlarmStore`] (the period-1 alarm rules are
@@ -91,6 +92,7 @@ impl ProbeService {
                 settings.retention,
                 stop_rx.clone(),
             )),
+            tokio::spawn(jobs::expire_alarms(store.clone(), stop_rx.clone())),
             tokio::spawn(jobs::roll_up(
                 store,
                 settings.probe_interval,

@@ -242,7 +242,7 @@ async fn evaluate(ctx: &Ctx, rows: &[WindowPoint]) {
                 let (e, t) = e;
                 tracing::info!(
                     alarm = %e.rule.alarm_id,
-                    monitor = %e.monitor_id,
+                    monitor = ?e.monitor_id,
                     from = t.from.as_str(),
                     to = t.to.as_str(),
                     value = ?t.value,

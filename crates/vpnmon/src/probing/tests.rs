@@ -148,6 +148,9 @@ impl AlarmStore for FakeStore {
         self.evaluated.lock().unwrap().push(points.to_vec());
         Ok(Vec::new())
     }
+    async fn expire_alarms(&self, _: i64) -> store::Result<Vec<AlarmEvent>> {
+        Ok(Vec::new())
+    }
 }
 
 struct Rig {
