@@ -100,6 +100,8 @@ def server():
     password = "Sdk-" + secrets.token_hex(6) + "-Aa1"
     cmd = [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir,
            "--eip-pool", EIP_POOL, "--probe-allow", "127.0.0.0/8",
+           # Subscription endpoints on loopback (a local receiver).
+           "--notify-allow", "127.0.0.0/8",
            # Fast windows so the CES test sees real probe results within seconds.
            "--probe-interval", "2s", "--probe-timeout", "500ms",
            "--metrics-listen", "off"]

@@ -43,16 +43,22 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         .or_else(|| match status {
             StatusCode::NOT_FOUND if is_empty(&resp) => Some(HwError {
                 code: Code::GatewayNoSuchApi.as_str(),
+                keys: Code::GatewayNoSuchApi.body_keys(),
                 msg: "The API does not exist or has not been published in the environment".into(),
             }),
             StatusCode::METHOD_NOT_ALLOWED => Some(HwError {
                 code: Code::GatewayMethodNotAllowed.as_str(),
+                keys: Code::GatewayMethodNotAllowed.body_keys(),
                 msg: format!("The method {method} is not allowed on {path}"),
             }),
             _ => None,
         });
     if let Some(e) = err {
-        let body = serde_json::json!({"error_code": e.code, "error_msg": e.msg, "request_id": id});
+        let mut body = serde_json::Map::new();
+        body.insert(e.keys.0.into(), e.code.into());
+        body.insert(e.keys.1.into(), e.msg.clone().into());
+        body.insert("request_id".into(), id.clone().into());
+        let body = serde_json::Value::Object(body);
         let (mut parts, _) = resp.into_parts();
         parts.headers.insert(
             header::CONTENT_TYPE,

@@ -38,11 +38,37 @@ pub enum Code {
     GatewayUnauthenticated,
     /// `ces.0014` 400: an invalid Cloud Eye request.
     CesInvalid,
+    /// `ces.0016` 404: no such alarm rule in this project.
+    CesNotFound,
+    /// `SMN.0002` 400: a topic name that is not valid.
+    SmnNameInvalid,
+    /// `SMN.0003` 400: a topic display name that is not valid.
+    SmnDisplayNameInvalid,
+    /// `SMN.0005` 400: a topic URN that is not one.
+    SmnTopicUrnInvalid,
+    /// `SMN.0011` 400: a protocol other than http and https.
+    SmnProtocolInvalid,
+    /// `SMN.0012` 400: an endpoint that is not a URL of the protocol, or
+    /// that is private without `--notify-allow`.
+    SmnEndpointInvalid,
+    /// `SMN.0014` 400: a subscription URN that is not one.
+    SmnSubscriptionUrnInvalid,
+    /// `SMN.0015` 400: `offset` or `limit` out of range.
+    SmnPageInvalid,
+    /// `SMN.0017` 400: a remark that is too long.
+    SmnRemarkInvalid,
+    /// `SMN.0001` 400: any other invalid SMN request (vpnmon's own code:
+    /// Huawei's list has one code per field, and none for the rest).
+    SmnInvalid,
+    /// `SMN.0006` 404: no such topic in this project.
+    SmnTopicNotFound,
+    /// `SMN.0013` 404: no such subscription in this project.
+    SmnSubscriptionNotFound,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 23] = [
         Code::VpnInvalid,
         Code::VpnInternal,
         Code::VpnForbidden,
@@ -54,6 +80,18 @@ impl Code {
         Code::GatewayBodyTooLarge,
         Code::GatewayUnauthenticated,
         Code::CesInvalid,
+        Code::CesNotFound,
+        Code::SmnNameInvalid,
+        Code::SmnDisplayNameInvalid,
+        Code::SmnTopicUrnInvalid,
+        Code::SmnProtocolInvalid,
+        Code::SmnEndpointInvalid,
+        Code::SmnSubscriptionUrnInvalid,
+        Code::SmnPageInvalid,
+        Code::SmnRemarkInvalid,
+        Code::SmnInvalid,
+        Code::SmnTopicNotFound,
+        Code::SmnSubscriptionNotFound,
     ];
 
     /// The code as the wire shows it.
@@ -69,6 +107,29 @@ impl Code {
             Code::GatewayBodyTooLarge => "APIGW.0201",
             Code::GatewayUnauthenticated => "APIGW.0301",
             Code::CesInvalid => "ces.0014",
+            Code::CesNotFound => "ces.0016",
+            Code::SmnNameInvalid => "SMN.0002",
+            Code::SmnDisplayNameInvalid => "SMN.0003",
+            Code::SmnTopicUrnInvalid => "SMN.0005",
+            Code::SmnProtocolInvalid => "SMN.0011",
+            Code::SmnEndpointInvalid => "SMN.0012",
+            Code::SmnSubscriptionUrnInvalid => "SMN.0014",
+            Code::SmnPageInvalid => "SMN.0015",
+            Code::SmnRemarkInvalid => "SMN.0017",
+            Code::SmnInvalid => "SMN.0001",
+            Code::SmnTopicNotFound => "SMN.0006",
+            Code::SmnSubscriptionNotFound => "SMN.0013",
+        }
+    }
+
+    /// The keys of the error body: SMN answers `{"request_id", "code",
+    /// "message"}`, every other family `{"error_code", "error_msg",
+    /// "request_id"}`.
+    pub fn body_keys(self) -> (&'static str, &'static str) {
+        if self.as_str().starts_with("SMN.") {
+            ("code", "message")
+        } else {
+            ("error_code", "error_msg")
         }
     }
 
@@ -79,10 +140,23 @@ impl Code {
             | Code::VpnUnsupportedAttribute
             | Code::VpnMonitorExists
             | Code::GatewayBodyTooLarge
-            | Code::CesInvalid => StatusCode::BAD_REQUEST,
+            | Code::CesInvalid
+            | Code::SmnNameInvalid
+            | Code::SmnDisplayNameInvalid
+            | Code::SmnTopicUrnInvalid
+            | Code::SmnProtocolInvalid
+            | Code::SmnEndpointInvalid
+            | Code::SmnSubscriptionUrnInvalid
+            | Code::SmnPageInvalid
+            | Code::SmnRemarkInvalid
+            | Code::SmnInvalid => StatusCode::BAD_REQUEST,
             Code::VpnInternal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::VpnForbidden => StatusCode::FORBIDDEN,
-            Code::VpnNotFound | Code::GatewayNoSuchApi => StatusCode::NOT_FOUND,
+            Code::VpnNotFound
+            | Code::GatewayNoSuchApi
+            | Code::CesNotFound
+            | Code::SmnTopicNotFound
+            | Code::SmnSubscriptionNotFound => StatusCode::NOT_FOUND,
             Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::GatewayUnauthenticated => StatusCode::UNAUTHORIZED,
         }
@@ -99,6 +173,8 @@ pub enum Family {
     Ces,
     /// IAM (`/v3/auth/...`).
     Iam,
+    /// SMN (`/v2/{project_id}/notifications/...`).
+    Smn,
 }
 
 /// An error as the client will see it, plus an optional internal detail
@@ -120,6 +196,8 @@ pub struct ApiError {
 pub struct HwError {
     pub code: &'static str,
     pub msg: String,
+    /// The body's keys for the code and the message ([`Code::body_keys`]).
+    pub keys: (&'static str, &'static str),
 }
 
 impl ApiError {
@@ -164,6 +242,10 @@ impl ApiError {
             )
         }
     }
+    /// 404 `SMN.0013`: a subscription that is not the caller's.
+    pub fn smn_subscription_not_found() -> Self {
+        Self::new(Code::SmnSubscriptionNotFound, "Subscription not found.")
+    }
     /// 400 `ces.0014 Some content in message body is incorrect, ...`.
     pub fn ces_invalid(msg: impl std::fmt::Display) -> Self {
         Self::new(
@@ -172,15 +254,45 @@ impl ApiError {
         )
     }
 
+    /// An invalid SMN request: the code of the field the message names.
+    fn smn_invalid(msg: String) -> Self {
+        let field = msg.split(':').next().unwrap_or("");
+        let code = match field {
+            "name" => Code::SmnNameInvalid,
+            "display_name" => Code::SmnDisplayNameInvalid,
+            "topic_urn" => Code::SmnTopicUrnInvalid,
+            "protocol" => Code::SmnProtocolInvalid,
+            "endpoint" => Code::SmnEndpointInvalid,
+            "subscription_urn" => Code::SmnSubscriptionUrnInvalid,
+            "offset" | "limit" => Code::SmnPageInvalid,
+            "remark" => Code::SmnRemarkInvalid,
+            _ => Code::SmnInvalid,
+        };
+        Self::new(code, format!("Parameter {msg}"))
+    }
+
     /// The table: a domain error as `family` answers it.
     pub fn from_domain(e: DomainError, family: Family) -> Self {
         match (e, family) {
+            (DomainError::Invalid(m), Family::Smn) => ApiError::smn_invalid(m),
+            (DomainError::UnsupportedAttribute(a), Family::Smn) => {
+                Self::new(Code::SmnInvalid, format!("Unsupported attribute: {a}"))
+            }
+            (DomainError::NotFound, Family::Smn) => {
+                Self::new(Code::SmnTopicNotFound, "Topic not found.")
+            }
+            (DomainError::QuotaExceeded(m), Family::Smn) => {
+                Self::new(Code::SmnInvalid, format!("quota exceeded: {m}"))
+            }
             (DomainError::Invalid(m), Family::Ces) => ApiError::ces_invalid(m),
-            (DomainError::Invalid(m), Family::Vpn | Family::Iam) => ApiError::invalid(m),
+            (DomainError::Invalid(m), _) => ApiError::invalid(m),
             (DomainError::UnsupportedAttribute(a), _) => Self::new(
                 Code::VpnUnsupportedAttribute,
                 format!("Unsupported attribute: {a}"),
             ),
+            (DomainError::NotFound, Family::Ces) => {
+                Self::new(Code::CesNotFound, "The alarm rule does not exist")
+            }
             (DomainError::NotFound, _) => ApiError::not_found(),
             (DomainError::MonitorExists(c), _) => Self::new(
                 Code::VpnMonitorExists,
@@ -211,6 +323,7 @@ impl IntoResponse for ApiError {
         r.extensions_mut().insert(HwError {
             code: self.code.as_str(),
             msg: self.msg,
+            keys: self.code.body_keys(),
         });
         r
     }
@@ -240,6 +353,7 @@ mod tests {
         for c in Code::ALL {
             assert!(
                 c.as_str().starts_with("VPN.")
+                    || c.as_str().starts_with("SMN.")
                     || c.as_str().starts_with("APIGW.")
                     || c.as_str().starts_with("ces."),
                 "{c:?}"
@@ -258,7 +372,7 @@ mod tests {
     #[test]
     fn each_domain_code_maps_from_exactly_one_domain_error() {
         // Per family: which domain errors give each code.
-        for family in [Family::Vpn, Family::Ces, Family::Iam] {
+        for family in [Family::Vpn, Family::Ces, Family::Iam, Family::Smn] {
             let mut by_code: HashMap<Code, Vec<String>> = HashMap::new();
             for e in every_domain_error() {
                 let what = format!("{e:?}");
@@ -270,6 +384,8 @@ mod tests {
                 // QuotaExceeded is reported as an invalid request, as the
                 // reference service does; nothing else shares a code.
                 let allowed = match code {
+                    // SMN has no code for an unknown attribute or a quota.
+                    Code::SmnInvalid => 3,
                     Code::VpnInvalid if family != Family::Ces => 2,
                     Code::VpnInvalid => 1,
                     _ => 1,
@@ -290,6 +406,33 @@ mod tests {
         let v = ApiError::from_domain(DomainError::invalid("period: must be 1"), Family::Vpn);
         assert_eq!(v.code.as_str(), "VPN.0001");
         assert_eq!(v.msg, "invalid request: period: must be 1");
+    }
+
+    #[test]
+    fn ces_answers_not_found_in_its_own_code() {
+        let e = ApiError::from_domain(DomainError::NotFound, Family::Ces);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (404, "ces.0016"));
+        let v = ApiError::from_domain(DomainError::NotFound, Family::Vpn);
+        assert_eq!(v.code.as_str(), "VPN.0004");
+    }
+
+    #[test]
+    fn smn_answers_in_the_code_of_the_field_and_its_own_body_keys() {
+        let e = ApiError::from_domain(DomainError::invalid("name: \"a b\" must be"), Family::Smn);
+        assert_eq!(
+            (e.code.as_str(), e.msg.as_str()),
+            ("SMN.0002", "Parameter name: \"a b\" must be")
+        );
+        let e = ApiError::from_domain(DomainError::invalid("display_name: too long"), Family::Smn);
+        assert_eq!(e.code.as_str(), "SMN.0003");
+        let e = ApiError::from_domain(DomainError::invalid("limit: 0"), Family::Smn);
+        assert_eq!(e.code.as_str(), "SMN.0015");
+        let e = ApiError::from_domain(DomainError::invalid("x: y"), Family::Smn);
+        assert_eq!(e.code.as_str(), "SMN.0001");
+        let e = ApiError::from_domain(DomainError::NotFound, Family::Smn);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (404, "SMN.0006"));
+        assert_eq!(e.code.body_keys(), ("code", "message"));
+        assert_eq!(Code::CesInvalid.body_keys(), ("error_code", "error_msg"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use error::ApiError;
 pub use state::{AppState, Clock, MonitorWatcher, NoWatcher, Readiness, StoreOnly, SystemClock};
 
 use axum::Router;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 
 /// One served route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +155,62 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         &["GET"],
         true,
         get(ces::list_metrics),
+    )
+    .add(
+        "/V1.0/{project_id}/alarms",
+        &["GET", "POST"],
+        true,
+        get(alarms::list).post(alarms::create),
+    )
+    .add(
+        "/V1.0/{project_id}/alarms/{alarm_id}",
+        &["GET", "PUT", "DELETE"],
+        true,
+        get(alarms::show).put(alarms::update).delete(alarms::delete),
+    )
+    .add(
+        "/V1.0/{project_id}/alarms/{alarm_id}/action",
+        &["PUT"],
+        true,
+        put(alarms::action),
+    )
+    .add(
+        "/V1.0/{project_id}/alarm-histories",
+        &["GET"],
+        true,
+        get(alarms::histories),
+    )
+    .add(
+        "/v2/{project_id}/notifications/topics",
+        &["GET", "POST"],
+        true,
+        get(smn::list_topics).post(smn::create_topic),
+    )
+    .add(
+        "/v2/{project_id}/notifications/topics/{topic_urn}",
+        &["GET", "PUT", "DELETE"],
+        true,
+        get(smn::show_topic)
+            .put(smn::update_topic)
+            .delete(smn::delete_topic),
+    )
+    .add(
+        "/v2/{project_id}/notifications/topics/{topic_urn}/subscriptions",
+        &["GET", "POST"],
+        true,
+        get(smn::list_topic_subscriptions).post(smn::add_subscription),
+    )
+    .add(
+        "/v2/{project_id}/notifications/subscriptions",
+        &["GET"],
+        true,
+        get(smn::list_subscriptions),
+    )
+    .add(
+        "/v2/{project_id}/notifications/subscriptions/{subscription_urn}",
+        &["DELETE"],
+        true,
+        axum::routing::delete(smn::cancel_subscription),
     )
     .add(
         "/vpnmon/{project_id}/monitors/{monitor_id}/state",

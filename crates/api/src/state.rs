@@ -62,6 +62,9 @@ pub struct AppState {
     pub metrics: Option<Arc<crate::prometheus::ApiMetrics>>,
     /// The node's readiness beyond the store.
     pub readiness: Arc<dyn Readiness>,
+    /// Private and loopback networks SMN HTTP(S) endpoints may be in
+    /// (`--notify-allow`); none by default.
+    pub notify_allow: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ impl AppState {
             region: "local-1".into(),
             metrics: None,
             readiness: Arc::new(StoreOnly),
+            notify_allow: Arc::new(Vec::new()),
         }
     }
 

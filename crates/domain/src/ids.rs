@@ -142,6 +142,68 @@ resource_id!(
     "node"
 );
 
+/// A Cloud Eye alarm rule's id: `al` and 22 letters or digits, as CES
+/// shows them (24 characters). It carries a random UUID written in base 62,
+/// so it is unique like the resource ids and parses back exactly; a string
+/// of the right shape whose value does not fit 128 bits is not an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlarmId(uuid::Uuid);
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+impl AlarmId {
+    /// A new random id.
+    pub fn random() -> Self {
+        AlarmId(uuid::Uuid::new_v4())
+    }
+    /// Parses `al` + 22 base-62 digits; `None` otherwise.
+    pub fn parse(s: &str) -> Option<Self> {
+        let digits = s.strip_prefix("al")?;
+        if digits.len() != 22 {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for b in digits.bytes() {
+            let d = BASE62.iter().position(|c| *c == b)? as u128;
+            v = v.checked_mul(62)?.checked_add(d)?;
+        }
+        Some(AlarmId(uuid::Uuid::from_u128(v)))
+    }
+    /// The id's UUID.
+    pub fn uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for AlarmId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = self.0.as_u128();
+        let mut out = [b'0'; 22];
+        for slot in out.iter_mut().rev() {
+            *slot = BASE62[(v % 62) as usize];
+            v /= 62;
+        }
+        f.write_str("al")?;
+        // Only base-62 digits were written.
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl serde::Serialize for AlarmId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AlarmId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        AlarmId::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom("not a valid alarm id (al and 22 letters or digits)")
+        })
+    }
+}
+
 fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
     if s.len() != 36 {
         return None;
@@ -264,6 +326,27 @@ mod tests {
                 .unwrap_err()
                 .contains("VPN gateway")
         );
+    }
+
+    #[test]
+    fn alarm_ids_are_al_and_22_base62_digits_and_round_trip() {
+        for _ in 0..100 {
+            let id = AlarmId::random();
+            let s = id.to_string();
+            assert_eq!(s.len(), 24, "{s}");
+            assert!(s.starts_with("al"));
+            assert!(s[2..].bytes().all(|b| b.is_ascii_alphanumeric()));
+            assert_eq!(AlarmId::parse(&s), Some(id));
+        }
+        let zero = AlarmId(uuid::Uuid::nil());
+        assert_eq!(zero.to_string(), "al0000000000000000000000");
+        let max = AlarmId(uuid::Uuid::max());
+        assert_eq!(AlarmId::parse(&max.to_string()), Some(max));
+        // 22 digits can hold more than 128 bits: those are not ids.
+        assert_eq!(AlarmId::parse("alzzzzzzzzzzzzzzzzzzzzzz"), None);
+        assert_eq!(AlarmId::parse("al000000000000000000000"), None);
+        assert_eq!(AlarmId::parse("xx0000000000000000000000"), None);
+        assert_eq!(AlarmId::parse("al00000000000000000000-0"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alarm;
 pub mod connection;
 pub mod customer_gateway;
 pub mod eip;
@@ -23,12 +24,13 @@ pub mod ids;
 pub mod monitor;
 pub mod ownership;
 pub mod retention;
+pub mod smn;
 pub mod time;
 pub mod validate;
 pub mod views;
 
 pub use error::DomainError;
 pub use ids::{
-    ConnectionId, CustomerGatewayId, DomainId, GatewayId, MonitorId, NodeId, ProjectId, ResourceId,
-    UserId,
+    AlarmId, ConnectionId, CustomerGatewayId, DomainId, GatewayId, MonitorId, NodeId, ProjectId,
+    ResourceId, UserId,
 };

@@ -11,9 +11,12 @@
 //!   database's clock); monitor ownership belongs here too;
 //! - [`MeasurementStore`]: raw window datapoints, rollups and retention;
 //! - [`OverviewStore`]: the dashboard's overview (every monitor with its
-//!   newest window, sorted and paged by the store).
+//!   newest window, sorted and paged by the store);
+//! - [`AlarmStore`]: Cloud Eye alarm rules, their history, and their
+//!   evaluation as raw windows are stored;
+//! - [`TopicStore`]: SMN topics, the targets of alarm actions.
 //!
-//! [`Store`] is all four, for the wiring that needs everything; a part that
+//! [`Store`] is all of them, for the wiring that needs everything; a part that
 //! needs one capability takes that trait (the prober glue takes
 //! `ProbeStore + MeasurementStore`).
 //!
@@ -53,6 +56,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alarms;
 mod identity;
 mod measurements;
 mod nodes;
@@ -60,7 +64,9 @@ mod overview;
 mod probing;
 mod resources;
 mod sql;
+mod topics;
 
+pub use alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
 pub use measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
@@ -68,12 +74,14 @@ pub use overview::{OverviewRow, OverviewStore};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{Backend, SqlStore};
+pub use topics::TopicStore;
 
 /// Every capability trait, for code that calls store methods on a concrete
 /// store: `use store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore, Store,
+        AlarmStore, IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore,
+        Store, TopicStore,
     };
 }
 
@@ -95,12 +103,26 @@ pub type Result<T> = std::result::Result<T, DomainError>;
 
 /// Everything vpnmon persists: every capability at once.
 pub trait Store:
-    IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+    IdentityStore
+    + ResourceStore
+    + ProbeStore
+    + MeasurementStore
+    + OverviewStore
+    + AlarmStore
+    + TopicStore
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: IdentityStore + ResourceStore + ProbeStore + MeasurementStore + OverviewStore + 'static
+    T: IdentityStore
+        + ResourceStore
+        + ProbeStore
+        + MeasurementStore
+        + OverviewStore
+        + AlarmStore
+        + TopicStore
+        + 'static
 {
 }
 

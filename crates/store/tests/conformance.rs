@@ -9,6 +9,8 @@
 //! Resources are created through the domain functions, as the API does, so
 //! the cases exercise the records the store really receives.
 
+#[path = "conformance/alarms.rs"]
+mod alarms;
 #[path = "conformance/harness.rs"]
 mod harness;
 #[path = "conformance/identity.rs"]
@@ -19,13 +21,17 @@ mod measurements;
 mod probing;
 #[path = "conformance/resources.rs"]
 mod resources;
+#[path = "conformance/topics.rs"]
+mod topics;
 
 // The cases, one module per store capability; the macro below names them
 // `sqlite::<case>` and `postgres::<case>`.
+use alarms::*;
 use identity::*;
 use measurements::*;
 use probing::*;
 use resources::*;
+use topics::*;
 
 use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
 use domain::customer_gateway::{CreateCgw, CustomerGateway, UpdateCgw};
@@ -91,6 +97,16 @@ on_every_engine! {
         retention_prunes_each_level_at_its_own_age,
         retention_keeps_what_is_not_rolled_up_yet,
         prune_in_bounded_steps_deletes_exactly_the_old_rows,
+        alarm_crud,
+        alarm_needs_a_connection_of_its_project,
+        alarm_list_pages_from_start_in_both_orders,
+        alarm_tenant_isolation,
+        alarm_evaluation_records_each_transition_once,
+        alarm_history_filters_and_pages,
+        alarm_without_data_for_three_hours_is_insufficient_data,
+        topic_crud_and_create_is_idempotent_by_name,
+        topic_tenant_isolation,
+        subscriptions_add_list_cancel_and_go_with_their_topic,
     ],
     db: [
         data_survives_reopen,

@@ -140,6 +140,7 @@ impl Application {
         let key = master_key(store.as_ref()).await?;
         let mut state = AppState::new(store.clone(), key);
         state.clock = clock;
+        state.notify_allow = std::sync::Arc::new(settings.notify_allow.clone());
         let metrics = crate::prometheus::Metrics::new(settings.metrics_max_monitors);
         state.metrics = Some(metrics.api.clone());
         let health = crate::health::NodeHealth::new(metrics.clone());

@@ -411,6 +411,7 @@ fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
             "eip_pool": ["127.0.0.2-127.0.0.9"],
             "log_format": "text",
             "probe_allow": [],
+            "notify_allow": [],
             "probe_interval": 20,
             "probe_count": 5,
             "probe_timeout": 0.5,

@@ -1,6 +1,7 @@
 //! Handlers, one module per API family. Handlers are thin: extract,
 //! call one store or domain function, render.
 
+pub mod alarms;
 pub mod ces;
 pub mod connection_monitors;
 pub mod customer_gateways;
@@ -11,6 +12,7 @@ pub mod misc;
 pub mod nodes;
 pub mod overview;
 pub mod probe_state;
+pub mod smn;
 pub mod vpn_connections;
 pub mod vpn_gateways;
 

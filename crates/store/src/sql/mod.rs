@@ -2,6 +2,7 @@
 //! the connection pools and the helpers every capability shares here, the
 //! SQL of each capability in a module of its own.
 
+mod alarms;
 pub(crate) mod buckets;
 mod bulk;
 mod identity;
@@ -10,6 +11,7 @@ mod nodes;
 mod partitions;
 mod probing;
 mod resources;
+mod topics;
 
 use crate::Result;
 use crate::resources::Page;

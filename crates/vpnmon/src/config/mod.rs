@@ -97,6 +97,15 @@ settings! {
         default: Vec::new(),
         parse: parse_allow_list,
     }
+    /// Private and loopback networks (CIDR) that SMN HTTP(S) subscription endpoints may be in; repeatable or comma-separated. Default: none.
+    notify_allow: Vec<ipnet::IpNet> {
+        flag: "notify-allow",
+        value: "CIDR",
+        env: "VPNMON_NOTIFY_ALLOW",
+        raw: Vec<String>,
+        default: Vec::new(),
+        parse: parse_notify_allow_list,
+    }
     /// Probe window.
     probe_interval: Duration {
         flag: "probe-interval",
@@ -457,6 +466,21 @@ fn parse_allow_list(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, String> {
         .iter()
         .filter(|x| !x.trim().is_empty())
         .map(|x| parse_allow(x))
+        .collect()
+}
+
+fn parse_notify_allow_list(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, String> {
+    entries
+        .iter()
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            parse_allow(x).map_err(|_| {
+                format!(
+                    "bad notify allowlist entry {:?} (want a CIDR like 127.0.0.0/8)",
+                    x.trim()
+                )
+            })
+        })
         .collect()
 }
 

@@ -65,6 +65,11 @@ fn samples(key: &str) -> Option<(&'static [&'static str], &'static str, &'static
             "192.168.0.0/16,198.18.0.1",
             "probe_allow = [\"172.16.0.0/12\"]",
         ),
+        "notify_allow" => (
+            &["--notify-allow", "10.0.0.0/8"],
+            "192.168.0.0/16,127.0.0.1",
+            "notify_allow = [\"172.16.0.0/12\"]",
+        ),
         "probe_interval" => (
             &["--probe-interval", "20s"],
             "30s",
@@ -297,6 +302,11 @@ fn refused_values_name_the_flag_whichever_source_gave_them() {
             "--retention: duration \"0s\" must be positive",
         ),
         (
+            &["--notify-allow", "nope"],
+            &[],
+            "--notify-allow: bad notify allowlist entry \"nope\" (want a CIDR like 127.0.0.0/8)",
+        ),
+        (
             &["--probe-allow", "nope"],
             &[],
             "--probe-allow: bad probe allowlist entry \"nope\" (want a CIDR like 127.0.0.0/8)",
@@ -375,6 +385,7 @@ fn config_show_json_is_keyed_by_file_key_with_durations_in_seconds() {
             "eip_pool": [],
             "log_format": "text",
             "probe_allow": [],
+            "notify_allow": [],
             "probe_interval": 10,
             "probe_count": 3,
             "probe_timeout": 0.25,

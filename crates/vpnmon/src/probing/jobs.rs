@@ -1,6 +1,7 @@
 //! Periodic work over all monitors: rollups into the CES periods,
 //! retention per level (raw windows and each rollup period at its own age),
-//! and handing freed memory back to the system.
+//! the alarm rules' no-data check, and handing freed memory back to the
+//! system.
 
 use super::ProbeData;
 use super::persist::ms;
@@ -73,6 +74,29 @@ pub(crate) async fn roll_up(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(20)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How often the alarm rules' no-data check runs.
+pub(crate) const EXPIRE_ALARMS_EVERY: Duration = Duration::from_secs(60);
+
+/// The alarm rules' no-data check: a rule without data for 3 hours (a
+/// monitor that is not probed, deleted, or a link without replies for a
+/// latency metric) becomes `insufficient_data`, recorded in its history.
+pub(crate) async fn expire_alarms(store: Arc<dyn ProbeData>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match store.expire_alarms(ms(SystemTime::now())).await {
+            Ok(events) => {
+                for e in &events {
+                    tracing::info!(alarm = %e.rule.alarm_id, "alarm rule has insufficient data");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot check alarm rules for missing data"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EXPIRE_ALARMS_EVERY) => {}
             _ = stop.changed() => return,
         }
     }

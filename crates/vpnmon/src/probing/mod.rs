@@ -6,11 +6,13 @@
 //!   with the store, a page at a time;
 //! - [`persist`]: engine events become batched store writes (status, link
 //!   state, datapoints), retried while the store fails, bounded;
-//! - [`jobs`]: retention, rollups and memory trimming.
+//! - [`jobs`]: retention, rollups, the alarm rules' no-data check and
+//!   memory trimming.
 //!
-//! The glue needs two capabilities of the store, [`ProbeStore`] and
-//! [`MeasurementStore`] ([`ProbeData`]), and is tested against a fake of
-//! them (`tests.rs`).
+//! The glue needs three capabilities of the store, [`ProbeStore`],
+//! [`MeasurementStore`] and [`AlarmStore`] (the period-1 alarm rules are
+//! evaluated as windows are stored) ([`ProbeData`]), and is tested against a
+//! fake of them (`tests.rs`).
 
 mod jobs;
 mod persist;
@@ -28,14 +30,14 @@ use crate::prometheus::Metrics;
 use probe::{Engine, EngineConfig, EngineHandle};
 use registry::Registry;
 use std::sync::Arc;
-use store::{MeasurementStore, ProbeStore};
+use store::{AlarmStore, MeasurementStore, ProbeStore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// What the probe glue needs of the store.
-pub trait ProbeData: ProbeStore + MeasurementStore + 'static {}
+pub trait ProbeData: ProbeStore + MeasurementStore + AlarmStore + 'static {}
 
-impl<T: ProbeStore + MeasurementStore + 'static> ProbeData for T {}
+impl<T: ProbeStore + MeasurementStore + AlarmStore + 'static> ProbeData for T {}
 
 /// A running probe service.
 pub struct ProbeService {
@@ -96,6 +98,12 @@ impl ProbeService {
                 health.clone(),
                 stop_rx.clone(),
                 jobs::prune(store.clone(), settings.retention, stop_rx.clone()),
+            ),
+            supervise(
+                "alarm-expiry",
+                health.clone(),
+                stop_rx.clone(),
+                jobs::expire_alarms(store.clone(), stop_rx.clone()),
             ),
             supervise(
                 "rollups",

@@ -1,7 +1,9 @@
 //! Engine events become store writes, in batches: status and link-state
 //! changes in one transaction every [`FLUSH_EVERY`], datapoints every
 //! [`POINTS_EVERY`] or when [`FLUSH_AT`] are waiting. A store that fails
-//! keeps what waits for the next try, bounded ([`cap_backlog`]).
+//! keeps what waits for the next try, bounded ([`cap_backlog`]). Each slice
+//! of datapoints that is written is then given to the alarm rules that
+//! watch it ([`evaluate`]).
 
 use super::ProbeData;
 use super::registry::Registry;
@@ -213,6 +215,7 @@ async fn flush(ctx: &Ctx, pending: &mut Pending, points: bool) {
                     "datapoints written"
                 );
                 written += slice.len();
+                evaluate(ctx, &rows).await;
             }
             Err(e) => {
                 // Keep the rest for the next flush; cap memory if the store
@@ -228,6 +231,34 @@ async fn flush(ctx: &Ctx, pending: &mut Pending, points: bool) {
     ctx.dropped(POINTS, dropped);
 }
 
+/// Evaluates the period-1 alarm rules of windows that were just stored.
+/// The windows are stored whatever happens here: when evaluation fails it
+/// is logged and counted (`what="alarm_evaluation"`), and those windows are
+/// not evaluated again (the next ones are).
+async fn evaluate(ctx: &Ctx, rows: &[WindowPoint]) {
+    match ctx.store.evaluate_windows(rows).await {
+        Ok(events) => {
+            for e in events.iter().filter_map(|e| e.transition.map(|t| (e, t))) {
+                let (e, t) = e;
+                tracing::info!(
+                    alarm = %e.rule.alarm_id,
+                    monitor = ?e.monitor_id,
+                    from = t.from.as_str(),
+                    to = t.to.as_str(),
+                    value = ?t.value,
+                    "alarm state changed"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, points = rows.len(), "cannot evaluate alarm rules");
+            ctx.write_failed(ALARMS);
+        }
+    }
+}
+
+/// The `what` label of failed alarm evaluations.
+const ALARMS: &str = "alarm_evaluation";
 /// The `what` label of datapoint writes.
 const POINTS: &str = "datapoints";
 /// The `what` label of status and link-state writes.

@@ -6,13 +6,16 @@ use super::persist::{DRAIN_EVERY, FLUSH_AT, POINTS_EVERY, persist};
 use super::registry::Registry;
 use crate::prometheus::Metrics;
 use async_trait::async_trait;
+use domain::AlarmId;
+use domain::alarm::{AlarmHistory, AlarmRule, UpdateAlarm};
 use domain::{ConnectionId, DomainError, MonitorId, ProjectId};
 use probe::{MonitorSpec, ProbeEvent, WindowStats};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use store::{
-    LinkState, MeasurementStore, MonitorUpdate, ProbeMonitor, ProbeStore, Rollup, WindowPoint,
+    AlarmEvent, AlarmPage, AlarmStore, HistoryQuery, LinkState, MeasurementStore, MonitorUpdate,
+    ProbeMonitor, ProbeStore, Rollup, WindowPoint,
 };
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -25,6 +28,8 @@ struct FakeStore {
     update_calls: AtomicUsize,
     points: Mutex<Vec<Vec<WindowPoint>>>,
     updates: Mutex<Vec<Vec<MonitorUpdate>>>,
+    /// Batches given to the alarm evaluation.
+    evaluated: Mutex<Vec<Vec<WindowPoint>>>,
 }
 
 impl FakeStore {
@@ -133,6 +138,56 @@ impl MeasurementStore for FakeStore {
         _: i64,
     ) -> store::Result<u64> {
         Ok(0)
+    }
+}
+
+#[async_trait]
+impl AlarmStore for FakeStore {
+    async fn create_alarm(&self, _: &ProjectId, _: &AlarmRule) -> store::Result<()> {
+        Ok(())
+    }
+    async fn get_alarm(&self, _: &ProjectId, _: &AlarmId) -> store::Result<AlarmRule> {
+        Err(DomainError::NotFound)
+    }
+    async fn list_alarms(
+        &self,
+        _: &ProjectId,
+        _: Option<&AlarmId>,
+        _: i64,
+        _: bool,
+    ) -> store::Result<AlarmPage> {
+        Ok(AlarmPage {
+            items: Vec::new(),
+            total: 0,
+        })
+    }
+    async fn update_alarm(
+        &self,
+        _: &ProjectId,
+        _: &AlarmId,
+        _: &UpdateAlarm,
+    ) -> store::Result<AlarmRule> {
+        Err(DomainError::NotFound)
+    }
+    async fn set_alarm_enabled(&self, _: &ProjectId, _: &AlarmId, _: bool) -> store::Result<()> {
+        Err(DomainError::NotFound)
+    }
+    async fn delete_alarm(&self, _: &ProjectId, _: &AlarmId) -> store::Result<()> {
+        Err(DomainError::NotFound)
+    }
+    async fn list_alarm_history(
+        &self,
+        _: &ProjectId,
+        _: &HistoryQuery,
+    ) -> store::Result<(Vec<AlarmHistory>, i64)> {
+        Ok((Vec::new(), 0))
+    }
+    async fn evaluate_windows(&self, points: &[WindowPoint]) -> store::Result<Vec<AlarmEvent>> {
+        self.evaluated.lock().unwrap().push(points.to_vec());
+        Ok(Vec::new())
+    }
+    async fn expire_alarms(&self, _: i64) -> store::Result<Vec<AlarmEvent>> {
+        Ok(Vec::new())
     }
 }
 
@@ -481,4 +536,29 @@ async fn the_watcher_gives_the_engine_only_owned_monitors_and_nothing_while_fenc
     w.created(&mine);
     assert_eq!(w.report().monitors, 1);
     engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stored_windows_and_only_those_go_to_the_alarm_evaluation() {
+    let r = rig(2);
+    r.store.failing.store(true, Ordering::SeqCst);
+    for id in &r.monitors {
+        r.events.send(window(*id, 0)).await.unwrap();
+    }
+    run_for(POINTS_EVERY + DRAIN_EVERY).await;
+    assert!(
+        r.store.evaluated.lock().unwrap().is_empty(),
+        "windows that were not stored are not evaluated"
+    );
+    r.store.failing.store(false, Ordering::SeqCst);
+    run_for(POINTS_EVERY + DRAIN_EVERY).await;
+    let stored = r.store.points.lock().unwrap().clone();
+    let evaluated = r.store.evaluated.lock().unwrap().clone();
+    assert_eq!(stored.iter().map(Vec::len).sum::<usize>(), 2);
+    assert_eq!(
+        evaluated, stored,
+        "each stored slice is evaluated once, as stored"
+    );
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! Black-box API tests: the real server on 127.0.0.1:0 with a fresh store
 //! per test, driven over HTTP.
 
+mod alarms;
 mod auth;
 mod ces;
 mod errors;
@@ -13,3 +14,4 @@ mod persistence;
 mod prometheus;
 mod seam;
 mod sweep;
+mod topics;

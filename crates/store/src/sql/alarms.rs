@@ -1,0 +1,389 @@
+//! The SQL of alarm rules, their history and their evaluation.
+
+use super::{Q, SqlStore, get, get_project_id, internal, json, next_created_us, parse};
+use crate::Result;
+use crate::alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
+use crate::measurements::WindowPoint;
+use async_trait::async_trait;
+use domain::alarm::eval::{EvalState, Evaluator, NO_DATA_MS, raw_value};
+use domain::alarm::{self, AlarmHistory, AlarmRule, Measure, NAMESPACE, UpdateAlarm};
+use domain::{AlarmId, DomainError, MonitorId, ProjectId};
+use sqlx::AnyConnection;
+use std::collections::HashMap;
+
+/// Most monitor ids in one `IN (...)` of the evaluation lookup.
+const LOOKUP_CHUNK: usize = 500;
+
+async fn load(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    id: &AlarmId,
+) -> Result<(AlarmRule, EvalState)> {
+    let row = sqlx::query("SELECT body, eval FROM alarms WHERE id = $1 AND project_id = $2")
+        .bind(id.to_string())
+        .bind(p.as_str().to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(internal)?
+        .ok_or(DomainError::NotFound)?;
+    let body: String = get(&row, "body")?;
+    let eval: String = get(&row, "eval")?;
+    Ok((parse(&body)?, parse(&eval)?))
+}
+
+async fn store_rule(c: &mut AnyConnection, r: &AlarmRule, eval: &EvalState) -> Result<()> {
+    sqlx::query(
+        "UPDATE alarms SET body = $1, eval = $2, period = $3, enabled = $4, state = $5, \
+         last_data_ms = $6 WHERE id = $7",
+    )
+    .bind(json(r)?)
+    .bind(json(eval)?)
+    .bind(r.condition.period)
+    .bind(i64::from(r.alarm_enabled))
+    .bind(r.alarm_state.as_str().to_string())
+    .bind(eval.last_data_ms)
+    .bind(r.alarm_id.to_string())
+    .execute(&mut *c)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+async fn insert_history(c: &mut AnyConnection, p: &ProjectId, h: &AlarmHistory) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO alarm_history (project_id, alarm_id, alarm_name, alarm_level, status, namespace, \
+         trigger_ms, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(p.as_str().to_string())
+    .bind(h.alarm_id.to_string())
+    .bind(h.alarm_name.clone())
+    .bind(h.alarm_level)
+    .bind(h.alarm_status.as_str().to_string())
+    .bind(NAMESPACE.to_string())
+    .bind(h.trigger_time)
+    .bind(json(h)?)
+    .execute(&mut *c)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// The value of a raw window for a metric (none: the window has none, e.g.
+/// latency without a reply, or nothing was sent).
+fn window_value(m: Measure, p: &WindowPoint) -> Option<f64> {
+    if p.sent <= 0 {
+        return None;
+    }
+    match m {
+        Measure::Latency => p.rtt_avg_ms,
+        Measure::MaxLatency => p.rtt_max_ms,
+        Measure::Loss => Some(p.loss_pct),
+    }
+}
+
+#[async_trait]
+impl AlarmStore for SqlStore {
+    async fn create_alarm(&self, p: &ProjectId, rule: &AlarmRule) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let conn = rule.metric.connection;
+        let exists =
+            sqlx::query("SELECT 1 AS one FROM vpn_connections WHERE id = $1 AND project_id = $2")
+                .bind(conn.to_string())
+                .bind(p.as_str().to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?;
+        if exists.is_none() {
+            return Err(alarm::unknown_connection(&conn));
+        }
+        let created = next_created_us(&mut tx, "alarms", p, self.now_us()).await?;
+        sqlx::query(
+            "INSERT INTO alarms (id, project_id, created_us, connection_id, period, enabled, state, \
+             watch_ms, body, eval) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(rule.alarm_id.to_string())
+        .bind(p.as_str().to_string())
+        .bind(created)
+        .bind(conn.to_string())
+        .bind(rule.condition.period)
+        .bind(i64::from(rule.alarm_enabled))
+        .bind(rule.alarm_state.as_str().to_string())
+        .bind(rule.update_time)
+        .bind(json(rule)?)
+        .bind(json(&EvalState::default())?)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)
+    }
+
+    async fn get_alarm(&self, p: &ProjectId, id: &AlarmId) -> Result<AlarmRule> {
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        Ok(load(&mut c, p, id).await?.0)
+    }
+
+    async fn list_alarms(
+        &self,
+        p: &ProjectId,
+        start: Option<&AlarmId>,
+        limit: i64,
+        desc: bool,
+    ) -> Result<AlarmPage> {
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        let total_row = sqlx::query("SELECT COUNT(*) AS n FROM alarms WHERE project_id = $1")
+            .bind(p.as_str().to_string())
+            .fetch_one(&mut *c)
+            .await
+            .map_err(internal)?;
+        let total: i64 = get(&total_row, "n")?;
+        let mut q = Q::new("SELECT body FROM alarms WHERE project_id = ");
+        let a = q.s(p.as_str());
+        q.push(&a);
+        if let Some(s) = start {
+            let row =
+                sqlx::query("SELECT created_us FROM alarms WHERE id = $1 AND project_id = $2")
+                    .bind(s.to_string())
+                    .bind(p.as_str().to_string())
+                    .fetch_optional(&mut *c)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| alarm::unknown_start(s))?;
+            let at: i64 = get(&row, "created_us")?;
+            let a = q.i(at);
+            q.push(&format!(
+                " AND created_us {} {a}",
+                if desc { "<" } else { ">" }
+            ));
+        }
+        let l = q.i(limit.max(0));
+        q.push(&format!(
+            " ORDER BY created_us {} LIMIT {l}",
+            if desc { "DESC" } else { "ASC" }
+        ));
+        let rows = q.build().fetch_all(&mut *c).await.map_err(internal)?;
+        let items = rows
+            .iter()
+            .map(|r| parse(&get::<String>(r, "body")?))
+            .collect::<Result<Vec<AlarmRule>>>()?;
+        Ok(AlarmPage { items, total })
+    }
+
+    async fn update_alarm(
+        &self,
+        p: &ProjectId,
+        id: &AlarmId,
+        req: &UpdateAlarm,
+    ) -> Result<AlarmRule> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let (rule, eval) = load(&mut tx, p, id).await?;
+        let (rule, reset) = alarm::update(&rule, req, p)?;
+        let eval = if reset { EvalState::default() } else { eval };
+        store_rule(&mut tx, &rule, &eval).await?;
+        if reset {
+            // The no-data check counts from now.
+            sqlx::query("UPDATE alarms SET watch_ms = $1 WHERE id = $2")
+                .bind(self.now_us() / 1000)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(rule)
+    }
+
+    async fn set_alarm_enabled(&self, p: &ProjectId, id: &AlarmId, enabled: bool) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let (mut rule, eval) = load(&mut tx, p, id).await?;
+        rule.alarm_enabled = enabled;
+        store_rule(&mut tx, &rule, &eval).await?;
+        tx.commit().await.map_err(internal)
+    }
+
+    async fn delete_alarm(&self, p: &ProjectId, id: &AlarmId) -> Result<()> {
+        let r = sqlx::query("DELETE FROM alarms WHERE id = $1 AND project_id = $2")
+            .bind(id.to_string())
+            .bind(p.as_str().to_string())
+            .execute(&self.write)
+            .await
+            .map_err(internal)?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_alarm_history(
+        &self,
+        p: &ProjectId,
+        hq: &HistoryQuery,
+    ) -> Result<(Vec<AlarmHistory>, i64)> {
+        let mut q = Q::new(" FROM alarm_history WHERE project_id = ");
+        let a = q.s(p.as_str());
+        q.push(&a);
+        if let Some(id) = &hq.alarm_id {
+            let a = q.s(&id.to_string());
+            q.push(&format!(" AND alarm_id = {a}"));
+        }
+        if let Some(n) = &hq.alarm_name {
+            let a = q.s(n);
+            q.push(&format!(" AND alarm_name = {a}"));
+        }
+        if let Some(s) = hq.alarm_status {
+            let a = q.s(s.as_str());
+            q.push(&format!(" AND status = {a}"));
+        }
+        if let Some(l) = hq.alarm_level {
+            let a = q.i(l);
+            q.push(&format!(" AND alarm_level = {a}"));
+        }
+        if let Some(n) = &hq.namespace {
+            let a = q.s(n);
+            q.push(&format!(" AND namespace = {a}"));
+        }
+        if let Some(f) = hq.from_ms {
+            let a = q.i(f);
+            q.push(&format!(" AND trigger_ms >= {a}"));
+        }
+        if let Some(t) = hq.to_ms {
+            let a = q.i(t);
+            q.push(&format!(" AND trigger_ms <= {a}"));
+        }
+        let count = Q {
+            sql: format!("SELECT COUNT(*) AS n{}", q.sql),
+            args: super::clone_args(&q.args),
+        };
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        let total: i64 = get(
+            &count.build().fetch_one(&mut *c).await.map_err(internal)?,
+            "n",
+        )?;
+        q.sql = format!("SELECT body{}", q.sql);
+        let l = q.i(hq.limit.max(0));
+        let o = q.i(hq.offset.max(0));
+        q.push(&format!(
+            " ORDER BY trigger_ms DESC, seq DESC LIMIT {l} OFFSET {o}"
+        ));
+        let rows = q.build().fetch_all(&mut *c).await.map_err(internal)?;
+        let items = rows
+            .iter()
+            .map(|r| parse(&get::<String>(r, "body")?))
+            .collect::<Result<Vec<AlarmHistory>>>()?;
+        Ok((items, total))
+    }
+
+    async fn evaluate_windows(&self, points: &[WindowPoint]) -> Result<Vec<AlarmEvent>> {
+        let mut by_monitor: HashMap<MonitorId, Vec<&WindowPoint>> = HashMap::new();
+        for pt in points {
+            by_monitor.entry(pt.monitor_id).or_default().push(pt);
+        }
+        if by_monitor.is_empty() {
+            return Ok(Vec::new());
+        }
+        let monitors: Vec<String> = by_monitor.keys().map(|m| m.to_string()).collect();
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let mut events = Vec::new();
+        for chunk in monitors.chunks(LOOKUP_CHUNK) {
+            let mut q = Q::new(
+                "SELECT a.project_id, a.body, a.eval, m.id AS monitor_id FROM connection_monitors m \
+                 JOIN alarms a ON a.connection_id = m.vpn_connection_id AND a.project_id = m.project_id \
+                 WHERE a.enabled = 1 AND a.period = 1",
+            );
+            super::push_in(&mut q, "m.id", chunk);
+            let rows = q.build().fetch_all(&mut *tx).await.map_err(internal)?;
+            for r in &rows {
+                let p = get_project_id(r, "project_id")?;
+                let monitor_id: MonitorId = super::get_id(r, "monitor_id")?;
+                let mut rule: AlarmRule = parse(&get::<String>(r, "body")?)?;
+                let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
+                let Some(pts) = by_monitor.get_mut(&monitor_id) else {
+                    continue;
+                };
+                pts.sort_by_key(|x| x.window_start_ms);
+                let condition = rule.condition.clone();
+                let mut e = Evaluator {
+                    condition: &condition,
+                    actions_enabled: rule.alarm_action_enabled,
+                    state: rule.alarm_state,
+                    memory,
+                };
+                let measure = rule.metric.metric.measure();
+                let mut steps = Vec::new();
+                for pt in pts.iter() {
+                    let v = window_value(measure, pt).map(|v| raw_value(condition.filter, v));
+                    let s = e.period(pt.window_start_ms, v);
+                    if s.transition.is_some() || s.notice.is_some() {
+                        steps.push(s);
+                    }
+                }
+                if e.memory == memory && steps.is_empty() {
+                    continue;
+                }
+                for s in &steps {
+                    if let Some(t) = s.transition {
+                        rule.alarm_state = t.to;
+                        rule.update_time = t.time_ms;
+                        insert_history(
+                            &mut tx,
+                            &p,
+                            &alarm::history(&rule, t.to, t.time_ms, t.value),
+                        )
+                        .await?;
+                    }
+                    events.push(AlarmEvent {
+                        project_id: p.clone(),
+                        monitor_id: Some(monitor_id),
+                        rule: rule.clone(),
+                        transition: s.transition,
+                        notice: s.notice,
+                    });
+                }
+                store_rule(&mut tx, &rule, &e.memory).await?;
+            }
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(events)
+    }
+
+    async fn expire_alarms(&self, now_ms: i64) -> Result<Vec<AlarmEvent>> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let rows = sqlx::query(
+            "SELECT project_id, body, eval, watch_ms FROM alarms WHERE enabled = 1 AND period = 1 \
+             AND state <> 'insufficient_data' AND watch_ms <= $1 \
+             AND (last_data_ms IS NULL OR last_data_ms <= $1)",
+        )
+        .bind(now_ms - NO_DATA_MS)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let mut events = Vec::new();
+        for r in &rows {
+            let p = get_project_id(r, "project_id")?;
+            let mut rule: AlarmRule = parse(&get::<String>(r, "body")?)?;
+            let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
+            let watch_ms: i64 = get(r, "watch_ms")?;
+            let condition = rule.condition.clone();
+            let mut e = Evaluator {
+                condition: &condition,
+                actions_enabled: rule.alarm_action_enabled,
+                state: rule.alarm_state,
+                memory,
+            };
+            let s = e.no_data(now_ms, watch_ms);
+            let Some(t) = s.transition else { continue };
+            rule.alarm_state = t.to;
+            rule.update_time = t.time_ms;
+            insert_history(&mut tx, &p, &alarm::history(&rule, t.to, t.time_ms, None)).await?;
+            store_rule(&mut tx, &rule, &e.memory).await?;
+            events.push(AlarmEvent {
+                project_id: p,
+                monitor_id: None,
+                rule,
+                transition: Some(t),
+                notice: s.notice,
+            });
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(events)
+    }
+}

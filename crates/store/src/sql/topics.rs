@@ -1,0 +1,216 @@
+//! The SQL of SMN topics.
+
+use super::{Q, SqlStore, get, internal, is_unique_violation, json, parse};
+use crate::Result;
+use crate::topics::TopicStore;
+use async_trait::async_trait;
+use domain::smn::{Subscription, Topic};
+use domain::{DomainError, ProjectId};
+use sqlx::AnyConnection;
+
+async fn load(c: &mut AnyConnection, p: &ProjectId, name: &str) -> Result<Option<Topic>> {
+    let row = sqlx::query("SELECT body FROM smn_topics WHERE project_id = $1 AND name = $2")
+        .bind(p.as_str().to_string())
+        .bind(name.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(internal)?;
+    row.map(|r| parse(&get::<String>(&r, "body")?)).transpose()
+}
+
+#[async_trait]
+impl TopicStore for SqlStore {
+    async fn create_topic(&self, p: &ProjectId, topic: &Topic) -> Result<(Topic, bool)> {
+        let mut c = self.write.acquire().await.map_err(internal)?;
+        if let Some(t) = load(&mut c, p, &topic.name).await? {
+            return Ok((t, false));
+        }
+        let r = sqlx::query(
+            "INSERT INTO smn_topics (project_id, name, created_us, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(p.as_str().to_string())
+        .bind(topic.name.clone())
+        .bind(self.now_us())
+        .bind(json(topic)?)
+        .execute(&mut *c)
+        .await;
+        match r {
+            Ok(_) => Ok((topic.clone(), true)),
+            // Created meanwhile: that one is the topic.
+            Err(e) if is_unique_violation(&e) => load(&mut c, p, &topic.name)
+                .await?
+                .map(|t| (t, false))
+                .ok_or_else(|| DomainError::internal("topic vanished after a unique violation")),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    async fn get_topic(&self, p: &ProjectId, name: &str) -> Result<Topic> {
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        load(&mut c, p, name).await?.ok_or(DomainError::NotFound)
+    }
+
+    async fn list_topics(
+        &self,
+        p: &ProjectId,
+        name: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Topic>, i64)> {
+        let mut q = Q::new(" FROM smn_topics WHERE project_id = ");
+        let a = q.s(p.as_str());
+        q.push(&a);
+        if let Some(n) = name {
+            let a = q.s(n);
+            q.push(&format!(" AND name = {a}"));
+        }
+        let count = Q {
+            sql: format!("SELECT COUNT(*) AS n{}", q.sql),
+            args: super::clone_args(&q.args),
+        };
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        let total: i64 = get(
+            &count.build().fetch_one(&mut *c).await.map_err(internal)?,
+            "n",
+        )?;
+        q.sql = format!("SELECT body{}", q.sql);
+        let l = q.i(limit.max(0));
+        let o = q.i(offset.max(0));
+        q.push(&format!(
+            " ORDER BY created_us DESC, name DESC LIMIT {l} OFFSET {o}"
+        ));
+        let rows = q.build().fetch_all(&mut *c).await.map_err(internal)?;
+        let items = rows
+            .iter()
+            .map(|r| parse(&get::<String>(r, "body")?))
+            .collect::<Result<Vec<Topic>>>()?;
+        Ok((items, total))
+    }
+
+    async fn update_topic(&self, p: &ProjectId, name: &str, display_name: &str) -> Result<Topic> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let mut t = load(&mut tx, p, name).await?.ok_or(DomainError::NotFound)?;
+        t.display_name = display_name.to_string();
+        t.update_time = domain::smn::wire_time(domain::time::from_micros(self.now_us()));
+        sqlx::query("UPDATE smn_topics SET body = $1 WHERE project_id = $2 AND name = $3")
+            .bind(json(&t)?)
+            .bind(p.as_str().to_string())
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(t)
+    }
+
+    async fn delete_topic(&self, p: &ProjectId, name: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        let r = sqlx::query("DELETE FROM smn_topics WHERE project_id = $1 AND name = $2")
+            .bind(p.as_str().to_string())
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        sqlx::query("DELETE FROM smn_subscriptions WHERE project_id = $1 AND topic = $2")
+            .bind(p.as_str().to_string())
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)
+    }
+
+    async fn add_subscription(
+        &self,
+        p: &ProjectId,
+        topic: &str,
+        sub: &Subscription,
+    ) -> Result<(Subscription, bool)> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
+        if load(&mut tx, p, topic).await?.is_none() {
+            return Err(DomainError::NotFound);
+        }
+        let existing = sqlx::query(
+            "SELECT body FROM smn_subscriptions WHERE project_id = $1 AND topic = $2 \
+             AND protocol = $3 AND endpoint = $4",
+        )
+        .bind(p.as_str().to_string())
+        .bind(topic.to_string())
+        .bind(sub.protocol.clone())
+        .bind(sub.endpoint.clone())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?;
+        if let Some(r) = existing {
+            return Ok((parse(&get::<String>(&r, "body")?)?, false));
+        }
+        sqlx::query(
+            "INSERT INTO smn_subscriptions (urn, project_id, topic, created_us, protocol, endpoint, \
+             status, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(sub.subscription_urn.clone())
+        .bind(p.as_str().to_string())
+        .bind(topic.to_string())
+        .bind(self.now_us())
+        .bind(sub.protocol.clone())
+        .bind(sub.endpoint.clone())
+        .bind(sub.status)
+        .bind(json(sub)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok((sub.clone(), true))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        p: &ProjectId,
+        topic: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Subscription>, i64)> {
+        let mut q = Q::new(" FROM smn_subscriptions WHERE project_id = ");
+        let a = q.s(p.as_str());
+        q.push(&a);
+        if let Some(t) = topic {
+            let a = q.s(t);
+            q.push(&format!(" AND topic = {a}"));
+        }
+        let count = Q {
+            sql: format!("SELECT COUNT(*) AS n{}", q.sql),
+            args: super::clone_args(&q.args),
+        };
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        let total: i64 = get(
+            &count.build().fetch_one(&mut *c).await.map_err(internal)?,
+            "n",
+        )?;
+        q.sql = format!("SELECT body{}", q.sql);
+        let l = q.i(limit.max(0));
+        let o = q.i(offset.max(0));
+        q.push(&format!(" ORDER BY created_us, urn LIMIT {l} OFFSET {o}"));
+        let rows = q.build().fetch_all(&mut *c).await.map_err(internal)?;
+        let items = rows
+            .iter()
+            .map(|r| parse(&get::<String>(r, "body")?))
+            .collect::<Result<Vec<Subscription>>>()?;
+        Ok((items, total))
+    }
+
+    async fn cancel_subscription(&self, p: &ProjectId, urn: &str) -> Result<()> {
+        let r = sqlx::query("DELETE FROM smn_subscriptions WHERE project_id = $1 AND urn = $2")
+            .bind(p.as_str().to_string())
+            .bind(urn.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(internal)?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+}

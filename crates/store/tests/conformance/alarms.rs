@@ -1,0 +1,457 @@
+//! Alarm rules, their history and their evaluation.
+
+use super::*;
+use domain::AlarmId;
+use domain::alarm::eval::Notice;
+use domain::alarm::{AlarmRule, AlarmState, CreateAlarm, UpdateAlarm};
+use store::{AlarmEvent, HistoryQuery};
+
+fn rule_body(p: &ProjectId, conn: &(dyn Display + Sync), count: i64) -> Value {
+    let urn = format!("urn:smn:local-1:{p}:ops");
+    json!({"alarm_name": "vpn-loss",
+        "metric": {"namespace": "SYS.VPN", "metric_name": "link_packet_loss_rate",
+                   "dimensions": [{"name": "evpn_connection_id", "value": conn.to_string()}]},
+        "condition": {"comparison_operator": ">=", "count": count, "filter": "average", "period": 1,
+                      "value": 50, "unit": "%"},
+        "alarm_actions": [{"type": "notification", "notificationList": [urn.clone()]}],
+        "ok_actions": [{"type": "notification", "notificationList": [urn]}]})
+}
+
+fn rule(p: &ProjectId, body: Value) -> AlarmRule {
+    let req: CreateAlarm = serde_json::from_value(body).expect("a create body");
+    domain::alarm::create(
+        &req,
+        AlarmId::random(),
+        p,
+        harness::now().timestamp_millis(),
+    )
+    .expect("a valid rule")
+}
+
+async fn new_rule(
+    store: &SqlStore,
+    p: &ProjectId,
+    conn: &(dyn Display + Sync),
+    count: i64,
+) -> AlarmRule {
+    let r = rule(p, rule_body(p, conn, count));
+    store.create_alarm(p, &r).await.expect("create alarm");
+    harness::advance_ms(1);
+    r
+}
+
+fn all_history() -> HistoryQuery {
+    HistoryQuery {
+        limit: 100,
+        ..HistoryQuery::default()
+    }
+}
+
+pub(crate) async fn alarm_crud(store: &SqlStore) {
+    let s = setup(store).await;
+    let r = new_rule(store, &s.p, &s.conn.id, 2).await;
+    assert_eq!(store.get_alarm(&s.p, &r.alarm_id).await, Ok(r.clone()));
+    let page = store
+        .list_alarms(&s.p, None, 100, true)
+        .await
+        .expect("list");
+    assert_eq!(page.items, vec![r.clone()]);
+    assert_eq!(page.total, 1);
+
+    let req: UpdateAlarm =
+        serde_json::from_value(json!({"alarm_name": "renamed", "alarm_level": 1})).expect("body");
+    let u = store
+        .update_alarm(&s.p, &r.alarm_id, &req)
+        .await
+        .expect("update");
+    assert_eq!(u.alarm_name, "renamed");
+    assert_eq!(u.alarm_level, 1);
+    assert_eq!(store.get_alarm(&s.p, &r.alarm_id).await, Ok(u.clone()));
+    // An update the domain refuses changes nothing.
+    let bad: UpdateAlarm = serde_json::from_value(json!({"alarm_level": 7})).expect("body");
+    assert!(matches!(
+        store.update_alarm(&s.p, &r.alarm_id, &bad).await,
+        Err(DomainError::Invalid(m)) if m.starts_with("alarm_level:")
+    ));
+    assert_eq!(store.get_alarm(&s.p, &r.alarm_id).await, Ok(u.clone()));
+
+    store
+        .set_alarm_enabled(&s.p, &r.alarm_id, false)
+        .await
+        .expect("disable");
+    assert!(
+        !store
+            .get_alarm(&s.p, &r.alarm_id)
+            .await
+            .expect("get")
+            .alarm_enabled
+    );
+    store
+        .set_alarm_enabled(&s.p, &r.alarm_id, true)
+        .await
+        .expect("enable");
+    assert!(
+        store
+            .get_alarm(&s.p, &r.alarm_id)
+            .await
+            .expect("get")
+            .alarm_enabled
+    );
+
+    assert_eq!(store.delete_alarm(&s.p, &r.alarm_id).await, Ok(()));
+    assert_eq!(store.get_alarm(&s.p, &r.alarm_id).await, nf());
+    assert_eq!(store.delete_alarm(&s.p, &r.alarm_id).await, nf());
+    assert_eq!(store.update_alarm(&s.p, &r.alarm_id, &req).await, nf());
+    assert_eq!(store.set_alarm_enabled(&s.p, &r.alarm_id, true).await, nf());
+    assert_eq!(
+        store
+            .list_alarms(&s.p, None, 100, true)
+            .await
+            .map(|p| p.total),
+        Ok(0)
+    );
+}
+
+pub(crate) async fn alarm_needs_a_connection_of_its_project(store: &SqlStore) {
+    let s = setup(store).await;
+    let other = ProjectId::generate();
+    let unknown = ConnectionId::random();
+    let r = rule(&s.p, rule_body(&s.p, &unknown, 1));
+    assert_eq!(
+        store.create_alarm(&s.p, &r).await,
+        Err(invalid(format!(
+            "metric.dimensions[0].value: VPN connection {unknown} does not exist"
+        )))
+    );
+    // The connection of another project is as unknown.
+    let r = rule(&other, rule_body(&other, &s.conn.id, 1));
+    assert_eq!(
+        store.create_alarm(&other, &r).await,
+        Err(invalid(format!(
+            "metric.dimensions[0].value: VPN connection {} does not exist",
+            s.conn.id
+        )))
+    );
+    assert_eq!(
+        store
+            .list_alarms(&other, None, 100, true)
+            .await
+            .map(|p| p.total),
+        Ok(0)
+    );
+}
+
+pub(crate) async fn alarm_list_pages_from_start_in_both_orders(store: &SqlStore) {
+    let s = setup(store).await;
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        made.push(new_rule(store, &s.p, &s.conn.id, 1).await.alarm_id);
+    }
+    let ids = |v: &[AlarmRule]| v.iter().map(|r| r.alarm_id).collect::<Vec<_>>();
+    let asc = store.list_alarms(&s.p, None, 2, false).await.expect("list");
+    assert_eq!(ids(&asc.items), made[..2].to_vec());
+    assert_eq!(asc.total, 5);
+    let next = store
+        .list_alarms(&s.p, Some(&made[1]), 2, false)
+        .await
+        .expect("list");
+    assert_eq!(ids(&next.items), made[2..4].to_vec());
+    let mut rev = made.clone();
+    rev.reverse();
+    let desc = store
+        .list_alarms(&s.p, None, 100, true)
+        .await
+        .expect("list");
+    assert_eq!(ids(&desc.items), rev);
+    let after = store
+        .list_alarms(&s.p, Some(&made[2]), 100, true)
+        .await
+        .expect("list");
+    assert_eq!(
+        ids(&after.items),
+        made[..2].iter().rev().copied().collect::<Vec<_>>()
+    );
+    let missing = AlarmId::random();
+    assert_eq!(
+        store.list_alarms(&s.p, Some(&missing), 10, true).await,
+        Err(invalid(format!("start: alarm {missing} does not exist")))
+    );
+}
+
+pub(crate) async fn alarm_tenant_isolation(store: &SqlStore) {
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let r = new_rule(store, &s.p, &s.conn.id, 1).await;
+    store
+        .evaluate_windows(&[point(&m, &s.p, 10_000, 0)])
+        .await
+        .expect("evaluate");
+    let b = ProjectId::generate();
+    assert_eq!(store.get_alarm(&b, &r.alarm_id).await, nf());
+    assert_eq!(
+        store
+            .update_alarm(&b, &r.alarm_id, &UpdateAlarm::default())
+            .await,
+        nf()
+    );
+    assert_eq!(store.set_alarm_enabled(&b, &r.alarm_id, false).await, nf());
+    assert_eq!(store.delete_alarm(&b, &r.alarm_id).await, nf());
+    assert_eq!(
+        store
+            .list_alarms(&b, None, 100, true)
+            .await
+            .map(|p| p.total),
+        Ok(0)
+    );
+    assert_eq!(
+        store.list_alarms(&b, Some(&r.alarm_id), 100, true).await,
+        Err(invalid(format!(
+            "start: alarm {} does not exist",
+            r.alarm_id
+        )))
+    );
+    assert_eq!(
+        store.list_alarm_history(&b, &all_history()).await,
+        Ok((vec![], 0))
+    );
+    // The owner still sees all of it.
+    assert!(
+        store
+            .get_alarm(&s.p, &r.alarm_id)
+            .await
+            .expect("get")
+            .alarm_enabled
+    );
+    assert_eq!(
+        store
+            .list_alarm_history(&s.p, &all_history())
+            .await
+            .map(|h| h.1),
+        Ok(1)
+    );
+}
+
+fn states(events: &[AlarmEvent]) -> Vec<(AlarmState, Option<Notice>)> {
+    events
+        .iter()
+        .filter_map(|e| e.transition.map(|t| (t.to, e.notice)))
+        .collect()
+}
+
+pub(crate) async fn alarm_evaluation_records_each_transition_once(store: &SqlStore) {
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let r = new_rule(store, &s.p, &s.conn.id, 2).await;
+    // A disabled rule and a rule of a longer period see nothing.
+    let other = rule(&s.p, {
+        let mut b = rule_body(&s.p, &s.conn.id, 1);
+        b["condition"]["period"] = json!(300);
+        b
+    });
+    store.create_alarm(&s.p, &other).await.expect("create");
+    let off = new_rule(store, &s.p, &s.conn.id, 1).await;
+    store
+        .set_alarm_enabled(&s.p, &off.alarm_id, false)
+        .await
+        .expect("disable");
+
+    let t0 = 1_700_000_000_000;
+    // Good, lost, lost (alarm at the second lost window), lost, good: in
+    // one batch, out of order.
+    let batch = [
+        point(&m, &s.p, t0 + 20_000, 0),
+        point(&m, &s.p, t0, 10),
+        point(&m, &s.p, t0 + 10_000, 0),
+    ];
+    let ev = store.evaluate_windows(&batch).await.expect("evaluate");
+    assert_eq!(
+        states(&ev),
+        vec![
+            (AlarmState::Ok, None),
+            (AlarmState::Alarm, Some(Notice::Alarm))
+        ]
+    );
+    assert!(
+        ev.iter()
+            .all(|e| e.rule.alarm_id == r.alarm_id && e.monitor_id == Some(m.id))
+    );
+    let shown = store.get_alarm(&s.p, &r.alarm_id).await.expect("get");
+    assert_eq!(shown.alarm_state, AlarmState::Alarm);
+    assert_eq!(shown.update_time, t0 + 20_000);
+    // The same windows again change nothing.
+    assert_eq!(store.evaluate_windows(&batch).await, Ok(vec![]));
+    let ev = store
+        .evaluate_windows(&[
+            point(&m, &s.p, t0 + 30_000, 0),
+            point(&m, &s.p, t0 + 40_000, 10),
+        ])
+        .await
+        .expect("evaluate");
+    assert_eq!(states(&ev), vec![(AlarmState::Ok, Some(Notice::Ok))]);
+
+    let (h, total) = store
+        .list_alarm_history(&s.p, &all_history())
+        .await
+        .expect("history");
+    assert_eq!(total, 3);
+    let got: Vec<(AlarmState, i64, Vec<f64>)> = h
+        .iter()
+        .map(|x| {
+            (
+                x.alarm_status,
+                x.trigger_time,
+                x.datapoints.iter().map(|d| d.value).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (AlarmState::Ok, t0 + 40_000, vec![0.0]),
+            (AlarmState::Alarm, t0 + 20_000, vec![100.0]),
+            (AlarmState::Ok, t0, vec![0.0]),
+        ]
+    );
+    for id in [other.alarm_id, off.alarm_id] {
+        assert_eq!(
+            store.get_alarm(&s.p, &id).await.expect("get").alarm_state,
+            AlarmState::InsufficientData
+        );
+    }
+    // Windows of a monitor without rules cost nothing and say nothing.
+    let g2 = gateway(store, &s.p, gateway_body()).await;
+    let c2 = connection(store, &s.p, &g2, &s.cgw).await;
+    let m2 = monitor(store, &s.p, &c2).await;
+    assert_eq!(
+        store.evaluate_windows(&[point(&m2, &s.p, t0, 0)]).await,
+        Ok(vec![])
+    );
+    assert_eq!(store.evaluate_windows(&[]).await, Ok(vec![]));
+}
+
+pub(crate) async fn alarm_history_filters_and_pages(store: &SqlStore) {
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let a = new_rule(store, &s.p, &s.conn.id, 1).await;
+    let t0 = 1_700_000_000_000;
+    // ok, alarm, ok, alarm: four records.
+    let pts: Vec<_> = [10, 0, 10, 0]
+        .iter()
+        .enumerate()
+        .map(|(i, rcv)| point(&m, &s.p, t0 + 10_000 * i as i64, *rcv))
+        .collect();
+    store.evaluate_windows(&pts).await.expect("evaluate");
+    fn q(f: impl Fn(&mut HistoryQuery)) -> HistoryQuery {
+        let mut h = all_history();
+        f(&mut h);
+        h
+    }
+    let count = |h: HistoryQuery| {
+        let store = store.clone();
+        let p = s.p.clone();
+        async move { store.list_alarm_history(&p, &h).await.expect("history") }
+    };
+    assert_eq!(count(all_history()).await.1, 4);
+    let alarms = count(q(|h| h.alarm_status = Some(AlarmState::Alarm))).await;
+    assert_eq!(alarms.1, 2);
+    assert!(alarms.0.iter().all(|x| x.alarm_status == AlarmState::Alarm));
+    assert_eq!(count(q(|h| h.alarm_id = Some(a.alarm_id))).await.1, 4);
+    assert_eq!(
+        count(q(|h| h.alarm_id = Some(AlarmId::random()))).await.1,
+        0
+    );
+    assert_eq!(
+        count(q(|h| h.alarm_name = Some("vpn-loss".into()))).await.1,
+        4
+    );
+    assert_eq!(count(q(|h| h.alarm_name = Some("x".into()))).await.1, 0);
+    assert_eq!(count(q(|h| h.alarm_level = Some(2))).await.1, 4);
+    assert_eq!(count(q(|h| h.alarm_level = Some(1))).await.1, 0);
+    assert_eq!(
+        count(q(|h| h.namespace = Some("SYS.VPN".into()))).await.1,
+        4
+    );
+    assert_eq!(
+        count(q(|h| h.namespace = Some("SYS.ECS".into()))).await.1,
+        0
+    );
+    // from and to are inclusive.
+    let range = count(q(|h| {
+        h.from_ms = Some(t0 + 10_000);
+        h.to_ms = Some(t0 + 20_000);
+    }))
+    .await;
+    assert_eq!(
+        range.0.iter().map(|x| x.trigger_time).collect::<Vec<_>>(),
+        vec![t0 + 20_000, t0 + 10_000]
+    );
+    // Paging: offset and limit; the total ignores them.
+    let page = count(q(|h| {
+        h.offset = 1;
+        h.limit = 2;
+    }))
+    .await;
+    assert_eq!(page.1, 4);
+    assert_eq!(
+        page.0.iter().map(|x| x.trigger_time).collect::<Vec<_>>(),
+        vec![t0 + 20_000, t0 + 10_000]
+    );
+    // History outlives its rule.
+    store.delete_alarm(&s.p, &a.alarm_id).await.expect("delete");
+    assert_eq!(count(all_history()).await.1, 4);
+}
+
+pub(crate) async fn alarm_without_data_for_three_hours_is_insufficient_data(store: &SqlStore) {
+    use domain::alarm::eval::NO_DATA_MS;
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let r = new_rule(store, &s.p, &s.conn.id, 1).await;
+    let off = new_rule(store, &s.p, &s.conn.id, 1).await;
+    let t0 = harness::now().timestamp_millis() + 1000;
+    store
+        .evaluate_windows(&[point(&m, &s.p, t0, 0)])
+        .await
+        .expect("evaluate");
+    store
+        .set_alarm_enabled(&s.p, &off.alarm_id, false)
+        .await
+        .expect("disable");
+    // A fresh rule is insufficient_data already: nothing to do for it.
+    assert_eq!(store.expire_alarms(t0 + NO_DATA_MS - 1).await, Ok(vec![]));
+    let ev = store.expire_alarms(t0 + NO_DATA_MS).await.expect("expire");
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].rule.alarm_id, r.alarm_id);
+    assert_eq!(ev[0].monitor_id, None);
+    assert_eq!(
+        ev[0].transition.map(|t| (t.from, t.to)),
+        Some((AlarmState::Alarm, AlarmState::InsufficientData))
+    );
+    assert_eq!(ev[0].notice, None);
+    let shown = store.get_alarm(&s.p, &r.alarm_id).await.expect("get");
+    assert_eq!(shown.alarm_state, AlarmState::InsufficientData);
+    assert_eq!(shown.update_time, t0 + NO_DATA_MS);
+    // Once.
+    assert_eq!(store.expire_alarms(t0 + 2 * NO_DATA_MS).await, Ok(vec![]));
+    let (h, total) = store
+        .list_alarm_history(&s.p, &all_history())
+        .await
+        .expect("history");
+    assert_eq!(total, 3, "{h:?}");
+    assert_eq!(h[0].alarm_status, AlarmState::InsufficientData);
+    assert!(h[0].datapoints.is_empty());
+    // The disabled rule was not touched.
+    assert_eq!(
+        store
+            .get_alarm(&s.p, &off.alarm_id)
+            .await
+            .expect("get")
+            .alarm_state,
+        AlarmState::Alarm
+    );
+    // Data again: the rule leaves insufficient_data.
+    let ev = store
+        .evaluate_windows(&[point(&m, &s.p, t0 + NO_DATA_MS + 10_000, 10)])
+        .await
+        .expect("evaluate");
+    assert_eq!(states(&ev), vec![(AlarmState::Ok, None)]);
+}
