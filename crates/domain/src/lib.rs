@@ -21,6 +21,7 @@ pub mod eip;
 pub mod error;
 pub mod gateway;
 pub mod ids;
+pub mod metric;
 pub mod monitor;
 pub mod ownership;
 pub mod retention;

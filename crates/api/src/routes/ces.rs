@@ -19,81 +19,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::ProjectId;
+use domain::metric::{Filter, Measure, VpnMetric};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use store::{Agg, MeasurementStore, WindowPoint};
 
-/// Namespace of every vpnmon metric.
-pub const NAMESPACE: &str = "SYS.VPN";
+pub use domain::metric::NAMESPACE;
 /// Periods CES accepts.
 pub const PERIODS: [i64; 7] = [1, 60, 300, 1200, 3600, 14400, 86400];
 /// Most datapoints one request returns.
 pub const MAX_POINTS: usize = 3000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Latency,
-    MaxLatency,
-    Loss,
-}
-
-struct MetricDef {
-    name: &'static str,
-    dim: &'static str,
-    kind: Kind,
-    unit: &'static str,
-}
-
-const METRICS: [MetricDef; 6] = [
-    MetricDef {
-        name: "link_average_latency",
-        dim: "evpn_connection_id",
-        kind: Kind::Latency,
-        unit: "ms",
-    },
-    MetricDef {
-        name: "link_max_latency",
-        dim: "evpn_connection_id",
-        kind: Kind::MaxLatency,
-        unit: "ms",
-    },
-    MetricDef {
-        name: "link_packet_loss_rate",
-        dim: "evpn_connection_id",
-        kind: Kind::Loss,
-        unit: "%",
-    },
-    MetricDef {
-        name: "public_average_latency",
-        dim: "vpn_connection_id",
-        kind: Kind::Latency,
-        unit: "ms",
-    },
-    MetricDef {
-        name: "public_max_latency",
-        dim: "vpn_connection_id",
-        kind: Kind::MaxLatency,
-        unit: "ms",
-    },
-    MetricDef {
-        name: "public_packet_loss_rate",
-        dim: "vpn_connection_id",
-        kind: Kind::Loss,
-        unit: "%",
-    },
-];
-
 fn bad(param: &str, msg: impl std::fmt::Display) -> ApiError {
     ApiError::ces_invalid(format!("{param}: {msg}"))
 }
 
-fn metric(name: &str, param: &str) -> Result<&'static MetricDef, ApiError> {
-    METRICS.iter().find(|m| m.name == name).ok_or_else(|| {
+fn metric(name: &str, param: &str) -> Result<VpnMetric, ApiError> {
+    VpnMetric::parse(name).ok_or_else(|| {
         bad(
             param,
             format!(
                 "unknown metric {name:?} in SYS.VPN (known: {})",
-                METRICS.map(|m| m.name).join(", ")
+                VpnMetric::ALL.map(|m| m.name()).join(", ")
             ),
         )
     })
@@ -109,39 +56,24 @@ fn check_namespace(ns: &str, param: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-enum Filter {
-    Average,
-    Max,
-    Min,
-    Sum,
-    Variance,
+/// A filter's name, parsed for `param`, with its wire name.
+fn filter(s: &str, param: &str) -> Result<(Filter, &'static str), ApiError> {
+    Filter::parse(s).map(|f| (f, f.name())).ok_or_else(|| {
+        bad(
+            param,
+            format!("{s:?} is not one of average, max, min, sum, variance"),
+        )
+    })
 }
 
-impl Filter {
-    fn parse(s: &str, param: &str) -> Result<(Filter, &'static str), ApiError> {
-        Ok(match s {
-            "average" => (Filter::Average, "average"),
-            "max" => (Filter::Max, "max"),
-            "min" => (Filter::Min, "min"),
-            "sum" => (Filter::Sum, "sum"),
-            "variance" => (Filter::Variance, "variance"),
-            _ => {
-                return Err(bad(
-                    param,
-                    format!("{s:?} is not one of average, max, min, sum, variance"),
-                ));
-            }
-        })
-    }
-    fn apply(self, a: &Agg) -> Option<f64> {
-        match self {
-            Filter::Average => a.average(),
-            Filter::Max => a.max,
-            Filter::Min => a.min,
-            Filter::Sum => (a.n > 0).then_some(a.sum),
-            Filter::Variance => a.variance(),
-        }
+/// A filter over a rollup bucket's aggregate.
+fn apply(filter: Filter, a: &Agg) -> Option<f64> {
+    match filter {
+        Filter::Average => a.average(),
+        Filter::Max => a.max,
+        Filter::Min => a.min,
+        Filter::Sum => (a.n > 0).then_some(a.sum),
+        Filter::Variance => a.variance(),
     }
 }
 
@@ -178,11 +110,11 @@ fn time_range(from: i64, to: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn raw_value(kind: Kind, p: &WindowPoint) -> Option<f64> {
-    match kind {
-        Kind::Latency => p.rtt_avg_ms,
-        Kind::MaxLatency => p.rtt_max_ms,
-        Kind::Loss => Some(p.loss_pct),
+fn raw_value(measure: Measure, p: &WindowPoint) -> Option<f64> {
+    match measure {
+        Measure::Latency => p.rtt_avg_ms,
+        Measure::MaxLatency => p.rtt_max_ms,
+        Measure::Loss => Some(p.loss_pct),
     }
 }
 
@@ -203,7 +135,7 @@ struct SeriesQuery {
 async fn datapoints(
     state: &AppState,
     project: &ProjectId,
-    def: &MetricDef,
+    def: VpnMetric,
     connection: &str,
     span: SeriesQuery,
 ) -> Result<Vec<(i64, f64)>, ApiError> {
@@ -225,7 +157,7 @@ async fn datapoints(
         return Ok(pts
             .iter()
             .filter_map(|p| {
-                raw_value(def.kind, p).map(|v| {
+                raw_value(def.measure(), p).map(|v| {
                     (
                         p.window_start_ms,
                         if matches!(filter, Filter::Variance) {
@@ -244,12 +176,12 @@ async fn datapoints(
     Ok(rollups
         .iter()
         .filter_map(|r| {
-            let a = match def.kind {
-                Kind::Latency => &r.latency,
-                Kind::MaxLatency => &r.max_latency,
-                Kind::Loss => &r.loss,
+            let a = match def.measure() {
+                Measure::Latency => &r.latency,
+                Measure::MaxLatency => &r.max_latency,
+                Measure::Loss => &r.loss,
             };
-            filter.apply(a).map(|v| (r.bucket_ms, v))
+            apply(filter, a).map(|v| (r.bucket_ms, v))
         })
         .collect())
 }
@@ -275,7 +207,7 @@ pub async fn show_metric_data(
     check_namespace(ns, "namespace")?;
     let name = need("metric_name")?;
     let (key, value) = dimension(need("dim.0")?, "dim.0")?;
-    let (filter, fname) = Filter::parse(need("filter")?, "filter")?;
+    let (filter, fname) = filter(need("filter")?, "filter")?;
     let period = period(need("period")?, "period")?;
     let int = |k: &str| -> Result<i64, ApiError> {
         let v = need(k)?;
@@ -289,8 +221,8 @@ pub async fn show_metric_data(
     let mut unit = "";
     if ns == NAMESPACE {
         let def = metric(name, "metric_name")?;
-        unit = def.unit;
-        if key == def.dim {
+        unit = def.unit();
+        if key == def.dimension() {
             points = datapoints(
                 &s,
                 &c.project,
@@ -307,7 +239,10 @@ pub async fn show_metric_data(
         } else if key != "evpn_connection_id" && key != "vpn_connection_id" {
             return Err(bad(
                 "dim.0",
-                format!("{key:?} is not a dimension of {name} (use {})", def.dim),
+                format!(
+                    "{key:?} is not a dimension of {name} (use {})",
+                    def.dimension()
+                ),
             ));
         }
     }
@@ -390,7 +325,7 @@ pub async fn batch_query(
         ));
     }
     let period = period(&b.period, "period")?;
-    let (filter, fname) = Filter::parse(&b.filter, "filter")?;
+    let (filter, fname) = filter(&b.filter, "filter")?;
     time_range(b.from, b.to)?;
     let from = b.from.max(b.to - max_window_ms(period));
     let from = from.div_euclid(period * 1000) * period * 1000;
@@ -408,8 +343,8 @@ pub async fn batch_query(
         let mut points = Vec::new();
         if m.namespace == NAMESPACE {
             let def = metric(&m.metric_name, &format!("metrics[{i}].metric_name"))?;
-            unit = def.unit;
-            if let Some(d) = m.dimensions.iter().find(|d| d.name == def.dim) {
+            unit = def.unit();
+            if let Some(d) = m.dimensions.iter().find(|d| d.name == def.dimension()) {
                 points = datapoints(
                     &s,
                     &c.project,
@@ -481,21 +416,23 @@ pub async fn list_metrics(
     }
     let dim = q.get("dim.0").map(|d| dimension(d, "dim.0")).transpose()?;
     let monitors = s.store.list_monitors(&c.project, None).await?;
-    let mut all: Vec<(String, &MetricDef, String)> = Vec::new();
+    let mut all: Vec<(String, VpnMetric, String)> = Vec::new();
     if q.get("namespace").is_none_or(|n| n == NAMESPACE) {
         for m in &monitors {
-            for def in &METRICS {
-                if q.get("metric_name").is_some_and(|n| n != def.name) {
+            for def in VpnMetric::ALL {
+                if q.get("metric_name").is_some_and(|n| n != def.name()) {
                     continue;
                 }
                 if let Some((k, v)) = &dim
-                    && (k != def.dim || m.vpn_connection_id != *v)
+                    && (k != def.dimension() || m.vpn_connection_id != *v)
                 {
                     continue;
                 }
                 let cursor = format!(
                     "{NAMESPACE}.{}.{}:{}",
-                    def.name, def.dim, m.vpn_connection_id
+                    def.name(),
+                    def.dimension(),
+                    m.vpn_connection_id
                 );
                 all.push((cursor, def, m.vpn_connection_id.to_string()));
             }
@@ -520,8 +457,8 @@ pub async fn list_metrics(
     let metrics: Vec<Value> = page
         .iter()
         .map(|(_, def, conn)| {
-            json!({"namespace": NAMESPACE, "metric_name": def.name, "unit": def.unit,
-                   "dimensions": [{"name": def.dim, "value": conn}]})
+            json!({"namespace": NAMESPACE, "metric_name": def.name(), "unit": def.unit(),
+                   "dimensions": [{"name": def.dimension(), "value": conn}]})
         })
         .collect();
     let count = metrics.len();

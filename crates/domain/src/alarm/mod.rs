@@ -26,8 +26,7 @@ pub mod eval;
 use crate::{AlarmId, ConnectionId, DomainError, ProjectId};
 use serde::{Deserialize, Serialize};
 
-/// The only namespace vpnmon's rules watch.
-pub const NAMESPACE: &str = "SYS.VPN";
+pub use crate::metric::{Filter, Measure, NAMESPACE, VpnMetric};
 /// `condition.period` values: 1 (each raw window) and the rollup periods.
 pub const PERIODS: [i64; 6] = [1, 300, 1200, 3600, 14400, 86400];
 /// `condition.suppress_duration` values (seconds; 0 = notify once).
@@ -38,101 +37,6 @@ pub const MAX_TOPICS: usize = 20;
 
 fn bad(field: &str, msg: impl std::fmt::Display) -> DomainError {
     DomainError::invalid(format!("{field}: {msg}"))
-}
-
-/// What a metric measures of a probe window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measure {
-    /// The window's average round-trip time (ms).
-    Latency,
-    /// The window's largest round-trip time (ms).
-    MaxLatency,
-    /// The window's loss (%).
-    Loss,
-}
-
-/// A metric a rule may watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmMetric {
-    LinkAverageLatency,
-    LinkMaxLatency,
-    LinkPacketLossRate,
-    PublicAverageLatency,
-    PublicMaxLatency,
-    PublicPacketLossRate,
-}
-
-impl AlarmMetric {
-    /// Every metric.
-    pub const ALL: [AlarmMetric; 6] = [
-        AlarmMetric::LinkAverageLatency,
-        AlarmMetric::LinkMaxLatency,
-        AlarmMetric::LinkPacketLossRate,
-        AlarmMetric::PublicAverageLatency,
-        AlarmMetric::PublicMaxLatency,
-        AlarmMetric::PublicPacketLossRate,
-    ];
-
-    /// The metric's name on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            AlarmMetric::LinkAverageLatency => "link_average_latency",
-            AlarmMetric::LinkMaxLatency => "link_max_latency",
-            AlarmMetric::LinkPacketLossRate => "link_packet_loss_rate",
-            AlarmMetric::PublicAverageLatency => "public_average_latency",
-            AlarmMetric::PublicMaxLatency => "public_max_latency",
-            AlarmMetric::PublicPacketLossRate => "public_packet_loss_rate",
-        }
-    }
-
-    /// The dimension that names the connection.
-    pub fn dimension(self) -> &'static str {
-        match self {
-            AlarmMetric::LinkAverageLatency
-            | AlarmMetric::LinkMaxLatency
-            | AlarmMetric::LinkPacketLossRate => "evpn_connection_id",
-            _ => "vpn_connection_id",
-        }
-    }
-
-    /// What the metric measures.
-    pub fn measure(self) -> Measure {
-        match self {
-            AlarmMetric::LinkAverageLatency | AlarmMetric::PublicAverageLatency => Measure::Latency,
-            AlarmMetric::LinkMaxLatency | AlarmMetric::PublicMaxLatency => Measure::MaxLatency,
-            AlarmMetric::LinkPacketLossRate | AlarmMetric::PublicPacketLossRate => Measure::Loss,
-        }
-    }
-
-    /// Parses a metric name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == s)
-    }
-}
-
-/// `condition.filter`: how the windows of a period are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Filter {
-    Average,
-    Max,
-    Min,
-    Sum,
-    Variance,
-}
-
-impl Filter {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "average" => Filter::Average,
-            "max" => Filter::Max,
-            "min" => Filter::Min,
-            "sum" => Filter::Sum,
-            "variance" => Filter::Variance,
-            _ => return None,
-        })
-    }
 }
 
 /// `condition.comparison_operator`.
@@ -321,7 +225,7 @@ pub struct AlarmAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "MetricWire", try_from = "MetricWire")]
 pub struct Metric {
-    pub metric: AlarmMetric,
+    pub metric: VpnMetric,
     pub connection: ConnectionId,
 }
 
@@ -533,13 +437,13 @@ pub fn metric(m: &MetricReq) -> Result<Metric, DomainError> {
             format!("{:?} is not supported (only {NAMESPACE})", m.namespace),
         ));
     }
-    let metric = AlarmMetric::parse(&m.metric_name).ok_or_else(|| {
+    let metric = VpnMetric::parse(&m.metric_name).ok_or_else(|| {
         bad(
             "metric.metric_name",
             format!(
                 "unknown metric {:?} in {NAMESPACE} (known: {})",
                 m.metric_name,
-                AlarmMetric::ALL.map(|x| x.name()).join(", ")
+                VpnMetric::ALL.map(|x| x.name()).join(", ")
             ),
         )
     })?;

@@ -53,7 +53,7 @@ fn with(path: &[&str], v: Value) -> Value {
 #[test]
 fn the_sdk_body_makes_a_rule_in_insufficient_data() {
     let r = try_create(body()).expect("a valid rule");
-    assert_eq!(r.metric.metric, AlarmMetric::LinkPacketLossRate);
+    assert_eq!(r.metric.metric, VpnMetric::LinkPacketLossRate);
     assert_eq!(r.metric.connection, CONN);
     assert_eq!(r.condition.comparison_operator, Comparison::Ge);
     assert_eq!(r.condition.count, 3);
@@ -277,20 +277,20 @@ fn cjk_names_are_allowed() {
 
 #[test]
 fn every_metric_takes_its_own_dimension() {
-    for m in AlarmMetric::ALL {
+    for m in VpnMetric::ALL {
         let mut b = body();
         b["metric"]["metric_name"] = json!(m.name());
         b["metric"]["dimensions"] = json!([{"name": m.dimension(), "value": CONN}]);
         let r = try_create(b).expect("valid");
         assert_eq!(r.metric.metric, m);
-        assert_eq!(AlarmMetric::parse(m.name()), Some(m));
+        assert_eq!(VpnMetric::parse(m.name()), Some(m));
     }
     assert_eq!(
-        AlarmMetric::LinkAverageLatency.dimension(),
+        VpnMetric::LinkAverageLatency.dimension(),
         "evpn_connection_id"
     );
     assert_eq!(
-        AlarmMetric::PublicPacketLossRate.dimension(),
+        VpnMetric::PublicPacketLossRate.dimension(),
         "vpn_connection_id"
     );
 }
