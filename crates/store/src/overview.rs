@@ -12,7 +12,7 @@
 use crate::Result;
 use crate::measurements::WindowPoint;
 use crate::probing::LinkState;
-use crate::sql::{SqlStore, buckets, get, get_id, get_project_id, internal};
+use crate::sql::{SqlStore, buckets, get, get_id, internal};
 use async_trait::async_trait;
 use domain::{MonitorId, ProjectId};
 use std::collections::HashMap;
@@ -75,18 +75,7 @@ impl OverviewStore for SqlStore {
         .map_err(internal)?;
         let mut last: HashMap<MonitorId, WindowPoint> = HashMap::with_capacity(points.len());
         for r in &points {
-            let w = WindowPoint {
-                monitor_id: get_id(r, "monitor_id")?,
-                project_id: get_project_id(r, "project_id")?,
-                window_start_ms: get(r, "window_start_ms")?,
-                sent: get(r, "sent")?,
-                received: get(r, "received")?,
-                loss_pct: get(r, "loss_pct")?,
-                rtt_min_ms: get(r, "rtt_min_ms")?,
-                rtt_avg_ms: get(r, "rtt_avg_ms")?,
-                rtt_max_ms: get(r, "rtt_max_ms")?,
-                jitter_ms: get(r, "jitter_ms")?,
-            };
+            let w = crate::sql::window_point_from_row(r)?;
             last.insert(w.monitor_id, w);
         }
         rows.iter()

@@ -130,22 +130,7 @@ impl MeasurementStore for SqlStore {
             to_ms,
         )
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(WindowPoint {
-                    monitor_id: get_id(r, "monitor_id")?,
-                    project_id: get_project_id(r, "project_id")?,
-                    window_start_ms: get(r, "window_start_ms")?,
-                    sent: get(r, "sent")?,
-                    received: get(r, "received")?,
-                    loss_pct: get(r, "loss_pct")?,
-                    rtt_min_ms: get(r, "rtt_min_ms")?,
-                    rtt_avg_ms: get(r, "rtt_avg_ms")?,
-                    rtt_max_ms: get(r, "rtt_max_ms")?,
-                    jitter_ms: get(r, "jitter_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(window_point_from_row).collect()
     }
 
     async fn prune_points(&self, before_ms: i64) -> Result<u64> {
@@ -481,4 +466,21 @@ fn insert_points_sql(backend: Backend, rows: usize) -> String {
         sql.push_str(" ON CONFLICT DO NOTHING");
     }
     sql
+}
+
+/// A raw datapoint from a row with the datapoint columns (also the
+/// overview's newest windows).
+pub(crate) fn window_point_from_row(r: &sqlx::any::AnyRow) -> Result<WindowPoint> {
+    Ok(WindowPoint {
+        monitor_id: get_id(r, "monitor_id")?,
+        project_id: get_project_id(r, "project_id")?,
+        window_start_ms: get(r, "window_start_ms")?,
+        sent: get(r, "sent")?,
+        received: get(r, "received")?,
+        loss_pct: get(r, "loss_pct")?,
+        rtt_min_ms: get(r, "rtt_min_ms")?,
+        rtt_avg_ms: get(r, "rtt_avg_ms")?,
+        rtt_max_ms: get(r, "rtt_max_ms")?,
+        jitter_ms: get(r, "jitter_ms")?,
+    })
 }

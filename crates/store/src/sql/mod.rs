@@ -7,6 +7,7 @@ pub(crate) mod buckets;
 mod bulk;
 mod identity;
 mod measurements;
+pub(crate) use measurements::window_point_from_row;
 mod nodes;
 mod partitions;
 mod probing;
