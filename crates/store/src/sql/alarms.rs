@@ -249,27 +249,8 @@ impl AlarmStore for SqlStore {
             let a = q.i(t);
             q.push(&format!(" AND trigger_ms <= {a}"));
         }
-        let count = Q {
-            sql: format!("SELECT COUNT(*) AS n{}", q.sql),
-            args: super::clone_args(&q.args),
-        };
-        let mut c = self.read.acquire().await.map_err(internal)?;
-        let total: i64 = get(
-            &count.build().fetch_one(&mut *c).await.map_err(internal)?,
-            "n",
-        )?;
-        q.sql = format!("SELECT body{}", q.sql);
-        let l = q.i(hq.limit.max(0));
-        let o = q.i(hq.offset.max(0));
-        q.push(&format!(
-            " ORDER BY trigger_ms DESC, seq DESC LIMIT {l} OFFSET {o}"
-        ));
-        let rows = q.build().fetch_all(&mut *c).await.map_err(internal)?;
-        let items = rows
-            .iter()
-            .map(|r| parse(&get::<String>(r, "body")?))
-            .collect::<Result<Vec<AlarmHistory>>>()?;
-        Ok((items, total))
+        self.body_page(q, "trigger_ms DESC, seq DESC", hq.offset, hq.limit)
+            .await
     }
 
     async fn evaluate_windows(&self, points: &[WindowPoint]) -> Result<Vec<AlarmEvent>> {

@@ -283,6 +283,44 @@ pub(crate) fn get_project_id(row: &AnyRow, col: &str) -> Result<ProjectId> {
         .ok_or_else(|| DomainError::Internal(format!("stored {col} is not a project id: {s:?}")))
 }
 
+impl SqlStore {
+    /// One page of stored records: `from_where` is `" FROM table WHERE ..."`
+    /// with its arguments; answers the records of `order` from `offset` on
+    /// (at most `limit`) and how many there are in all, from one snapshot
+    /// of one connection.
+    pub(crate) async fn body_page<T: DeserializeOwned>(
+        &self,
+        mut from_where: Q,
+        order: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<T>, i64)> {
+        let count = Q {
+            sql: format!("SELECT COUNT(*) AS n{}", from_where.sql),
+            args: clone_args(&from_where.args),
+        };
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        let total: i64 = get(
+            &count.build().fetch_one(&mut *c).await.map_err(internal)?,
+            "n",
+        )?;
+        from_where.sql = format!("SELECT body{}", from_where.sql);
+        let l = from_where.i(limit.max(0));
+        let o = from_where.i(offset.max(0));
+        from_where.push(&format!(" ORDER BY {order} LIMIT {l} OFFSET {o}"));
+        let rows = from_where
+            .build()
+            .fetch_all(&mut *c)
+            .await
+            .map_err(internal)?;
+        let items = rows
+            .iter()
+            .map(|r| parse(&get::<String>(r, "body")?))
+            .collect::<Result<Vec<T>>>()?;
+        Ok((items, total))
+    }
+}
+
 /// `created_at` as the wire shows it.
 pub(crate) fn render_created(us: i64) -> String {
     domain::time::wire_ms(domain::time::from_micros(us))

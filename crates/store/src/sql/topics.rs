@@ -64,27 +64,8 @@ impl TopicStore for SqlStore {
             let a = q.s(n);
             q.push(&format!(" AND name = {a}"));
         }
-        let count = Q {
-            sql: format!("SELECT COUNT(*) AS n{}", q.sql),
-            args: super::clone_args(&q.args),
-        };
-        let mut c = self.read.acquire().await.map_err(internal)?;
-        let total: i64 = get(
-            &count.build().fetch_one(&mut *c).await.map_err(internal)?,
-            "n",
-        )?;
-        q.sql = format!("SELECT body{}", q.sql);
-        let l = q.i(limit.max(0));
-        let o = q.i(offset.max(0));
-        q.push(&format!(
-            " ORDER BY created_us DESC, name DESC LIMIT {l} OFFSET {o}"
-        ));
-        let rows = q.build().fetch_all(&mut *c).await.map_err(internal)?;
-        let items = rows
-            .iter()
-            .map(|r| parse(&get::<String>(r, "body")?))
-            .collect::<Result<Vec<Topic>>>()?;
-        Ok((items, total))
+        self.body_page(q, "created_us DESC, name DESC", offset, limit)
+            .await
     }
 
     async fn update_topic(&self, p: &ProjectId, name: &str, display_name: &str) -> Result<Topic> {
@@ -180,25 +161,7 @@ impl TopicStore for SqlStore {
             let a = q.s(t);
             q.push(&format!(" AND topic = {a}"));
         }
-        let count = Q {
-            sql: format!("SELECT COUNT(*) AS n{}", q.sql),
-            args: super::clone_args(&q.args),
-        };
-        let mut c = self.read.acquire().await.map_err(internal)?;
-        let total: i64 = get(
-            &count.build().fetch_one(&mut *c).await.map_err(internal)?,
-            "n",
-        )?;
-        q.sql = format!("SELECT body{}", q.sql);
-        let l = q.i(limit.max(0));
-        let o = q.i(offset.max(0));
-        q.push(&format!(" ORDER BY created_us, urn LIMIT {l} OFFSET {o}"));
-        let rows = q.build().fetch_all(&mut *c).await.map_err(internal)?;
-        let items = rows
-            .iter()
-            .map(|r| parse(&get::<String>(r, "body")?))
-            .collect::<Result<Vec<Subscription>>>()?;
-        Ok((items, total))
+        self.body_page(q, "created_us, urn", offset, limit).await
     }
 
     async fn cancel_subscription(&self, p: &ProjectId, urn: &str) -> Result<()> {
