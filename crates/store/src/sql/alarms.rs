@@ -261,6 +261,16 @@ impl AlarmStore for SqlStore {
         if by_monitor.is_empty() {
             return Ok(Vec::new());
         }
+        // The common case on the prober's hot path: no enabled rule watches
+        // raw windows at all. One read on the reader pool says so, without
+        // taking the single writer for a transaction per slice of windows.
+        let any = sqlx::query("SELECT 1 AS x FROM alarms WHERE enabled = 1 AND period = 1 LIMIT 1")
+            .fetch_optional(&self.read)
+            .await
+            .map_err(internal)?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let monitors: Vec<String> = by_monitor.keys().map(|m| m.to_string()).collect();
         let mut tx = self.write.begin().await.map_err(internal)?;
         let mut events = Vec::new();
