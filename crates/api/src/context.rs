@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;
 
 /// The id of the current request.
@@ -34,8 +34,21 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id = new_request_id();
     req.extensions_mut().insert(ReqId(id.clone()));
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let mut resp = next.run(req).await;
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    // Never echo a long path into the log or a message.
+    let path: String = req.uri().path().chars().take(256).collect();
+    let mut resp = if uri_len > crate::server::MAX_URI_BYTES {
+        crate::error::ApiError::new(
+            Code::GatewayUriTooLong,
+            format!(
+                "Request URI too large: at most {} bytes",
+                crate::server::MAX_URI_BYTES
+            ),
+        )
+        .into_response()
+    } else {
+        next.run(req).await
+    };
     let status = resp.status();
     let err = resp
         .extensions_mut()

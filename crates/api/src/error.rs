@@ -32,8 +32,19 @@ pub enum Code {
     GatewayNoSuchApi,
     /// `APIGW.0101` 405: the route exists, the method does not.
     GatewayMethodNotAllowed,
-    /// `APIGW.0201` 400: the request body is too large.
+    /// `APIGW.0201` 413: the request body is too large.
     GatewayBodyTooLarge,
+    /// `APIGW.0201` 400: a request that is not valid HTTP, or a path that
+    /// is not valid UTF-8 when percent-decoded.
+    GatewayBadRequest,
+    /// `APIGW.0201` 408: the request (its body) did not arrive in time.
+    GatewayRequestTimeout,
+    /// `APIGW.0201` 414: the request URI is too long.
+    GatewayUriTooLong,
+    /// `APIGW.0201` 431: too many or too large request headers.
+    GatewayHeadersTooLarge,
+    /// `APIGW.0308` 429: a throttling limit was reached.
+    GatewayThrottled,
     /// `APIGW.0301` 401: authentication failed.
     GatewayUnauthenticated,
     /// `ces.0014` 400: an invalid Cloud Eye request.
@@ -68,7 +79,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 28] = [
         Code::VpnInvalid,
         Code::VpnInternal,
         Code::VpnForbidden,
@@ -78,6 +89,11 @@ impl Code {
         Code::GatewayNoSuchApi,
         Code::GatewayMethodNotAllowed,
         Code::GatewayBodyTooLarge,
+        Code::GatewayBadRequest,
+        Code::GatewayRequestTimeout,
+        Code::GatewayUriTooLong,
+        Code::GatewayHeadersTooLarge,
+        Code::GatewayThrottled,
         Code::GatewayUnauthenticated,
         Code::CesInvalid,
         Code::CesNotFound,
@@ -104,7 +120,12 @@ impl Code {
             Code::VpnUnsupportedAttribute => "VPN.0013",
             Code::VpnMonitorExists => "VPN.0381",
             Code::GatewayNoSuchApi | Code::GatewayMethodNotAllowed => "APIGW.0101",
-            Code::GatewayBodyTooLarge => "APIGW.0201",
+            Code::GatewayBodyTooLarge
+            | Code::GatewayBadRequest
+            | Code::GatewayRequestTimeout
+            | Code::GatewayUriTooLong
+            | Code::GatewayHeadersTooLarge => "APIGW.0201",
+            Code::GatewayThrottled => "APIGW.0308",
             Code::GatewayUnauthenticated => "APIGW.0301",
             Code::CesInvalid => "ces.0014",
             Code::CesNotFound => "ces.0016",
@@ -139,7 +160,7 @@ impl Code {
             Code::VpnInvalid
             | Code::VpnUnsupportedAttribute
             | Code::VpnMonitorExists
-            | Code::GatewayBodyTooLarge
+            | Code::GatewayBadRequest
             | Code::CesInvalid
             | Code::SmnNameInvalid
             | Code::SmnDisplayNameInvalid
@@ -159,6 +180,11 @@ impl Code {
             | Code::SmnSubscriptionNotFound => StatusCode::NOT_FOUND,
             Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::GatewayUnauthenticated => StatusCode::UNAUTHORIZED,
+            Code::GatewayBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::GatewayRequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Code::GatewayUriTooLong => StatusCode::URI_TOO_LONG,
+            Code::GatewayHeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Code::GatewayThrottled => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -301,7 +327,11 @@ impl ApiError {
             (DomainError::QuotaExceeded(m), _) => ApiError::invalid(format!("quota exceeded: {m}")),
             (DomainError::BodyTooLarge(limit), _) => Self::new(
                 Code::GatewayBodyTooLarge,
-                format!("Request body too large: at most {limit} bytes are accepted"),
+                format!("Request entity too large: at most {limit} bytes are accepted"),
+            ),
+            (DomainError::BodyIncomplete, _) => Self::new(
+                Code::GatewayRequestTimeout,
+                "Request timeout: the request body did not arrive in time",
             ),
             (DomainError::Internal(m), _) => ApiError::internal(m),
         }
@@ -343,6 +373,7 @@ mod tests {
             DomainError::MonitorExists(domain::ConnectionId::random()),
             DomainError::QuotaExceeded("q".into()),
             DomainError::BodyTooLarge(1),
+            DomainError::BodyIncomplete,
             DomainError::Internal("disk".into()),
         ]
     }
@@ -360,13 +391,25 @@ mod tests {
             );
             assert!(c.status().is_client_error() || c.status().is_server_error());
         }
-        // Only APIGW.0101 is shared (404 and 405).
+        // As API Gateway does, APIGW.0101 is shared by 404 and 405, and
+        // APIGW.0201 by every malformed request (400, 408, 413, 414, 431),
+        // each with its own status; nothing else is shared.
         let mut seen = HashMap::new();
-        for w in wire {
-            *seen.entry(w).or_insert(0) += 1;
+        for c in Code::ALL {
+            seen.entry(c.as_str())
+                .or_insert_with(Vec::new)
+                .push(c.status());
         }
-        assert_eq!(seen.get("APIGW.0101"), Some(&2));
-        assert!(seen.iter().all(|(k, n)| *k == "APIGW.0101" || *n == 1));
+        assert_eq!(seen["APIGW.0101"].len(), 2);
+        assert_eq!(seen["APIGW.0201"].len(), 5);
+        for (k, statuses) in &seen {
+            let distinct: std::collections::HashSet<_> = statuses.iter().collect();
+            assert_eq!(distinct.len(), statuses.len(), "{k} shares a status");
+            if *k != "APIGW.0101" && *k != "APIGW.0201" {
+                assert_eq!(statuses.len(), 1, "{k}");
+            }
+        }
+        assert_eq!(wire.len(), Code::ALL.len());
     }
 
     #[test]

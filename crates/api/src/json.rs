@@ -1,9 +1,10 @@
 //! Request bodies and query strings, parsed so that every failure is a 400
 //! in the API's own format whose message names the field.
 
-use crate::error::{ApiError, Family};
-use axum::extract::{FromRequest, Request};
+use crate::error::{ApiError, Code, Family};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use domain::DomainError;
 use serde::de::DeserializeOwned;
@@ -24,8 +25,23 @@ pub async fn read_body(
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => Ok((parts, b)),
-        Err(_) => Err(DomainError::BodyTooLarge(MAX_BODY)),
+        Err(e) if is_length_limit(&e) => Err(DomainError::BodyTooLarge(MAX_BODY)),
+        // The body-read timeout of the server (`server::Limits`), or a
+        // client that went away mid-body.
+        Err(_) => Err(DomainError::BodyIncomplete),
     }
+}
+
+/// Whether a body error is the length limit (somewhere in its chain).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Parses JSON bytes into `T`, naming the field in errors.
@@ -243,5 +259,25 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams {
         _: &S,
     ) -> Result<Self, Self::Rejection> {
         Ok(QueryParams::parse(parts.uri.query()))
+    }
+}
+
+/// Path parameters, refused in the service's format: a path whose
+/// percent-decoded bytes are not UTF-8 (`/vpn-gateways/%ff%fe`) answers
+/// `400 APIGW.0201` with a request id, not axum's plain text.
+#[derive(Debug)]
+pub struct HwPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for HwPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(HwPath(v)),
+            Err(_) => Err(ApiError::new(
+                Code::GatewayBadRequest,
+                "API request error: the request path is not valid (a percent-encoded segment is not UTF-8)",
+            )),
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod json;
 pub mod prometheus;
 pub mod routes;
+pub mod server;
 pub mod state;
 
 pub use error::ApiError;

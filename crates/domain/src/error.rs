@@ -23,6 +23,10 @@ pub enum DomainError {
     /// The request body is larger than the limit (bytes).
     #[error("request body too large: at most {0} bytes")]
     BodyTooLarge(usize),
+    /// The request body did not arrive whole (the body-read timeout, or
+    /// the client went away).
+    #[error("request body incomplete")]
+    BodyIncomplete,
     /// An internal failure; the message is for the log only.
     #[error("internal error: {0}")]
     Internal(String),

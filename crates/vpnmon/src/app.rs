@@ -33,6 +33,7 @@ pub struct Bootstrap {
 /// A built, not yet serving, application.
 pub struct Application {
     listener: TcpListener,
+    limits: api::server::Limits,
     addr: SocketAddr,
     store: Arc<SqlStore>,
     state: AppState,
@@ -245,6 +246,11 @@ impl Application {
             metrics,
             metrics_listener,
             listener,
+            limits: api::server::Limits {
+                header_timeout: settings.http_header_timeout,
+                body_timeout: settings.http_body_timeout,
+                max_connections: settings.http_max_connections,
+            },
             addr,
             store,
             state,
@@ -310,8 +316,7 @@ impl Application {
                     .into_future(),
             )
         });
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(wait(stop_rx))
+        api::server::serve(self.listener, router, self.limits, wait(stop_rx))
             .await
             .context("server failed")?;
         if let Some(t) = metrics_task {

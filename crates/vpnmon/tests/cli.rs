@@ -422,6 +422,9 @@ fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
             "metrics_listen": "off",
             "node_name": null,
             "metrics_max_monitors": 1000,
+            "http_header_timeout": 60,
+            "http_body_timeout": 60,
+            "http_max_connections": 10000,
         })
     );
     assert!(!r.stdout.contains(ADMIN_PASSWORD), "{}", r.stdout);

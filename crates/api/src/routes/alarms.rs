@@ -10,10 +10,10 @@
 
 use crate::authn::Caller;
 use crate::error::{ApiError, Family};
-use crate::json::{BodyRejection, HwJson, QueryParams};
+use crate::json::{BodyRejection, HwJson, HwPath, QueryParams};
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::alarm::{self, AlarmAction, AlarmState, CreateAlarm, UpdateAlarm};
@@ -111,7 +111,7 @@ pub async fn list(
 pub async fn show(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = alarm_id(&id, "alarm_id")?;
     let rule = s.store.get_alarm(&c.project, &id).await.map_err(ces)?;
@@ -122,7 +122,7 @@ pub async fn show(
 pub async fn update(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
     b: Result<HwJson<UpdateAlarm>, BodyRejection>,
 ) -> Result<Response, ApiError> {
     let id = alarm_id(&id, "alarm_id")?;
@@ -138,7 +138,7 @@ pub async fn update(
 pub async fn action(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
     b: Result<HwJson<AlarmAction>, BodyRejection>,
 ) -> Result<Response, ApiError> {
     let id = alarm_id(&id, "alarm_id")?;
@@ -154,7 +154,7 @@ pub async fn action(
 pub async fn delete(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = alarm_id(&id, "alarm_id")?;
     s.store.delete_alarm(&c.project, &id).await.map_err(ces)?;

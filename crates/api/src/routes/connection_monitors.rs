@@ -4,10 +4,10 @@ use super::{path_uuid, reply, reply_list};
 use crate::authn::Caller;
 use crate::context::ReqId;
 use crate::error::ApiError;
-use crate::json::{HwJson, QueryParams};
+use crate::json::{HwJson, HwPath, QueryParams};
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::MonitorId;
@@ -58,7 +58,7 @@ pub async fn show(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = path_uuid("connection_monitor_id", &id)?;
     let m = s.store.get_monitor(&c.project, &id).await?;
@@ -91,7 +91,7 @@ pub async fn list(
 pub async fn delete(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = path_uuid("connection_monitor_id", &id)?;
     s.store.delete_monitor(&c.project, &id).await?;

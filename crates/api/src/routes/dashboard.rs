@@ -12,7 +12,7 @@
 //! connections to this origin only, so an injected script cannot read the
 //! token and send it elsewhere.
 
-use axum::extract::Path;
+use crate::json::HwPath;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -89,12 +89,12 @@ pub async fn overview(req: HeaderMap) -> Response {
 
 /// `GET /dashboard/monitors/{monitor_id}`: one monitor's charts (the page
 /// reads the id from its own address).
-pub async fn detail(req: HeaderMap, Path(_): Path<String>) -> Response {
+pub async fn detail(req: HeaderMap, HwPath(_): HwPath<String>) -> Response {
     serve("detail.html", &req)
 }
 
 /// `GET /dashboard/assets/{*path}`: scripts, styles, the vendored uPlot.
-pub async fn asset(req: HeaderMap, Path(path): Path<String>) -> Response {
+pub async fn asset(req: HeaderMap, HwPath(path): HwPath<String>) -> Response {
     if path.split('/').any(|seg| seg.is_empty() || seg == "..") {
         return serve("", &req);
     }

@@ -10,9 +10,10 @@ use super::{path_uuid, reply};
 use crate::authn::Caller;
 use crate::context::ReqId;
 use crate::error::ApiError;
+use crate::json::HwPath;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::ownership::{Member, owner, parse_prefixes, unowned_reason};
@@ -24,7 +25,7 @@ pub async fn show(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = path_uuid("monitor_id", &id)?;
     let m = s.store.get_monitor(&c.project, &id).await?;

@@ -17,10 +17,10 @@ use super::reply;
 use crate::authn::Caller;
 use crate::context::ReqId;
 use crate::error::{ApiError, Family};
-use crate::json::{BodyRejection, HwJson, QueryParams};
+use crate::json::{BodyRejection, HwJson, HwPath, QueryParams};
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::DomainError;
@@ -129,7 +129,7 @@ pub async fn show_topic(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, urn)): Path<(String, String)>,
+    HwPath((_, urn)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let name = name_of(&urn, &c)?;
     let t = s.store.get_topic(&c.project, &name).await.map_err(err)?;
@@ -146,7 +146,7 @@ pub async fn update_topic(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, urn)): Path<(String, String)>,
+    HwPath((_, urn)): HwPath<(String, String)>,
     b: Result<HwJson<UpdateTopic>, BodyRejection>,
 ) -> Result<Response, ApiError> {
     let name = name_of(&urn, &c)?;
@@ -164,7 +164,7 @@ pub async fn delete_topic(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, urn)): Path<(String, String)>,
+    HwPath((_, urn)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let name = name_of(&urn, &c)?;
     s.store.delete_topic(&c.project, &name).await.map_err(err)?;
@@ -213,7 +213,7 @@ pub async fn add_subscription(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, urn)): Path<(String, String)>,
+    HwPath((_, urn)): HwPath<(String, String)>,
     b: Result<HwJson<smn::AddSubscription>, BodyRejection>,
 ) -> Result<Response, ApiError> {
     let name = name_of(&urn, &c)?;
@@ -244,7 +244,7 @@ pub async fn list_topic_subscriptions(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, urn)): Path<(String, String)>,
+    HwPath((_, urn)): HwPath<(String, String)>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
     let name = name_of(&urn, &c)?;
@@ -281,7 +281,7 @@ pub async fn cancel_subscription(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, urn)): Path<(String, String)>,
+    HwPath((_, urn)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     if urn.split(':').count() != 6 || !urn.starts_with("urn:smn:") {
         return Err(invalid(

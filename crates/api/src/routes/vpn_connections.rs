@@ -4,10 +4,10 @@ use super::{path_uuid, reply, reply_list};
 use crate::authn::Caller;
 use crate::context::ReqId;
 use crate::error::ApiError;
-use crate::json::{HwJson, QueryParams};
+use crate::json::{HwJson, HwPath, QueryParams};
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::ConnectionId;
@@ -51,7 +51,7 @@ pub async fn show(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = path_uuid("vpn_connection_id", &id)?;
     let conn = s.store.get_connection(&c.project, &id).await?;
@@ -95,7 +95,7 @@ pub async fn update(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     ReqId(rid): ReqId,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
     HwJson(body): HwJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let id = path_uuid("vpn_connection_id", &id)?;
@@ -115,7 +115,7 @@ pub async fn update(
 pub async fn delete(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    Path((_, id)): Path<(String, String)>,
+    HwPath((_, id)): HwPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = path_uuid("vpn_connection_id", &id)?;
     let monitor = s

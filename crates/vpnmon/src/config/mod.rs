@@ -177,6 +177,33 @@ settings! {
         default: 1_000,
         parse: keep,
     }
+    /// Time a client has to send a request's line and headers; also the keep-alive idle timeout.
+    http_header_timeout: Duration {
+        flag: "http-header-timeout",
+        value: "DUR",
+        env: "VPNMON_HTTP_HEADER_TIMEOUT",
+        raw: String,
+        default: Duration::from_secs(60),
+        parse: positive_duration,
+    }
+    /// Time a client has to send a request's body once it is read (answered 408).
+    http_body_timeout: Duration {
+        flag: "http-body-timeout",
+        value: "DUR",
+        env: "VPNMON_HTTP_BODY_TIMEOUT",
+        raw: String,
+        default: Duration::from_secs(60),
+        parse: positive_duration,
+    }
+    /// Most HTTP connections open at once; one more is answered 429 and closed.
+    http_max_connections: usize {
+        flag: "http-max-connections",
+        value: "N",
+        env: "VPNMON_HTTP_MAX_CONNECTIONS",
+        raw: usize,
+        default: 10_000,
+        parse: parse_max_connections,
+    }
 }
 
 /// Rules between settings, checked after each has been resolved.
@@ -486,6 +513,22 @@ fn parse_notify_allow_list(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, St
 
 fn duration(s: String) -> Result<Duration, String> {
     parse_duration(&s)
+}
+
+fn positive_duration(s: String) -> Result<Duration, String> {
+    let d = parse_duration(&s)?;
+    if d.is_zero() {
+        return Err(format!("bad duration {s:?} (must be more than 0)"));
+    }
+    Ok(d)
+}
+
+fn parse_max_connections(n: usize) -> Result<usize, Refusal> {
+    if (1..=1_000_000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Refusal::Must("be between 1 and 1000000"))
+    }
 }
 
 fn parse_retention(raw: Levels) -> Result<Retention, String> {

@@ -94,6 +94,21 @@ fn samples(key: &str) -> Option<(&'static [&'static str], &'static str, &'static
             "20",
             "metrics_max_monitors = 30",
         ),
+        "http_header_timeout" => (
+            &["--http-header-timeout", "5s"],
+            "10s",
+            "http_header_timeout = \"15s\"",
+        ),
+        "http_body_timeout" => (
+            &["--http-body-timeout", "6s"],
+            "11s",
+            "http_body_timeout = \"16s\"",
+        ),
+        "http_max_connections" => (
+            &["--http-max-connections", "100"],
+            "200",
+            "http_max_connections = 300",
+        ),
         _ => return None,
     })
 }
@@ -396,6 +411,9 @@ fn config_show_json_is_keyed_by_file_key_with_durations_in_seconds() {
             "metrics_listen": "127.0.0.1:9180",
             "node_name": null,
             "metrics_max_monitors": 1000,
+            "http_header_timeout": 60,
+            "http_body_timeout": 60,
+            "http_max_connections": 10000,
         })
     );
     let keys: Vec<_> = SPECS.iter().map(|s| s.key).collect();

@@ -310,7 +310,7 @@ async fn content_type_size_path_and_method_errors() {
     big.extend(br#""}}"#);
     let msg = raw_post(&app, "/customer-gateways", Some("application/json"), big)
         .await
-        .assert_error(400, "APIGW.0201");
+        .assert_error(413, "APIGW.0201");
     assert!(msg.contains("too large"), "{msg}");
 
     app.get("/no-such-thing")

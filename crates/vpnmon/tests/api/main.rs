@@ -8,6 +8,7 @@ mod errors;
 mod flow;
 mod health;
 mod helpers;
+mod http_limits;
 mod multinode;
 mod nodes;
 mod persistence;
