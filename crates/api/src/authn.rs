@@ -119,9 +119,21 @@ async fn aksk_scheme(state: &AppState, parts: &Parts, body: &[u8]) -> Outcome {
         }
     };
     let ak = authz.access_key().to_string();
+    let guard = &state.login_guard;
+    let now_us = state.now().timestamp_micros();
+    if let Err(r) = guard.check_key(&ak, now_us) {
+        return Outcome::Failed(ApiError::new(
+            crate::error::Code::GatewayThrottled,
+            format!(
+                "The throttling threshold has been reached: too many failed signatures with this access key; retry in {} s",
+                r.retry_after_secs(now_us)
+            ),
+        ));
+    }
     let cred = match state.store.get_credential(&ak).await {
         Err(e) => return Outcome::Failed(ApiError::from(e)),
         Ok(None) => {
+            guard.key_failed(&ak, now_us);
             return Outcome::Failed(ApiError::unauthenticated(
                 "verify aksk signature fail: unknown access key",
             ));
@@ -145,9 +157,12 @@ async fn aksk_scheme(state: &AppState, parts: &Parts, body: &[u8]) -> Outcome {
         Ok(()) => Outcome::Authenticated(Principal::AkSk {
             user_id: cred.user_id,
         }),
-        Err(e) => Outcome::Failed(ApiError::unauthenticated(format!(
-            "verify aksk signature fail: {e}"
-        ))),
+        Err(e) => {
+            guard.key_failed(&ak, now_us);
+            Outcome::Failed(ApiError::unauthenticated(format!(
+                "verify aksk signature fail: {e}"
+            )))
+        }
     }
 }
 

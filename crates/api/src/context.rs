@@ -57,21 +57,32 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
             StatusCode::NOT_FOUND if is_empty(&resp) => Some(HwError {
                 code: Code::GatewayNoSuchApi.as_str(),
                 keys: Code::GatewayNoSuchApi.body_keys(),
+                keystone: false,
                 msg: "The API does not exist or has not been published in the environment".into(),
             }),
             StatusCode::METHOD_NOT_ALLOWED => Some(HwError {
                 code: Code::GatewayMethodNotAllowed.as_str(),
                 keys: Code::GatewayMethodNotAllowed.body_keys(),
+                keystone: false,
                 msg: format!("The method {method} is not allowed on {path}"),
             }),
             _ => None,
         });
     if let Some(e) = err {
-        let mut body = serde_json::Map::new();
-        body.insert(e.keys.0.into(), e.code.into());
-        body.insert(e.keys.1.into(), e.msg.clone().into());
-        body.insert("request_id".into(), id.clone().into());
-        let body = serde_json::Value::Object(body);
+        let body = if e.keystone {
+            // IAM's token API: Keystone's body; the id is in the header.
+            serde_json::json!({"error": {
+                "code": status.as_u16(),
+                "message": e.msg,
+                "title": status.canonical_reason().unwrap_or("Error"),
+            }})
+        } else {
+            let mut body = serde_json::Map::new();
+            body.insert(e.keys.0.into(), e.code.into());
+            body.insert(e.keys.1.into(), e.msg.clone().into());
+            body.insert("request_id".into(), id.clone().into());
+            serde_json::Value::Object(body)
+        };
         let (mut parts, _) = resp.into_parts();
         parts.headers.insert(
             header::CONTENT_TYPE,

@@ -47,6 +47,10 @@ pub enum Code {
     GatewayThrottled,
     /// `APIGW.0301` 401: authentication failed.
     GatewayUnauthenticated,
+    /// 401 from IAM's token API (a wrong user name or password, a locked
+    /// account), in Keystone's body: `{"error": {"code": 401, "message",
+    /// "title": "Unauthorized"}}` (no code string; `IAM.401` in logs).
+    IamUnauthorized,
     /// `ces.0014` 400: an invalid Cloud Eye request.
     CesInvalid,
     /// `ces.0016` 404: no such alarm rule in this project.
@@ -79,7 +83,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 29] = [
         Code::VpnInvalid,
         Code::VpnInternal,
         Code::VpnForbidden,
@@ -95,6 +99,7 @@ impl Code {
         Code::GatewayHeadersTooLarge,
         Code::GatewayThrottled,
         Code::GatewayUnauthenticated,
+        Code::IamUnauthorized,
         Code::CesInvalid,
         Code::CesNotFound,
         Code::SmnNameInvalid,
@@ -127,6 +132,7 @@ impl Code {
             | Code::GatewayHeadersTooLarge => "APIGW.0201",
             Code::GatewayThrottled => "APIGW.0308",
             Code::GatewayUnauthenticated => "APIGW.0301",
+            Code::IamUnauthorized => "IAM.401",
             Code::CesInvalid => "ces.0014",
             Code::CesNotFound => "ces.0016",
             Code::SmnNameInvalid => "SMN.0002",
@@ -144,14 +150,23 @@ impl Code {
     }
 
     /// The keys of the error body: SMN answers `{"request_id", "code",
-    /// "message"}`, every other family `{"error_code", "error_msg",
-    /// "request_id"}`.
+    /// "message"}`, IAM's token API `{"error": {"code", "message",
+    /// "title"}}` ([`Code::is_keystone`]), every other family
+    /// `{"error_code", "error_msg", "request_id"}`.
     pub fn body_keys(self) -> (&'static str, &'static str) {
+        if self == Code::IamUnauthorized {
+            return ("code", "message");
+        }
         if self.as_str().starts_with("SMN.") {
             ("code", "message")
         } else {
             ("error_code", "error_msg")
         }
+    }
+
+    /// Whether the body is Keystone's nested `{"error": {...}}`.
+    pub fn is_keystone(self) -> bool {
+        self == Code::IamUnauthorized
     }
 
     /// The HTTP status that goes with the code.
@@ -179,7 +194,7 @@ impl Code {
             | Code::SmnTopicNotFound
             | Code::SmnSubscriptionNotFound => StatusCode::NOT_FOUND,
             Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::GatewayUnauthenticated => StatusCode::UNAUTHORIZED,
+            Code::GatewayUnauthenticated | Code::IamUnauthorized => StatusCode::UNAUTHORIZED,
             Code::GatewayBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::GatewayRequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::GatewayUriTooLong => StatusCode::URI_TOO_LONG,
@@ -224,6 +239,8 @@ pub struct HwError {
     pub msg: String,
     /// The body's keys for the code and the message ([`Code::body_keys`]).
     pub keys: (&'static str, &'static str),
+    /// Keystone's nested body ([`Code::is_keystone`]).
+    pub keystone: bool,
 }
 
 impl ApiError {
@@ -354,6 +371,7 @@ impl IntoResponse for ApiError {
             code: self.code.as_str(),
             msg: self.msg,
             keys: self.code.body_keys(),
+            keystone: self.code.is_keystone(),
         });
         r
     }
@@ -386,6 +404,7 @@ mod tests {
                 c.as_str().starts_with("VPN.")
                     || c.as_str().starts_with("SMN.")
                     || c.as_str().starts_with("APIGW.")
+                    || c.as_str().starts_with("IAM.")
                     || c.as_str().starts_with("ces."),
                 "{c:?}"
             );

@@ -18,6 +18,7 @@ pub mod authn;
 pub mod context;
 pub mod error;
 pub mod json;
+pub mod login_guard;
 pub mod prometheus;
 pub mod routes;
 pub mod server;

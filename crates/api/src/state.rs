@@ -65,6 +65,8 @@ pub struct AppState {
     /// Private and loopback networks SMN HTTP(S) endpoints may be in
     /// (`--notify-allow`); none by default.
     pub notify_allow: Arc<Vec<ipnet::IpNet>>,
+    /// Failed-login and bad-signature counting and locks.
+    pub login_guard: Arc<crate::login_guard::LoginGuard>,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             metrics: None,
             readiness: Arc::new(StoreOnly),
             notify_allow: Arc::new(Vec::new()),
+            login_guard: Arc::new(crate::login_guard::LoginGuard::default()),
         }
     }
 

@@ -59,8 +59,18 @@ impl ServerError {
         let request_id = field("request_id")
             .or(header_rid)
             .unwrap_or_else(|| "no request id".into());
-        match (field("error_code"), field("error_msg")) {
-            (Some(code), Some(msg)) => ServerError {
+        // IAM's token API answers 401s in Keystone's nested body.
+        let keystone = v
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(|e| Some((e.get("code")?.as_u64()?, e.get("message")?.as_str()?)))
+            .map(|(c, m)| (c.to_string(), m.to_string()));
+        let flat = match (field("error_code"), field("error_msg")) {
+            (Some(c), Some(m)) => Some((c, m)),
+            _ => keystone,
+        };
+        match flat {
+            Some((code, msg)) => ServerError {
                 status: status.as_u16(),
                 code,
                 msg,

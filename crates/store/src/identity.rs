@@ -26,6 +26,15 @@ pub struct User {
     pub password_hash: String,
 }
 
+/// A user's failed password logins (in the window that began at
+/// `since_us`) and the end of its lock (0: not locked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginLock {
+    pub failures: u32,
+    pub since_us: i64,
+    pub locked_until_us: i64,
+}
+
 /// An issued token, kept only by the digest of its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {

@@ -67,7 +67,7 @@ mod sql;
 mod topics;
 
 pub use alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
-pub use identity::{CredentialRecord, Domain, Project, TokenRecord, User};
+pub use identity::{CredentialRecord, Domain, LoginLock, Project, TokenRecord, User};
 pub use measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
 pub use overview::{OverviewRow, OverviewStore};
@@ -162,6 +162,12 @@ pub trait IdentityStore: Send + Sync {
     async fn grant(&self, user_id: &UserId, project_id: &ProjectId) -> Result<()>;
     /// Projects a user has a role in.
     async fn user_projects(&self, user_id: &UserId) -> Result<Vec<Project>>;
+    /// A user's failed logins and lock, if any are recorded.
+    async fn get_login_lock(&self, user_id: &UserId) -> Result<Option<LoginLock>>;
+    /// Records a user's failed logins and lock (replacing what was there).
+    async fn put_login_lock(&self, user_id: &UserId, lock: &LoginLock) -> Result<()>;
+    /// Forgets a user's failed logins and lock; whether any were recorded.
+    async fn clear_login_lock(&self, user_id: &UserId) -> Result<bool>;
     /// Stores an issued token (by digest).
     async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
     /// Looks a token up by digest.

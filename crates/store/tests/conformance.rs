@@ -57,6 +57,7 @@ on_every_engine! {
         iam_domains_projects_and_users,
         iam_grants_list_a_users_projects,
         iam_tokens_round_trip_and_revoke,
+        iam_login_locks_round_trip_and_clear,
         iam_credentials_crud,
         meta_keeps_the_first_value,
         meta_first_value_wins_under_concurrency,

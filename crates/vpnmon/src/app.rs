@@ -144,6 +144,17 @@ impl Application {
         state.notify_allow = std::sync::Arc::new(settings.notify_allow.clone());
         let metrics = crate::prometheus::Metrics::new(settings.metrics_max_monitors);
         state.metrics = Some(metrics.api.clone());
+        state.login_guard = std::sync::Arc::new(api::login_guard::LoginGuard::new(
+            api::login_guard::LoginPolicy {
+                max_failures: settings.login_max_failures,
+                window: settings.login_failure_window,
+                lockout: settings.login_lockout,
+                max_failures_per_address: settings.login_max_failures_per_address,
+                max_failures_per_access_key: settings.login_max_failures_per_address,
+            },
+        ));
+        let guard = state.login_guard.clone();
+        metrics.register_more(|r| guard.register(r));
         let health = crate::health::NodeHealth::new(metrics.clone());
         state.readiness = health.clone();
         // Join the membership before serving: a node that cannot take a

@@ -142,6 +142,14 @@ enum UserCmd {
         #[arg(long)]
         project: String,
     },
+    /// Show a user: domain, projects, failed logins and lock.
+    Show {
+        name: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
+    /// End a user's lock and forget its failed logins.
+    Unlock { name: String },
 }
 
 #[derive(Subcommand)]
@@ -285,6 +293,8 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
         AdminCmd::User(UserCmd::Grant { name, project }) => {
             admin::user_grant(s, &name, &project).await
         }
+        AdminCmd::User(UserCmd::Show { name, output }) => admin::user_show(s, &name, output).await,
+        AdminCmd::User(UserCmd::Unlock { name }) => admin::user_unlock(s, &name).await,
         AdminCmd::Credential(CredentialCmd::Create {
             user,
             description,

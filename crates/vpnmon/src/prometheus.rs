@@ -420,6 +420,14 @@ pub fn router(m: Arc<Metrics>) -> axum::Router {
     )
 }
 
+impl Metrics {
+    /// Registers more metrics in the same registry (e.g. the login
+    /// protection's, which the API state owns).
+    pub fn register_more(&self, f: impl FnOnce(&mut Registry)) {
+        f(&mut self.registry.lock().unwrap());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

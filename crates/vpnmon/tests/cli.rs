@@ -295,7 +295,7 @@ fn login_caches_a_private_token_that_later_commands_reuse() {
     let r = fresh.run(&["login"]).failed();
     assert!(
         r.stderr
-            .contains("APIGW.0301: Incorrect IAM authentication information: the username or password is wrong ("),
+            .contains("401: The username or password is wrong. ("),
         "{}",
         r.stderr
     );
@@ -422,6 +422,10 @@ fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
             "metrics_listen": "off",
             "node_name": null,
             "metrics_max_monitors": 1000,
+            "login_max_failures": 5,
+            "login_failure_window": 900,
+            "login_lockout": 900,
+            "login_max_failures_per_address": 20,
             "http_header_timeout": 60,
             "http_body_timeout": 60,
             "http_max_connections": 10000,
@@ -1033,4 +1037,94 @@ fn admin_node_list_shows_the_live_node_until_its_lease_runs_out_after_a_kill() {
         "gone after {:?}: before the last lease could have run out",
         killed.elapsed()
     );
+}
+
+#[test]
+fn admin_user_show_reports_a_lock_that_admin_user_unlock_ends() {
+    let server = Server::start();
+    let mut wrong = Client::new(&server);
+    wrong.password = Some("not-the-password".into());
+    for _ in 0..5 {
+        let r = wrong.run(&["login"]).failed();
+        assert!(
+            r.stderr.contains("username or password is wrong"),
+            "{}",
+            r.stderr
+        );
+    }
+    let right = Client::new(&server);
+    let r = right.run(&["login"]).failed();
+    assert!(
+        r.stderr.contains("401: The account is locked."),
+        "{}",
+        r.stderr
+    );
+
+    let db = server.db_dir().display().to_string();
+    let admin = Client {
+        base: String::new(),
+        ..right.sharing(None)
+    };
+    // The failures reach the store in the background.
+    let mut j = Value::Null;
+    for _ in 0..50 {
+        j = admin
+            .run(&[
+                "admin",
+                "user",
+                "show",
+                "admin",
+                "-o",
+                "json",
+                "--data-dir",
+                &db,
+            ])
+            .ok()
+            .json();
+        if j["locked"] == true {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(j["locked"], true, "{j}");
+    assert_eq!(j["failed_logins"], 5, "{j}");
+    assert_eq!(j["projects"], serde_json::json!(["local-1"]), "{j}");
+    let t = admin
+        .run(&["admin", "user", "show", "admin", "--data-dir", &db])
+        .ok()
+        .stdout;
+    assert!(t.contains("failed logins: 5 since "), "{t}");
+    assert!(t.contains("locked until "), "{t}");
+
+    let r = admin
+        .run(&["admin", "user", "unlock", "admin", "--data-dir", &db])
+        .ok();
+    assert!(
+        r.stdout.contains("forgot its 5 failed logins"),
+        "{}",
+        r.stdout
+    );
+    // The running server honours the unlock at once.
+    right.run(&["login"]).ok();
+    let j = admin
+        .run(&[
+            "admin",
+            "user",
+            "show",
+            "admin",
+            "-o",
+            "json",
+            "--data-dir",
+            &db,
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (j["locked"].clone(), j["failed_logins"].clone()),
+        (Value::Bool(false), 0.into()),
+        "{j}"
+    );
+    admin
+        .run(&["admin", "user", "show", "nobody", "--data-dir", &db])
+        .failed();
 }

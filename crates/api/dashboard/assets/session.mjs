@@ -68,7 +68,8 @@ export async function login({ user, password, project, domain }) {
     body: JSON.stringify(body),
   });
   const j = await r.json().catch(() => ({}));
-  if (r.status !== 201) throw new ApiError(r.status, j.error_code, j.error_msg || `login failed (HTTP ${r.status})`);
+  // IAM answers 401 in Keystone's body: {"error": {"code", "message", "title"}}.
+  if (r.status !== 201) throw new ApiError(r.status, j.error_code ?? j.error?.code, j.error_msg || j.error?.message || `login failed (HTTP ${r.status})`);
   const token = r.headers.get('X-Subject-Token');
   if (!token) throw new ApiError(r.status, '', 'the server sent no token');
   const s = {

@@ -1,9 +1,9 @@
 //! IAM: `POST /v3/auth/tokens` (password method, project scope) and
 //! `DELETE /v3/auth/tokens` (revoke).
 
-use crate::error::ApiError;
-use crate::error::Family;
+use crate::error::{ApiError, Code, Family};
 use crate::json::{QueryParams, check_json_content_type, parse_json, read_body};
+use crate::login_guard::Refused;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -69,8 +69,34 @@ struct ProjectRef {
     domain: Option<NameOrId>,
 }
 
+/// IAM's answer to a wrong user name, domain or password (the same for
+/// each, so it tells nothing about which exist).
 fn bad_credentials() -> ApiError {
-    ApiError::unauthenticated("the username or password is wrong")
+    ApiError::new(Code::IamUnauthorized, "The username or password is wrong.")
+}
+
+/// IAM's answer while a user name is locked after failed logins.
+fn locked() -> ApiError {
+    ApiError::new(Code::IamUnauthorized, "The account is locked.")
+}
+
+/// The answer to a login refused by the login protection, with
+/// `Retry-After`.
+fn refused(r: Refused, now_us: i64) -> Response {
+    let secs = r.retry_after_secs(now_us);
+    let mut resp = match r {
+        Refused::UserLocked { .. } => locked().into_response(),
+        _ => ApiError::new(
+            Code::GatewayThrottled,
+            format!(
+                "The throttling threshold has been reached: too many failed logins from this address; retry in {secs} s"
+            ),
+        )
+        .into_response(),
+    };
+    resp.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 /// Password checks are the costliest work a request can ask for (argon2,
@@ -79,12 +105,18 @@ fn bad_credentials() -> ApiError {
 static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// Checks `password` against `phc`; without a hash (no such user), against
-/// a dummy hash of the same cost, and fails.
-async fn check_password(password: String, phc: Option<String>) -> bool {
+/// a dummy hash of the same cost, and fails. Once its turn comes, `still_ok`
+/// is asked again (a lock may have been set while it waited).
+async fn check_password(
+    password: String,
+    phc: Option<String>,
+    still_ok: impl FnOnce() -> Result<(), Refused>,
+) -> Result<bool, Refused> {
     let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
-        return false;
+        return Ok(false);
     };
-    tokio::task::spawn_blocking(move || match phc {
+    still_ok()?;
+    Ok(tokio::task::spawn_blocking(move || match phc {
         Some(h) => auth::password::verify_password(&password, &h),
         None => {
             let _ = auth::password::verify_password(&password, dummy_hash());
@@ -92,7 +124,7 @@ async fn check_password(password: String, phc: Option<String>) -> bool {
         }
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
 /// A hash of a password nobody has, made once, with the same parameters as
@@ -118,6 +150,10 @@ pub async fn issue_token(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_string();
+    let addr = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let (_, bytes) = read_body(req).await.map_err(iam)?;
     let body: TokenBody = parse_json(&bytes).map_err(iam)?;
     let auth = body.auth;
@@ -164,15 +200,64 @@ pub async fn issue_token(
             None => None,
         }
     };
+    // Login protection, keyed by the user id for a known user and by what
+    // the client sent for an unknown one: both are locked alike.
+    let key = match &user {
+        Some(u) => format!("id:{}", u.id),
+        None => format!(
+            "name:{}/{}/{}",
+            pw.user
+                .domain
+                .as_ref()
+                .and_then(|d| d.id.as_deref().or(d.name.as_deref()))
+                .unwrap_or(""),
+            pw.user.id.as_deref().unwrap_or(""),
+            pw.user.name.as_deref().unwrap_or("")
+        ),
+    };
+    let stored = match &user {
+        Some(u) => store.get_login_lock(&u.id).await?,
+        None => None,
+    };
+    let known = user.is_some();
+    let guard = state.login_guard.clone();
+    let now_us = state.now().timestamp_micros();
+    if let Err(r) = guard.check_login(&key, known, stored, addr, now_us) {
+        return Ok(refused(r, now_us));
+    }
     // An unknown user costs the same hash check as a known one, so the
     // answer's timing does not tell which users exist.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !check_password(pw.user.password.clone(), hash).await {
-        return Err(bad_credentials());
+    let checked = check_password(pw.user.password.clone(), hash, || {
+        guard.check_login(&key, known, stored, addr, state.now().timestamp_micros())
+    })
+    .await;
+    let now_us = state.now().timestamp_micros();
+    match checked {
+        Err(r) => return Ok(refused(r, now_us)),
+        Ok(false) => {
+            let entry = guard.login_failed(&key, known, stored, addr, now_us);
+            if let Some(u) = &user {
+                // In the background: the answer's timing must not tell
+                // that this user exists.
+                let (store, id) = (state.store.clone(), u.id.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = store.put_login_lock(&id, &entry.into()).await {
+                        tracing::warn!(error = %e, "cannot record a failed login");
+                    }
+                });
+            }
+            return Err(bad_credentials());
+        }
+        Ok(true) => {}
     }
     let Some(user) = user else {
         return Err(bad_credentials());
     };
+    guard.login_succeeded(&key, now_us);
+    if stored.is_some() {
+        store.clear_login_lock(&user.id).await?;
+    }
 
     // Scope: one project, by id or name.
     let scope = auth.scope.ok_or_else(|| {
@@ -195,17 +280,22 @@ pub async fn issue_token(
         (None, Some(n)) => store.find_project(n).await?,
         _ => return Err(ApiError::invalid("auth.scope.project needs id or name")),
     };
-    let project = project.ok_or_else(|| ApiError::unauthenticated("no such project"))?;
+    // The same answer for a project that does not exist and for one the
+    // user holds no role in (and no names in it).
+    let no_role = || {
+        ApiError::new(
+            Code::IamUnauthorized,
+            "The user has no role in the requested project.",
+        )
+    };
+    let project = project.ok_or_else(no_role)?;
     let holds = store
         .user_projects(&user.id)
         .await?
         .iter()
         .any(|p| p.id == project.id);
     if !holds {
-        return Err(ApiError::unauthenticated(format!(
-            "user has no role in project {}",
-            project.name
-        )));
+        return Err(no_role());
     }
     let domain = store
         .get_domain(&user.domain_id)

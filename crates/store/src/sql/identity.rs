@@ -1,7 +1,7 @@
 //! The SQL of domains, projects, users, tokens, credentials and `meta`.
 
 use super::{Q, SqlStore, get, get_with, internal, is_unique_violation};
-use crate::identity::{CredentialRecord, Domain, Project, TokenRecord, User};
+use crate::identity::{CredentialRecord, Domain, LoginLock, Project, TokenRecord, User};
 use crate::{IdentityStore, Result};
 use async_trait::async_trait;
 use domain::error::Kind;
@@ -246,6 +246,51 @@ impl IdentityStore for SqlStore {
             })
         })
         .transpose()
+    }
+
+    async fn get_login_lock(&self, user_id: &UserId) -> Result<Option<LoginLock>> {
+        let row = sqlx::query(
+            "SELECT failures, since_us, locked_until_us FROM login_locks WHERE user_id = $1",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(internal)?;
+        row.map(|r| {
+            let failures: i64 = get(&r, "failures")?;
+            Ok(LoginLock {
+                failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                since_us: get(&r, "since_us")?,
+                locked_until_us: get(&r, "locked_until_us")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_login_lock(&self, user_id: &UserId, lock: &LoginLock) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO login_locks (user_id, failures, since_us, locked_until_us) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
+             failures = excluded.failures, since_us = excluded.since_us, \
+             locked_until_us = excluded.locked_until_us",
+        )
+        .bind(user_id.to_string())
+        .bind(i64::from(lock.failures))
+        .bind(lock.since_us)
+        .bind(lock.locked_until_us)
+        .execute(&self.write)
+        .await
+        .map_err(internal)?;
+        Ok(())
+    }
+
+    async fn clear_login_lock(&self, user_id: &UserId) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM login_locks WHERE user_id = $1")
+            .bind(user_id.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(internal)?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn revoke_token(&self, digest: &str) -> Result<bool> {

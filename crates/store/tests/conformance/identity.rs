@@ -119,6 +119,35 @@ pub(crate) async fn iam_grants_list_a_users_projects(store: &SqlStore) {
     assert_eq!(store.user_projects(&bob.id).await, Ok(vec![p2]));
 }
 
+pub(crate) async fn iam_login_locks_round_trip_and_clear(store: &SqlStore) {
+    let d = store.create_domain("acme").await.unwrap();
+    let u = store.create_user(&d.id, "alice", "h").await.unwrap();
+    let v = store.create_user(&d.id, "bob", "h").await.unwrap();
+    assert_eq!(store.get_login_lock(&u.id).await, Ok(None));
+    let l = store::LoginLock {
+        failures: 3,
+        since_us: 1_700_000_000_000_000,
+        locked_until_us: 0,
+    };
+    store.put_login_lock(&u.id, &l).await.unwrap();
+    assert_eq!(store.get_login_lock(&u.id).await, Ok(Some(l)));
+    let locked = store::LoginLock {
+        failures: 5,
+        locked_until_us: 1_700_000_900_000_000,
+        ..l
+    };
+    store.put_login_lock(&u.id, &locked).await.unwrap();
+    assert_eq!(
+        store.get_login_lock(&u.id).await,
+        Ok(Some(locked)),
+        "replaced"
+    );
+    assert_eq!(store.get_login_lock(&v.id).await, Ok(None), "per user");
+    assert_eq!(store.clear_login_lock(&u.id).await, Ok(true));
+    assert_eq!(store.clear_login_lock(&u.id).await, Ok(false));
+    assert_eq!(store.get_login_lock(&u.id).await, Ok(None));
+}
+
 pub(crate) async fn iam_tokens_round_trip_and_revoke(store: &SqlStore) {
     let d = store.create_domain("acme").await.unwrap();
     let p = store.create_project(&d.id, "one").await.unwrap();

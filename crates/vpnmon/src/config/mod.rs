@@ -177,6 +177,42 @@ settings! {
         default: 1_000,
         parse: keep,
     }
+    /// Failed password logins of one user name, within --login-failure-window, that lock it.
+    login_max_failures: u32 {
+        flag: "login-max-failures",
+        value: "N",
+        env: "VPNMON_LOGIN_MAX_FAILURES",
+        raw: u32,
+        default: 5,
+        parse: parse_failures,
+    }
+    /// The window failed logins are counted in.
+    login_failure_window: Duration {
+        flag: "login-failure-window",
+        value: "DUR",
+        env: "VPNMON_LOGIN_FAILURE_WINDOW",
+        raw: String,
+        default: Duration::from_secs(15 * 60),
+        parse: positive_duration,
+    }
+    /// How long a locked user name (or blocked address or access key) stays locked.
+    login_lockout: Duration {
+        flag: "login-lockout",
+        value: "DUR",
+        env: "VPNMON_LOGIN_LOCKOUT",
+        raw: String,
+        default: Duration::from_secs(15 * 60),
+        parse: positive_duration,
+    }
+    /// Failed logins from one client address (or bad signatures of one access key), within the window, that block it.
+    login_max_failures_per_address: u32 {
+        flag: "login-max-failures-per-address",
+        value: "N",
+        env: "VPNMON_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        raw: u32,
+        default: 20,
+        parse: parse_failures,
+    }
     /// Time a client has to send a request's line and headers; also the keep-alive idle timeout.
     http_header_timeout: Duration {
         flag: "http-header-timeout",
@@ -521,6 +557,14 @@ fn positive_duration(s: String) -> Result<Duration, String> {
         return Err(format!("bad duration {s:?} (must be more than 0)"));
     }
     Ok(d)
+}
+
+fn parse_failures(n: u32) -> Result<u32, Refusal> {
+    if (1..=1_000_000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Refusal::Must("be between 1 and 1000000"))
+    }
 }
 
 fn parse_max_connections(n: usize) -> Result<usize, Refusal> {

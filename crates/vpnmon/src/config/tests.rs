@@ -94,6 +94,22 @@ fn samples(key: &str) -> Option<(&'static [&'static str], &'static str, &'static
             "20",
             "metrics_max_monitors = 30",
         ),
+        "login_max_failures" => (
+            &["--login-max-failures", "3"],
+            "4",
+            "login_max_failures = 6",
+        ),
+        "login_failure_window" => (
+            &["--login-failure-window", "5m"],
+            "10m",
+            "login_failure_window = \"20m\"",
+        ),
+        "login_lockout" => (&["--login-lockout", "1m"], "2m", "login_lockout = \"3m\""),
+        "login_max_failures_per_address" => (
+            &["--login-max-failures-per-address", "7"],
+            "8",
+            "login_max_failures_per_address = 9",
+        ),
         "http_header_timeout" => (
             &["--http-header-timeout", "5s"],
             "10s",
@@ -411,6 +427,10 @@ fn config_show_json_is_keyed_by_file_key_with_durations_in_seconds() {
             "metrics_listen": "127.0.0.1:9180",
             "node_name": null,
             "metrics_max_monitors": 1000,
+            "login_max_failures": 5,
+            "login_failure_window": 900,
+            "login_lockout": 900,
+            "login_max_failures_per_address": 20,
             "http_header_timeout": 60,
             "http_body_timeout": 60,
             "http_max_connections": 10000,

@@ -88,6 +88,26 @@ impl Resp {
     }
 }
 
+impl Resp {
+    /// Asserts IAM's Keystone error body (`{"error": {"code", "message",
+    /// "title"}}`) with this status and an `X-Request-Id`; returns the
+    /// message.
+    pub fn assert_keystone(&self, status: u16) -> String {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.raw);
+        assert!(self.request_id.is_some(), "X-Request-Id header");
+        let e = &self.body["error"];
+        assert_eq!(e["code"], status, "body: {}", self.raw);
+        assert_eq!(
+            e["title"],
+            self.status.canonical_reason().unwrap(),
+            "body: {}",
+            self.raw
+        );
+        assert_eq!(self.body.as_object().unwrap().len(), 1, "{}", self.raw);
+        e["message"].as_str().unwrap().to_string()
+    }
+}
+
 fn settings(dir: &Path) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().unwrap(),

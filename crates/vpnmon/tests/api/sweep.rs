@@ -93,7 +93,11 @@ fn concrete(path: &str, project: &str) -> String {
 
 #[tokio::test]
 async fn every_route_rejects_bad_credentials() {
-    let app = TestApp::spawn().await;
+    // Each route gets bad signatures of one access key: more than the
+    // default limit of failures per key (tested on its own below).
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) =
+        TestApp::spawn_with(dir, |s| s.login_max_failures_per_address = 100_000, false).await;
     let (routes, now) = {
         let (_, infos) = api::router(api::AppState::new(app.store.clone(), [0; 32]));
         (infos, app.clock_now())
@@ -342,5 +346,47 @@ async fn aksk_works_end_to_end_and_can_be_disabled() {
     signed(&app, Method::GET, &path, b"", (&ak, &sk), now, None)
         .await
         .assert_error(403, "VPN.0003");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn aksk_signature_failures_are_rate_limited_per_access_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) =
+        crate::helpers::TestApp::spawn_with(dir, |s| s.login_max_failures_per_address = 4, false)
+            .await;
+    let c = admin_credential(&app).await;
+    let other = admin_credential(&app).await;
+    let now = app.clock_now();
+    let path = app.v5("/vpn-gateways");
+    let wrong_sk = format!("{}x", c.sk);
+    for _ in 0..4 {
+        signed(&app, Method::GET, &path, b"", (&c.ak, &wrong_sk), now, None)
+            .await
+            .assert_error(401, "APIGW.0301");
+    }
+    // Blocked now, even with the right secret.
+    let m = signed(&app, Method::GET, &path, b"", (&c.ak, &c.sk), now, None)
+        .await
+        .assert_error(429, "APIGW.0308");
+    assert!(m.contains("access key"), "{m}");
+    assert!(!m.contains(&c.ak), "the key is not echoed: {m}");
+    // Another key of the same user is not.
+    let r = signed(
+        &app,
+        Method::GET,
+        &path,
+        b"",
+        (&other.ak, &other.sk),
+        now,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    // After the lockout, the key works again.
+    app.clock.advance(chrono::Duration::minutes(15));
+    let later = app.clock_now();
+    let r = signed(&app, Method::GET, &path, b"", (&c.ak, &c.sk), later, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     app.stop().await;
 }
