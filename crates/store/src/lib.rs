@@ -186,6 +186,10 @@ pub trait IdentityStore: Send + Sync {
     async fn delete_credential(&self, access: &str) -> Result<bool>;
     /// Returns the stored value of `key`, storing `value` first if absent.
     async fn meta_get_or_init(&self, key: &str, value: &str) -> Result<String>;
+    /// The stored value of `key`, if any.
+    async fn meta_get(&self, key: &str) -> Result<Option<String>>;
+    /// Removes `key`; whether it was there.
+    async fn meta_delete(&self, key: &str) -> Result<bool>;
 }
 
 /// The EIP pool and the VPN v5 resources, all scoped by project.

@@ -60,6 +60,7 @@ on_every_engine! {
         iam_login_locks_round_trip_and_clear,
         iam_credentials_crud,
         meta_keeps_the_first_value,
+        meta_get_and_delete,
         meta_first_value_wins_under_concurrency,
         eip_pool_add_is_idempotent,
         eip_allocation_takes_first_free_in_seq_order,

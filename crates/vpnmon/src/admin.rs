@@ -239,6 +239,7 @@ pub async fn user_unlock(store: &dyn Store, name: &str) -> Result<()> {
 /// `admin credential create --user NAME`: the secret is printed once.
 pub async fn credential_create(
     store: &dyn Store,
+    key: &crate::secrets::KeySource,
     user: &str,
     description: &str,
     out: Output,
@@ -248,7 +249,7 @@ pub async fn credential_create(
         .await
         .map_err(e)?
         .ok_or_else(|| anyhow!("no user {user:?}"))?;
-    let key = crate::app::master_key(store).await?;
+    let key = crate::secrets::master_key(store, key).await?;
     let access = auth::credential::generate_access_key();
     let secret = auth::credential::generate_secret_key();
     store

@@ -57,14 +57,10 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<SqlStore> {
     store.map_err(|e| anyhow::anyhow!("cannot open the store: {e}"))
 }
 
-/// The key that seals AK/SK secrets, created on first use.
-pub async fn master_key(store: &dyn Store) -> anyhow::Result<[u8; 32]> {
-    let fresh = hex::encode(auth::credential::new_master_key());
-    let v = store
-        .meta_get_or_init("sk_master_key", &fresh)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    auth::credential::parse_master_key(&v).map_err(|e| anyhow::anyhow!("stored master key: {e}"))
+/// The key that seals AK/SK secrets, created on first use (see
+/// [`crate::secrets`] for where it lives).
+pub async fn master_key(store: &dyn Store, settings: &Settings) -> anyhow::Result<[u8; 32]> {
+    crate::secrets::master_key(store, &crate::secrets::key_source(settings)).await
 }
 
 /// Creates the bootstrap admin on an empty store: domain `vpnmon`, project
@@ -138,7 +134,7 @@ impl Application {
         let store = Arc::new(open_store(settings).await?.with_clock(clock.clone()));
         let bootstrap = bootstrap(store.as_ref(), settings.admin_password.as_deref()).await?;
         load_pool(store.as_ref(), &settings.eip_pool).await?;
-        let key = master_key(store.as_ref()).await?;
+        let key = master_key(store.as_ref(), settings).await?;
         let mut state = AppState::new(store.clone(), key);
         state.clock = clock;
         state.notify_allow = std::sync::Arc::new(settings.notify_allow.clone());

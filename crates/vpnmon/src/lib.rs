@@ -11,4 +11,5 @@ pub mod health;
 pub mod membership;
 pub mod probing;
 pub mod prometheus;
+pub mod secrets;
 pub mod telemetry;

@@ -299,7 +299,10 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
             user,
             description,
             output,
-        }) => admin::credential_create(s, &user, &description, output).await,
+        }) => {
+            let key = vpnmon::secrets::key_source(&settings);
+            admin::credential_create(s, &key, &user, &description, output).await
+        }
         AdminCmd::Credential(CredentialCmd::List { user, output }) => {
             admin::credential_list(s, user.as_deref(), output).await
         }

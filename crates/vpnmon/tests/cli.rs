@@ -364,7 +364,12 @@ fn settings_come_from_the_config_file_when_no_flag_or_env_gives_them() {
     assert!(r.stderr.contains("http://127.0.0.1:1"), "{}", r.stderr);
     // The project flag selects another project (and another cache entry).
     let r = c.run(&["login", "--project", "nope"]).failed();
-    assert!(r.stderr.contains("APIGW.0301: "), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("401: The user has no role in the requested project."),
+        "{}",
+        r.stderr
+    );
     assert_eq!(c.cache_files().len(), 1);
     // An unknown key in the file is an error that names it.
     std::fs::write(dir.join("client.toml"), "passwrd = \"x\"\n").unwrap();
@@ -408,6 +413,7 @@ fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
             "listen": "127.0.0.1:7003",
             "data_dir": "./vpnmon-data",
             "database_url": null,
+            "master_key_file": null,
             "eip_pool": ["127.0.0.2-127.0.0.9"],
             "log_format": "text",
             "probe_allow": [],

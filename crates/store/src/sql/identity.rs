@@ -380,6 +380,24 @@ impl IdentityStore for SqlStore {
             .map_err(internal)?;
         get::<String>(&row, "value")
     }
+
+    async fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key.to_string())
+            .fetch_optional(&self.write)
+            .await
+            .map_err(internal)?;
+        row.map(|r| get::<String>(&r, "value")).transpose()
+    }
+
+    async fn meta_delete(&self, key: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM meta WHERE key = $1")
+            .bind(key.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(internal)?;
+        Ok(r.rows_affected() > 0)
+    }
 }
 
 fn project_from_row(r: &AnyRow) -> Result<Project> {

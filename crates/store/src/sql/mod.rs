@@ -118,12 +118,59 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA busy_timeout = 10000",
 ];
 
+/// Creates the data directory readable by its owner only (0700) and the
+/// database file 0600 before SQLite opens it (its `-wal` and `-shm` files
+/// take the database's mode); an existing directory or database that
+/// others can read is made private, with a warning.
+pub fn private_data_dir(dir: &Path) -> Result<()> {
+    let err = |what: &str, e: std::io::Error| {
+        DomainError::Internal(format!("{what} {}: {e}", dir.display()))
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| err("create data dir", e))?;
+        let tighten = |path: &Path, mode: u32| -> std::io::Result<()> {
+            let meta = std::fs::metadata(path)?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "others could read it: making it private (mode {mode:o})");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            }
+            Ok(())
+        };
+        tighten(dir, 0o700).map_err(|e| err("make private", e))?;
+        let db = dir.join("vpnmon.db");
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&db)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let f = dir.join(format!("vpnmon.db{suffix}"));
+                    if f.exists() {
+                        tighten(&f, 0o600).map_err(|e| err("make private", e))?;
+                    }
+                }
+            }
+            Err(e) => return Err(err("create the database in", e)),
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| err("create data dir", e))?;
+    Ok(())
+}
+
 impl SqlStore {
     /// Opens (creating if needed) the SQLite store `vpnmon.db` under `dir`.
     pub async fn open_data_dir(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            DomainError::Internal(format!("create data dir {}: {e}", dir.display()))
-        })?;
+        private_data_dir(dir)?;
         let file = dir.join("vpnmon.db");
         Self::open(&format!("sqlite://{}?mode=rwc", file.display())).await
     }

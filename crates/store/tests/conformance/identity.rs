@@ -235,6 +235,20 @@ pub(crate) async fn iam_credentials_crud(store: &SqlStore) {
     assert_eq!(store.list_credentials(Some(&bob.id)).await, Ok(vec![b1]));
 }
 
+pub(crate) async fn meta_get_and_delete(store: &SqlStore) {
+    assert_eq!(store.meta_get("k").await, Ok(None));
+    store.meta_get_or_init("k", "v").await.unwrap();
+    assert_eq!(store.meta_get("k").await, Ok(Some("v".to_string())));
+    assert_eq!(store.meta_delete("k").await, Ok(true));
+    assert_eq!(store.meta_delete("k").await, Ok(false));
+    assert_eq!(store.meta_get("k").await, Ok(None));
+    assert_eq!(
+        store.meta_get_or_init("k", "w").await,
+        Ok("w".to_string()),
+        "a deleted key can be set anew"
+    );
+}
+
 pub(crate) async fn meta_keeps_the_first_value(store: &SqlStore) {
     assert_eq!(
         store.meta_get_or_init("master_key", "first").await,

@@ -70,6 +70,16 @@ settings! {
         parse: set,
         shared: true,
     }
+    /// File holding the key that seals AK/SK secrets (default: vpnmon.key in the data directory with SQLite, $CREDENTIALS_DIRECTORY/vpnmon-master-key under systemd, in the database with PostgreSQL).
+    master_key_file: Option<PathBuf> {
+        flag: "master-key-file",
+        value: "FILE",
+        env: "VPNMON_MASTER_KEY_FILE",
+        raw: PathBuf,
+        default: None,
+        parse: set,
+        shared: true,
+    }
     /// EIP pool: addresses, CIDRs or ranges (a-b); repeatable or comma-separated.
     eip_pool: Vec<String> {
         flag: "eip-pool",

@@ -207,6 +207,18 @@ impl Show for Option<String> {
     }
 }
 
+impl Show for Option<PathBuf> {
+    fn json(&self) -> Value {
+        self.as_ref()
+            .map_or(Value::Null, |p| Value::from(p.to_string_lossy()))
+    }
+    fn text(&self) -> String {
+        self.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+}
+
 impl<T: std::fmt::Display> Show for Vec<T> {
     fn json(&self) -> Value {
         Value::Array(self.iter().map(|x| Value::from(x.to_string())).collect())

@@ -44,6 +44,11 @@ fn samples(key: &str) -> Option<(&'static [&'static str], &'static str, &'static
             "sqlite:///env.db",
             "database_url = \"sqlite:///file.db\"",
         ),
+        "master_key_file" => (
+            &["--master-key-file", "/flag.key"],
+            "/env.key",
+            "master_key_file = \"/file.key\"",
+        ),
         "eip_pool" => (
             &[
                 "--eip-pool",
@@ -413,6 +418,7 @@ fn config_show_json_is_keyed_by_file_key_with_durations_in_seconds() {
             "listen": "127.0.0.1:8080",
             "data_dir": "./vpnmon-data",
             "database_url": null,
+            "master_key_file": null,
             "eip_pool": [],
             "log_format": "text",
             "probe_allow": [],

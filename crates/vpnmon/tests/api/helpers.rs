@@ -179,6 +179,14 @@ impl TestApp {
         (t, metrics_addr)
     }
 
+    /// The SK master key, from the key file beside the database.
+    pub async fn master_key(&self) -> [u8; 32] {
+        let file = self.dir.as_ref().unwrap().path().join("vpnmon.key");
+        vpnmon::secrets::master_key(self.store.as_ref(), &vpnmon::secrets::KeySource::File(file))
+            .await
+            .unwrap()
+    }
+
     /// Stops the server and hands back its data directory.
     pub async fn stop(mut self) -> TempDir {
         if let Some(s) = self.stop.take() {

@@ -14,5 +14,6 @@ mod nodes;
 mod persistence;
 mod prometheus;
 mod seam;
+mod secrets;
 mod sweep;
 mod topics;

@@ -15,7 +15,7 @@ pub struct Cred {
 
 /// Creates an AK/SK for the admin user, sealed like `vpnmon admin credential create`.
 pub async fn admin_credential(app: &TestApp) -> Cred {
-    let key = vpnmon::app::master_key(app.store.as_ref()).await.unwrap();
+    let key = app.master_key().await;
     let user = app
         .store
         .find_user_any_domain("admin")
@@ -327,7 +327,7 @@ async fn aksk_works_end_to_end_and_can_be_disabled() {
     let d = app.store.find_domain("vpnmon").await.unwrap().unwrap();
     let hash = auth::password::hash_password("Lonely-pass-1").unwrap();
     let u = app.store.create_user(&d.id, "lonely", &hash).await.unwrap();
-    let key = vpnmon::app::master_key(app.store.as_ref()).await.unwrap();
+    let key = app.master_key().await;
     let (ak, sk) = (
         auth::credential::generate_access_key(),
         auth::credential::generate_secret_key(),
