@@ -43,6 +43,9 @@ impl Readiness for StoreOnly {
     }
 }
 
+/// Heavy reads that run at once (the others wait their turn).
+pub const HEAVY_READS: usize = 2;
+
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
@@ -67,6 +70,10 @@ pub struct AppState {
     pub notify_allow: Arc<Vec<ipnet::IpNet>>,
     /// Failed-login and bad-signature counting and locks.
     pub login_guard: Arc<crate::login_guard::LoginGuard>,
+    /// Permits for heavy reads (whole lists, long CES ranges): at most
+    /// this many run at once, so that they can't take every store
+    /// connection, core and megabyte from light requests.
+    pub heavy_reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -83,7 +90,17 @@ impl AppState {
             readiness: Arc::new(StoreOnly),
             notify_allow: Arc::new(Vec::new()),
             login_guard: Arc::new(crate::login_guard::LoginGuard::default()),
+            heavy_reads: Arc::new(tokio::sync::Semaphore::new(HEAVY_READS)),
         }
+    }
+
+    /// Waits for a heavy read's turn.
+    pub async fn heavy_read(&self) -> Result<tokio::sync::OwnedSemaphorePermit, crate::ApiError> {
+        self.heavy_reads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| crate::ApiError::internal("the heavy-read semaphore is closed"))
     }
 
     /// Now, per the configured clock.

@@ -283,6 +283,14 @@ pub trait ResourceStore: Send + Sync {
         p: &ProjectId,
         vpn_connection_id: Option<&ConnectionId>,
     ) -> Result<Vec<ConnectionMonitor>>;
+    /// One page of monitors (vpnmon's `limit`/`marker` extension), in
+    /// creation order, with the total over all pages.
+    async fn list_monitors_page(
+        &self,
+        p: &ProjectId,
+        vpn_connection_id: Option<&ConnectionId>,
+        page: Page,
+    ) -> Result<Listed<ConnectionMonitor>>;
     /// Deletes a monitor.
     async fn delete_monitor(&self, p: &ProjectId, id: &MonitorId) -> Result<()>;
 }

@@ -122,6 +122,9 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// Points of a series beyond which reading it is a heavy read.
+const HEAVY_POINTS: i64 = 5_000;
+
 /// What a query asks of every metric: the filter, the period and `[from, to)`.
 #[derive(Clone, Copy)]
 struct SeriesQuery {
@@ -147,6 +150,13 @@ async fn datapoints(
     } = span;
     let Some(conn) = domain::ConnectionId::parse(connection) else {
         return Ok(Vec::new());
+    };
+    // A long range (more than about 5 000 points: a year of hours, weeks
+    // of raw windows) is a heavy read, one of a few at a time.
+    let _turn = if (to - from) / (period.max(10) * 1000) > HEAVY_POINTS {
+        Some(state.heavy_read().await?)
+    } else {
+        None
     };
     let monitors = state.store.list_monitors(project, Some(&conn)).await?;
     let Some(m) = monitors.first() else {

@@ -78,13 +78,29 @@ pub async fn list(
     q: QueryParams,
 ) -> Result<Response, ApiError> {
     let conn = q.uuid("vpn_connection_id")?;
+    // vpnmon's extension: with `limit` or `marker`, one page (at most 2000)
+    // with `page_info` and `total_count`, as on `vpn-connection`.
+    if q.get("limit").is_some() || q.get("marker").is_some() {
+        let page = q.page(2000)?;
+        let l = s
+            .store
+            .list_monitors_page(&c.project, conn.as_ref(), page)
+            .await?;
+        return Ok(reply_list(
+            "connection_monitors",
+            l.items.iter().map(views::show).collect(),
+            Some((l.total, l.next_marker)),
+            &rid,
+        ));
+    }
+    // The reference's whole list: a heavy read, one of a few at a time.
+    let _turn = s.heavy_read().await?;
     let ms = s.store.list_monitors(&c.project, conn.as_ref()).await?;
-    Ok(reply_list(
-        "connection_monitors",
-        ms.iter().map(views::show).collect(),
-        None,
-        &rid,
-    ))
+    super::reply_long_list("connection_monitors", ms, monitor_view, &rid).await
+}
+
+fn monitor_view(m: &domain::monitor::ConnectionMonitor) -> serde_json::Value {
+    views::show(m)
 }
 
 /// `DELETE`: probing stops at once.

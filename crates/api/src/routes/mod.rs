@@ -52,6 +52,39 @@ pub fn reply_list(
     (StatusCode::OK, axum::Json(Value::Object(m))).into_response()
 }
 
+/// Like [`reply_list`] without paging, for long lists: the items are
+/// rendered and serialised on the blocking pool, so that a list of tens of
+/// thousands does not hold an async worker that light requests need.
+pub async fn reply_long_list<T: Send + 'static>(
+    key: &'static str,
+    items: Vec<T>,
+    show: fn(&T) -> Value,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let rid = request_id.to_string();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut m = Map::new();
+        m.insert(
+            key.to_string(),
+            Value::Array(items.iter().map(show).collect()),
+        );
+        m.insert("request_id".into(), Value::String(rid));
+        serde_json::to_vec(&Value::Object(m))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("rendering a list: {e}")))?
+    .map_err(|e| ApiError::internal(format!("rendering a list: {e}")))?;
+    Ok((
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
 /// A path id, parsed into its type (a UUID).
 pub fn path_uuid<T: domain::ResourceId>(name: &str, v: &str) -> Result<T, ApiError> {
     T::parse(v).ok_or_else(|| ApiError::invalid(format!("{name} is not a valid UUID: {v:?}")))

@@ -775,6 +775,61 @@ impl ResourceStore for SqlStore {
         rows.iter().map(monitor_from_row).collect()
     }
 
+    async fn list_monitors_page(
+        &self,
+        p: &ProjectId,
+        vpn_connection_id: Option<&ConnectionId>,
+        page: Page,
+    ) -> Result<Listed<ConnectionMonitor>> {
+        let mut where_ = Q::new(" WHERE project_id = ");
+        let a = where_.s(p.as_str());
+        where_.push(&a);
+        if let Some(c) = vpn_connection_id {
+            let a = where_.s(&c.to_string());
+            where_.push(" AND vpn_connection_id = ").push(&a);
+        }
+        let count = Q {
+            sql: format!(
+                "SELECT COUNT(*) AS n FROM connection_monitors{}",
+                where_.sql
+            ),
+            args: clone_args(&where_.args),
+        };
+        let total: i64 = get(
+            &count
+                .build()
+                .fetch_one(&self.read)
+                .await
+                .map_err(internal)?,
+            "n",
+        )?;
+        let mut q = Q {
+            sql: format!(
+                "SELECT body, status, created_us FROM connection_monitors{}",
+                where_.sql
+            ),
+            args: where_.args,
+        };
+        if let Some(m) = page.marker_us {
+            let a = q.i(m);
+            q.push(" AND created_us > ").push(&a);
+        }
+        let lim = q.i(page_limit(&page, 2000));
+        q.push(" ORDER BY created_us, id LIMIT ").push(&lim);
+        let rows = q.build().fetch_all(&self.read).await.map_err(internal)?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for r in &rows {
+            items.push(monitor_from_row(r)?);
+            last = Some(get::<i64>(r, "created_us")?);
+        }
+        Ok(Listed {
+            items,
+            total,
+            next_marker: last.map(render_created),
+        })
+    }
+
     async fn delete_monitor(&self, p: &ProjectId, id: &MonitorId) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let r = sqlx::query("DELETE FROM connection_monitors WHERE project_id = $1 AND id = $2")

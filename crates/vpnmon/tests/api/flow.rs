@@ -369,3 +369,63 @@ async fn eip_pool_exhaustion_is_a_clear_400() {
     assert!(msg.contains("exhausted"), "{msg}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn connection_monitors_page_with_limit_and_marker_as_an_extension() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let (g, e, _) = app.gateway().await;
+    let mut made = Vec::new();
+    for i in 0..5 {
+        let c = app.cgw(&format!("127.0.0.{}", 20 + i)).await;
+        let conn = app.connection(&g, &e, &c).await;
+        made.push(app.monitor(&conn).await);
+    }
+    // Without limit or marker: the reference's whole list, no page_info.
+    let all = app.get("/connection-monitors").await;
+    assert_eq!(all.status.as_u16(), 200, "{}", all.raw);
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["connection_monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&all.body), made);
+    assert!(all.body.get("page_info").is_none(), "{}", all.raw);
+    assert!(all.body.get("total_count").is_none(), "{}", all.raw);
+    assert_eq!(
+        all.body["request_id"],
+        all.request_id.clone().unwrap().as_str()
+    );
+
+    // Pages of two, in creation order, following next_marker.
+    let mut got = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..4 {
+        let q = match &marker {
+            Some(m) => format!("/connection-monitors?limit=2&marker={m}"),
+            None => "/connection-monitors?limit=2".to_string(),
+        };
+        let r = app.get(&q).await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.raw);
+        assert_eq!(r.body["total_count"], 5, "{}", r.raw);
+        let page = ids(&r.body);
+        assert_eq!(r.body["page_info"]["current_count"], page.len());
+        if page.is_empty() {
+            break;
+        }
+        got.extend(page);
+        marker = r.body["page_info"]["next_marker"]
+            .as_str()
+            .map(|m| m.replace('+', "%2B").replace(':', "%3A"));
+    }
+    assert_eq!(got, made);
+    app.get("/connection-monitors?limit=2001")
+        .await
+        .assert_error(400, "VPN.0001");
+    app.get("/connection-monitors?marker=yesterday")
+        .await
+        .assert_error(400, "VPN.0001");
+    app.stop().await;
+}
