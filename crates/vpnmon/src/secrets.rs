@@ -102,6 +102,10 @@ pub async fn master_key(store: &dyn Store, source: &KeySource) -> anyhow::Result
         ),
         None => None,
     };
+    let from_file = match source {
+        KeySource::File(p) => read_key_file(p)?,
+        KeySource::Database => None,
+    };
     let mut check = store.meta_get(DB_CHECK).await.map_err(store_err)?;
     // Without sealed secrets a lost or replaced key costs nothing: forget
     // the old check and start with the key at hand.
@@ -113,12 +117,9 @@ pub async fn master_key(store: &dyn Store, source: &KeySource) -> anyhow::Result
             .map_err(store_err)?
             .is_empty()
     {
-        let lost = match source {
-            KeySource::File(p) => match read_key_file(p)? {
-                Some(k) => !matches_check(&k, check.as_deref().unwrap_or("")),
-                None => true,
-            },
-            KeySource::Database => true,
+        let lost = match from_file {
+            Some(k) => !matches_check(&k, check.as_deref().unwrap_or("")),
+            None => true,
         };
         if lost {
             tracing::warn!("no AK/SK credentials are stored: replacing the SK master key");
@@ -143,33 +144,30 @@ pub async fn master_key(store: &dyn Store, source: &KeySource) -> anyhow::Result
                     .map_err(|e| anyhow!("the master key in the database: {e}"))?
             }
         },
-        KeySource::File(path) => {
-            let from_file = read_key_file(path)?;
-            match (from_file, in_db) {
-                (Some(f), Some(d)) if f != d => bail!(
-                    "{} holds a different SK master key than the database; keep the one that \
+        KeySource::File(path) => match (from_file, in_db) {
+            (Some(f), Some(d)) if f != d => bail!(
+                "{} holds a different SK master key than the database; keep the one that \
                      sealed the stored secrets (move the file aside to adopt the database's)",
-                    path.display()
-                ),
-                (Some(f), _) => f,
-                (None, db) => {
-                    if db.is_none() && check.is_some() {
-                        bail!(
-                            "the SK master key file {} is missing, and the database's secrets \
+                path.display()
+            ),
+            (Some(f), _) => f,
+            (None, db) => {
+                if db.is_none() && check.is_some() {
+                    bail!(
+                        "the SK master key file {} is missing, and the database's secrets \
                              were sealed with a key kept outside it: restore the file (or give \
                              it with --master-key-file)",
-                            path.display()
-                        );
-                    }
-                    let k = db.unwrap_or_else(auth::credential::new_master_key);
-                    write_key_file(path, &k)?;
-                    if db.is_some() {
-                        tracing::info!(file = %path.display(), "moved the SK master key out of the database");
-                    }
-                    k
+                        path.display()
+                    );
                 }
+                let k = db.unwrap_or_else(auth::credential::new_master_key);
+                write_key_file(path, &k)?;
+                if db.is_some() {
+                    tracing::info!(file = %path.display(), "moved the SK master key out of the database");
+                }
+                k
             }
-        }
+        },
     };
     match &check {
         Some(c) if !matches_check(&key, c) => bail!(

@@ -280,6 +280,56 @@ async fn release_eip(c: &mut AnyConnection, id: &str) -> Result<()> {
     Ok(())
 }
 
+impl SqlStore {
+    /// One page of `table`'s rows matching `where_` (a `WHERE ...` clause),
+    /// in creation order after the page's marker, at most `max`, with the
+    /// total over all pages; `columns` must include `created_us`.
+    async fn created_page<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        where_: Q,
+        page: &Page,
+        max: i64,
+        item: impl Fn(&AnyRow) -> Result<T>,
+    ) -> Result<Listed<T>> {
+        let count = Q {
+            sql: format!("SELECT COUNT(*) AS n FROM {table}{}", where_.sql),
+            args: clone_args(&where_.args),
+        };
+        let total: i64 = get(
+            &count
+                .build()
+                .fetch_one(&self.read)
+                .await
+                .map_err(internal)?,
+            "n",
+        )?;
+        let mut q = Q {
+            sql: format!("SELECT {columns} FROM {table}{}", where_.sql),
+            args: where_.args,
+        };
+        if let Some(m) = page.marker_us {
+            let a = q.i(m);
+            q.push(" AND created_us > ").push(&a);
+        }
+        let lim = q.i(page_limit(page, max));
+        q.push(" ORDER BY created_us, id LIMIT ").push(&lim);
+        let rows = q.build().fetch_all(&self.read).await.map_err(internal)?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for r in &rows {
+            items.push(item(r)?);
+            last = Some(get::<i64>(r, "created_us")?);
+        }
+        Ok(Listed {
+            items,
+            total,
+            next_marker: last.map(render_created),
+        })
+    }
+}
+
 #[async_trait]
 impl ResourceStore for SqlStore {
     async fn add_pool(&self, entries: &[(String, String)]) -> Result<usize> {
@@ -497,44 +547,15 @@ impl ResourceStore for SqlStore {
             let a = where_.s(&id.to_string());
             where_.push(" AND id = ").push(&a);
         }
-        let mut count = Q {
-            sql: format!("SELECT COUNT(*) AS n FROM customer_gateways{}", where_.sql),
-            args: vec![],
-        };
-        count.args = clone_args(&where_.args);
-        let total: i64 = get(
-            &count
-                .build()
-                .fetch_one(&self.read)
-                .await
-                .map_err(internal)?,
-            "n",
-        )?;
-        let mut q = Q {
-            sql: format!(
-                "SELECT body, created_us FROM customer_gateways{}",
-                where_.sql
-            ),
-            args: where_.args,
-        };
-        if let Some(m) = page.marker_us {
-            let a = q.i(m);
-            q.push(" AND created_us > ").push(&a);
-        }
-        let lim = q.i(page_limit(&page, 200));
-        q.push(" ORDER BY created_us, id LIMIT ").push(&lim);
-        let rows = q.build().fetch_all(&self.read).await.map_err(internal)?;
-        let mut items = Vec::with_capacity(rows.len());
-        let mut last = None;
-        for r in &rows {
-            items.push(parse::<CustomerGateway>(&get::<String>(r, "body")?)?);
-            last = Some(get::<i64>(r, "created_us")?);
-        }
-        Ok(Listed {
-            items,
-            total,
-            next_marker: last.map(render_created),
-        })
+        self.created_page(
+            "customer_gateways",
+            "body, created_us",
+            where_,
+            &page,
+            200,
+            |r| parse::<CustomerGateway>(&get::<String>(r, "body")?),
+        )
+        .await
     }
 
     async fn update_cgw(
@@ -788,46 +809,15 @@ impl ResourceStore for SqlStore {
             let a = where_.s(&c.to_string());
             where_.push(" AND vpn_connection_id = ").push(&a);
         }
-        let count = Q {
-            sql: format!(
-                "SELECT COUNT(*) AS n FROM connection_monitors{}",
-                where_.sql
-            ),
-            args: clone_args(&where_.args),
-        };
-        let total: i64 = get(
-            &count
-                .build()
-                .fetch_one(&self.read)
-                .await
-                .map_err(internal)?,
-            "n",
-        )?;
-        let mut q = Q {
-            sql: format!(
-                "SELECT body, status, created_us FROM connection_monitors{}",
-                where_.sql
-            ),
-            args: where_.args,
-        };
-        if let Some(m) = page.marker_us {
-            let a = q.i(m);
-            q.push(" AND created_us > ").push(&a);
-        }
-        let lim = q.i(page_limit(&page, 2000));
-        q.push(" ORDER BY created_us, id LIMIT ").push(&lim);
-        let rows = q.build().fetch_all(&self.read).await.map_err(internal)?;
-        let mut items = Vec::with_capacity(rows.len());
-        let mut last = None;
-        for r in &rows {
-            items.push(monitor_from_row(r)?);
-            last = Some(get::<i64>(r, "created_us")?);
-        }
-        Ok(Listed {
-            items,
-            total,
-            next_marker: last.map(render_created),
-        })
+        self.created_page(
+            "connection_monitors",
+            "body, status, created_us",
+            where_,
+            &page,
+            2000,
+            monitor_from_row,
+        )
+        .await
     }
 
     async fn delete_monitor(&self, p: &ProjectId, id: &MonitorId) -> Result<()> {

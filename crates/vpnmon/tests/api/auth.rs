@@ -309,6 +309,24 @@ async fn wrong_logins(app: &TestApp, user: &str, n: usize) {
     }
 }
 
+/// The user's stored login state once it satisfies `done` (the server
+/// writes it in the background), or the last one read after a second.
+async fn stored_lock(
+    app: &TestApp,
+    user: &domain::UserId,
+    done: impl Fn(&store::LoginLock) -> bool,
+) -> Option<store::LoginLock> {
+    let mut lock = None;
+    for _ in 0..50 {
+        lock = app.store.get_login_lock(user).await.unwrap();
+        if lock.as_ref().is_some_and(&done) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    lock
+}
+
 #[tokio::test]
 async fn a_user_is_locked_after_five_failed_logins_even_with_the_right_password() {
     let app = TestApp::spawn().await;
@@ -326,15 +344,9 @@ async fn a_user_is_locked_after_five_failed_logins_even_with_the_right_password(
         .await
         .unwrap()
         .unwrap();
-    let mut lock = None;
-    for _ in 0..50 {
-        lock = app.store.get_login_lock(&admin.id).await.unwrap();
-        if lock.is_some_and(|l| l.locked_until_us > 0) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let lock = lock.expect("the lock is stored");
+    let lock = stored_lock(&app, &admin.id, |l| l.locked_until_us > 0)
+        .await
+        .expect("the lock is stored");
     assert_eq!(lock.failures, 5);
     assert!(lock.locked_until_us > app.clock_now().timestamp_micros());
     // Another user is not affected.
@@ -449,18 +461,7 @@ async fn an_unlock_in_the_store_ends_a_lock_at_once_as_admin_user_unlock_does() 
         .unwrap()
         .unwrap();
     // Wait for the background write, then unlock as `admin user unlock` does.
-    for _ in 0..50 {
-        if app
-            .store
-            .get_login_lock(&admin.id)
-            .await
-            .unwrap()
-            .is_some_and(|l| l.failures == 5)
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    stored_lock(&app, &admin.id, |l| l.failures == 5).await;
     let unlocked = store::LoginLock {
         failures: 0,
         since_us: app.clock_now().timestamp_micros() + 1,
