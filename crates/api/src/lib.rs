@@ -22,6 +22,7 @@ pub mod login_guard;
 pub mod prometheus;
 pub mod routes;
 pub mod server;
+pub mod smn_keys;
 pub mod state;
 
 pub use error::ApiError;
@@ -203,10 +204,28 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         get(smn::list_topic_subscriptions).post(smn::add_subscription),
     )
     .add(
+        "/v2/{project_id}/notifications/topics/{topic_urn}/publish",
+        &["POST"],
+        true,
+        post(smn::publish),
+    )
+    .add(
         "/v2/{project_id}/notifications/subscriptions",
         &["GET"],
         true,
         get(smn::list_subscriptions),
+    )
+    .add(
+        "/vpnmon/{project_id}/notifications/deliveries",
+        &["GET"],
+        true,
+        get(smn::list_deliveries),
+    )
+    .add(
+        "/vpnmon/{project_id}/notifications/deliveries/{delivery_id}",
+        &["GET"],
+        true,
+        get(smn::show_delivery),
     )
     .add(
         "/v2/{project_id}/notifications/subscriptions/{subscription_urn}",
@@ -253,6 +272,42 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         &["POST", "DELETE"],
         false,
         post(iam::issue_token).delete(iam::revoke_token),
+    )
+    .add(
+        "/v2/notifications/subscriptions/subscribe",
+        &["GET"],
+        false,
+        get(smn::confirm),
+    )
+    .add(
+        "/rest/v2/notifications/subscription/confirm",
+        &["GET"],
+        false,
+        get(smn::confirm),
+    )
+    .add(
+        "/v2/notifications/subscriptions/unsubscribe",
+        &["GET"],
+        false,
+        get(smn::unsubscribe),
+    )
+    .add(
+        "/rest/v2/notifications/subscription/unsubscribe",
+        &["GET"],
+        false,
+        get(smn::unsubscribe),
+    )
+    .add(
+        "/smn/{certificate_file}",
+        &["GET"],
+        false,
+        get(smn::certificate),
+    )
+    .add(
+        "/v2/notifications/certifications/download/{certificate_file}",
+        &["GET"],
+        false,
+        get(smn::certificate),
     )
     .add("/healthz", &["GET"], false, get(health::healthz))
     .add("/readyz", &["GET"], false, get(health::readyz))

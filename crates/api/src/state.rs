@@ -74,13 +74,17 @@ pub struct AppState {
     /// this many run at once, so that they can't take every store
     /// connection, core and megabyte from light requests.
     pub heavy_reads: Arc<tokio::sync::Semaphore>,
+    /// The SMN signing key and certificate (made on first use).
+    pub smn_keys: Arc<crate::smn_keys::SmnKeys>,
+    /// Woken when something was put into the SMN outbox, so that the
+    /// delivery worker of this node sends it at once.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     /// State with the system clock and no watcher.
     pub fn new(store: Arc<dyn Store>, master_key: [u8; 32]) -> Self {
         AppState {
-            store,
             clock: Arc::new(SystemClock),
             token_ttl: chrono::Duration::hours(24),
             master_key,
@@ -91,6 +95,9 @@ impl AppState {
             notify_allow: Arc::new(Vec::new()),
             login_guard: Arc::new(crate::login_guard::LoginGuard::default()),
             heavy_reads: Arc::new(tokio::sync::Semaphore::new(HEAVY_READS)),
+            smn_keys: Arc::new(crate::smn_keys::SmnKeys::new(store.clone(), master_key)),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            store,
         }
     }
 

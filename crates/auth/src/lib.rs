@@ -45,6 +45,7 @@ pub mod credential;
 mod mac;
 pub mod password;
 pub mod signature;
+pub mod smn;
 pub mod token;
 
 pub use credential::{

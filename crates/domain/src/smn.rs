@@ -92,6 +92,17 @@ pub fn topic_name_of(urn: &str, p: &ProjectId) -> Option<String> {
     }
 }
 
+/// The project and topic name of a topic URN (any region).
+pub fn topic_parts(urn: &str) -> Option<(ProjectId, String)> {
+    let parts: Vec<&str> = urn.split(':').collect();
+    match parts.as_slice() {
+        ["urn", "smn", region, project, name] if !region.is_empty() && topic_name(name).is_ok() => {
+            Some((ProjectId::parse(project)?, (*name).to_string()))
+        }
+        _ => None,
+    }
+}
+
 /// SMN's time format.
 pub fn wire_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -177,6 +188,12 @@ fn not_public(ip: std::net::IpAddr) -> bool {
                 || v.to_ipv4_mapped().is_some_and(|m| not_public(m.into()))
         }
     }
+}
+
+/// Whether messages may be sent to `ip`: a public address, or one inside
+/// `allow` (`--notify-allow`).
+pub fn address_allowed(ip: std::net::IpAddr, allow: &[ipnet::IpNet]) -> bool {
+    !not_public(ip) || allow.iter().any(|n| n.contains(&ip))
 }
 
 /// The host of an `http(s)://host[:port][/path]` URL: an address (IPv6 in
@@ -266,6 +283,262 @@ pub fn subscription_of(urn: &str, p: &ProjectId) -> Option<(String, String)> {
     let (topic, id) = urn.rsplit_once(':')?;
     let name = topic_name_of(topic, p)?;
     (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| (name, id.to_string()))
+}
+
+/// Subscription `status`: confirmed (messages are delivered to it).
+pub const CONFIRMED: i64 = 1;
+
+/// `X-SMN-MESSAGE-TYPE` of the message that asks an endpoint to confirm.
+pub const CONFIRMATION: &str = "SubscriptionConfirmation";
+/// `X-SMN-MESSAGE-TYPE` of a published message.
+pub const NOTIFICATION: &str = "Notification";
+
+/// How long a confirmation is retried (its `subscribe_url` is valid 48 h).
+pub const CONFIRMATION_TTL_S: i64 = 48 * 3600;
+/// How long an alarm notification is retried.
+pub const ALARM_TTL_S: i64 = 24 * 3600;
+/// `publish`'s default and largest `time_to_live`.
+pub const PUBLISH_TTL_S: i64 = 3600;
+/// The largest `time_to_live`.
+pub const MAX_TTL_S: i64 = 86_400;
+/// Attempts per delivery before it is given up (with the backoff below,
+/// about 3.6 hours of retrying).
+pub const MAX_ATTEMPTS: i64 = 30;
+
+/// The wait before attempt `n + 1` after `n` failed attempts (n >= 1):
+/// 1 s doubling to at most 10 minutes.
+pub fn retry_delay_s(failed: i64) -> i64 {
+    let exp = (failed - 1).clamp(0, 20) as u32;
+    (1_i64 << exp).min(600)
+}
+
+/// A message to deliver to every confirmed subscription of a topic (or,
+/// for a confirmation, to one new subscription).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutMessage {
+    /// [`CONFIRMATION`] or [`NOTIFICATION`].
+    pub kind: &'static str,
+    pub topic_urn: String,
+    /// 32 hex characters, the same for every subscription.
+    pub message_id: String,
+    /// Notifications only; never empty.
+    pub subject: Option<String>,
+    pub message: String,
+    /// First-send time (µs); `timestamp` on the wire.
+    pub created_us: i64,
+    /// Given up after this (µs).
+    pub expires_us: i64,
+    /// Path and query of `subscribe_url` (confirmations; the node that
+    /// sends it puts its `--public-url` in front).
+    pub url_path: Option<String>,
+}
+
+/// A new message id.
+pub fn message_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A new confirmation token (64 hex characters).
+pub fn confirmation_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+fn query_value(v: &str) -> String {
+    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Path and query of the `subscribe_url` of a confirmation: the SDK's
+/// `subscribe_topic` route, so that a plain GET of the URL and the SDK
+/// call both confirm.
+pub fn subscribe_path(topic_urn: &str, endpoint: &str, token: &str) -> String {
+    format!(
+        "/v2/notifications/subscriptions/subscribe?topic_urn={}&endpoint={}&token={}",
+        query_value(topic_urn),
+        query_value(endpoint),
+        query_value(token)
+    )
+}
+
+/// Path and query of the `unsubscribe_url` of a notification to
+/// subscription `urn` (with its token, so that knowing a URN is not
+/// enough to cancel it).
+pub fn unsubscribe_path(urn: &str, token: &str) -> String {
+    format!(
+        "/v2/notifications/subscriptions/unsubscribe?subscription_urn={}&token={}",
+        query_value(urn),
+        query_value(token)
+    )
+}
+
+/// The invitation text of a confirmation.
+pub fn confirmation_text(topic_urn: &str) -> String {
+    format!(
+        "You are invited to subscribe to topic: {topic_urn}. To confirm this subscription, please visit the subscribe_url included in this message. The subscribe_url is valid only within 48 hours."
+    )
+}
+
+/// A confirmation for a new subscription of `topic_urn`.
+pub fn confirmation(topic_urn: &str, endpoint: &str, token: &str, now_us: i64) -> OutMessage {
+    OutMessage {
+        kind: CONFIRMATION,
+        topic_urn: topic_urn.to_string(),
+        message_id: message_id(),
+        subject: None,
+        message: confirmation_text(topic_urn),
+        created_us: now_us,
+        expires_us: now_us + CONFIRMATION_TTL_S * 1_000_000,
+        url_path: Some(subscribe_path(topic_urn, endpoint, token)),
+    }
+}
+
+/// One message to one subscription, as the outbox holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The outbox row.
+    pub id: String,
+    pub project_id: String,
+    pub subscription_urn: String,
+    pub endpoint: String,
+    pub topic_urn: String,
+    pub kind: String,
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub message: String,
+    /// `subscribe_url` (confirmations) or `unsubscribe_url`
+    /// (notifications), without the node's public base URL.
+    pub url_path: String,
+    pub created_us: i64,
+    pub expires_us: i64,
+    /// Attempts made so far.
+    pub attempts: i64,
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    pub at_us: i64,
+    pub duration_us: i64,
+    /// The endpoint's HTTP status, when it answered.
+    pub http_status: Option<i64>,
+    /// Why it failed (none when delivered).
+    pub error: Option<String>,
+}
+
+/// What became of a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Try again at this time (µs).
+    Retry(i64),
+    /// Given up (attempts or time to live exhausted).
+    Failed,
+}
+
+/// What follows failed attempt number `attempts` (1-based) at `now_us` of
+/// a delivery that expires at `expires_us`.
+pub fn after_failure(attempts: i64, now_us: i64, expires_us: i64) -> Outcome {
+    let next = now_us + retry_delay_s(attempts) * 1_000_000;
+    if attempts >= MAX_ATTEMPTS || next > expires_us {
+        Outcome::Failed
+    } else {
+        Outcome::Retry(next)
+    }
+}
+
+/// `POST .../topics/{topic_urn}/publish`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub message_structure: Option<String>,
+    #[serde(default)]
+    pub message_template_name: Option<String>,
+    #[serde(default)]
+    pub tags: Option<serde_json::Value>,
+    #[serde(default)]
+    pub time_to_live: Option<String>,
+    #[serde(default)]
+    pub message_attributes: Option<serde_json::Value>,
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// The text to deliver over HTTP(S) and the time to live (s) of a
+/// publish body: `message`, or `message_structure`'s `http`/`https` (or
+/// `default`) member. Templates and attributes are refused by name.
+pub fn published(req: &Publish) -> Result<(String, Option<String>, i64), DomainError> {
+    if req.message_template_name.is_some() || req.tags.is_some() {
+        return Err(bad(
+            "message_template_name",
+            "message templates are not supported by vpnmon (use message)",
+        ));
+    }
+    if req.message_attributes.is_some() {
+        return Err(bad(
+            "message_attributes",
+            "is not supported by vpnmon (there are no filter policies)",
+        ));
+    }
+    if let Some(s) = &req.subject {
+        if s.len() > 512 {
+            return Err(bad("subject", "must be at most 512 bytes"));
+        }
+    }
+    let ttl = match &req.time_to_live {
+        None => PUBLISH_TTL_S,
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_TTL_S).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "time_to_live",
+                    format!("{t:?} is not a number of seconds between 1 and {MAX_TTL_S}"),
+                )
+            })?,
+    };
+    let text = match (&req.message, &req.message_structure) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "message_structure",
+                "give either message or message_structure, not both",
+            ));
+        }
+        (Some(m), None) => m.clone(),
+        (None, Some(ms)) => {
+            let v: serde_json::Value = serde_json::from_str(ms)
+                .map_err(|_| bad("message_structure", "must be a JSON object in a string"))?;
+            let pick = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            let default = pick("default").ok_or_else(|| {
+                bad(
+                    "message_structure",
+                    "must have a \"default\" member that is a string",
+                )
+            })?;
+            pick("http").or_else(|| pick("https")).unwrap_or(default)
+        }
+        (None, None) => return Err(bad("message", "is required (or message_structure)")),
+    };
+    if text.is_empty() {
+        return Err(bad("message", "must not be empty"));
+    }
+    if text.len() > 256 * 1024 {
+        return Err(bad("message", "must be at most 256 KB"));
+    }
+    if req.locale.as_deref().is_some_and(|l| l.len() > 16) {
+        return Err(bad("locale", "must be at most 16 characters"));
+    }
+    let subject = req.subject.clone().filter(|s| !s.is_empty());
+    Ok((text, subject, ttl))
 }
 
 #[cfg(test)]

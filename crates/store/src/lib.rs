@@ -14,7 +14,9 @@
 //!   newest window, sorted and paged by the store);
 //! - [`AlarmStore`]: Cloud Eye alarm rules, their history, and their
 //!   evaluation as raw windows are stored;
-//! - [`TopicStore`]: SMN topics, the targets of alarm actions.
+//! - [`TopicStore`]: SMN topics, the targets of alarm actions;
+//! - [`OutboxStore`]: SMN delivery (confirmations, the outbox of messages,
+//!   each attempt).
 //!
 //! [`Store`] is all of them, for the wiring that needs everything; a part that
 //! needs one capability takes that trait (the prober glue takes
@@ -74,14 +76,14 @@ pub use overview::{OverviewRow, OverviewStore};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{Backend, SqlStore};
-pub use topics::TopicStore;
+pub use topics::{DeliveryView, OutboxCounts, OutboxStore, TopicStore};
 
 /// Every capability trait, for code that calls store methods on a concrete
 /// store: `use store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AlarmStore, IdentityStore, MeasurementStore, OverviewStore, ProbeStore, ResourceStore,
-        Store, TopicStore,
+        AlarmStore, IdentityStore, MeasurementStore, OutboxStore, OverviewStore, ProbeStore,
+        ResourceStore, Store, TopicStore,
     };
 }
 
@@ -110,6 +112,7 @@ pub trait Store:
     + OverviewStore
     + AlarmStore
     + TopicStore
+    + OutboxStore
     + 'static
 {
 }
@@ -122,6 +125,7 @@ impl<T> Store for T where
         + OverviewStore
         + AlarmStore
         + TopicStore
+        + OutboxStore
         + 'static
 {
 }

@@ -17,6 +17,8 @@ mod harness;
 mod identity;
 #[path = "conformance/measurements.rs"]
 mod measurements;
+#[path = "conformance/outbox.rs"]
+mod outbox;
 #[path = "conformance/probing.rs"]
 mod probing;
 #[path = "conformance/resources.rs"]
@@ -29,6 +31,7 @@ mod topics;
 use alarms::*;
 use identity::*;
 use measurements::*;
+use outbox::*;
 use probing::*;
 use resources::*;
 use topics::*;
@@ -109,6 +112,9 @@ on_every_engine! {
         topic_crud_and_create_is_idempotent_by_name,
         topic_tenant_isolation,
         subscriptions_add_list_cancel_and_go_with_their_topic,
+        outbox_confirms_with_the_token_and_publishes_to_confirmed_only,
+        outbox_records_each_attempt_and_retries_until_delivered_or_given_up,
+        alarm_notices_go_into_the_outbox_with_the_state_change,
     ],
     db: [
         data_survives_reopen,

@@ -126,6 +126,16 @@ pub async fn load_pool(store: &dyn Store, specs: &[String]) -> anyhow::Result<us
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// `http://` and the listen address (a wildcard address as loopback).
+fn default_public_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v) if v.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v) if v.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 impl Application {
     /// Opens everything and binds the listener.
     pub async fn build(settings: &Settings, hooks: Hooks) -> anyhow::Result<Self> {
@@ -242,6 +252,32 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
+        // SMN delivery: this node sends what the outbox holds.
+        if store.backend() == store::Backend::Sqlite {
+            // The only node: leases of a previous run of it are void.
+            if let Err(e) = store::OutboxStore::release_delivery_leases(store.as_ref()).await {
+                tracing::warn!(error = %e, "cannot release the SMN outbox leases of the last run");
+            }
+        }
+        let delivery_metrics = crate::delivery::DeliveryMetrics::default();
+        metrics.register_more(|r| delivery_metrics.register(r));
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| default_public_url(addr));
+        node_tasks.push(crate::delivery::spawn(
+            store.clone(),
+            state.smn_keys.clone(),
+            state.outbox_wake.clone(),
+            crate::delivery::Config::new(
+                state.clock.clone(),
+                public_url,
+                state.region.clone(),
+                state.notify_allow.clone(),
+            ),
+            delivery_metrics,
+            membership_stop.subscribe(),
+        ));
         let metrics_listener =
             match settings.metrics_listen {
                 Some(a) => Some(TcpListener::bind(a).await.with_context(|| {

@@ -3,9 +3,19 @@
 //! list), `.../topics/{topic_urn}` (show, update, delete),
 //! `.../topics/{topic_urn}/subscriptions` (add, list) and
 //! `/v2/{project_id}/notifications/subscriptions[/{subscription_urn}]`
-//! (list, cancel); URNs are percent-encoded in paths by the SDK (the router
-//! decodes them). Subscriptions start unconfirmed (status 0): vpnmon does
-//! not deliver (nor send the confirmation) yet.
+//! (list, cancel), `.../topics/{topic_urn}/publish`; URNs are
+//! percent-encoded in paths by the SDK (the router decodes them).
+//!
+//! Delivery: a new HTTP(S) subscription starts unconfirmed (status 0) and
+//! its `SubscriptionConfirmation` goes into the outbox in the same
+//! transaction; a GET of its `subscribe_url`
+//! (`/v2/notifications/subscriptions/subscribe?topic_urn&endpoint&token`,
+//! the SDK's `subscribe_topic`, no authentication: the token is the proof)
+//! confirms it. Published messages and alarm notices go to confirmed
+//! subscriptions only. The signing certificate is served at
+//! `/smn/SMN_<region>_<id>.pem` without authentication. What was sent, and
+//! each attempt, is shown by the vpnmon extension
+//! `/vpnmon/{project_id}/notifications/deliveries`.
 //!
 //! Errors answer in SMN's body `{"request_id", "code", "message"}` with the
 //! code of the field (`api::error`); a topic URN of another project is not
@@ -221,12 +231,14 @@ pub async fn add_subscription(
     smn::subscription(&req, &s.notify_allow).map_err(err)?;
     let topic = s.store.get_topic(&c.project, &name).await.map_err(err)?;
     let sub = smn::new_subscription(&req, &topic.topic_urn, &c.project);
+    let token = smn::confirmation_token();
     let (sub, created) = s
         .store
-        .add_subscription(&c.project, &name, &sub)
+        .add_subscription(&c.project, &name, &sub, &token)
         .await
         .map_err(err)?;
     let status = if created {
+        s.outbox_wake.notify_one();
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -297,4 +309,167 @@ pub async fn cancel_subscription(
         Err(DomainError::NotFound) => Err(ApiError::smn_subscription_not_found()),
         Err(e) => Err(err(e)),
     }
+}
+
+// ---------- publish and delivery ----------
+
+/// `POST .../topics/{topic_urn}/publish`: the message goes to every
+/// confirmed subscription of the topic; `{"request_id", "message_id"}`.
+pub async fn publish(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    HwPath((_, urn)): HwPath<(String, String)>,
+    b: Result<HwJson<smn::Publish>, BodyRejection>,
+) -> Result<Response, ApiError> {
+    let name = name_of(&urn, &c)?;
+    let req = body(b)?;
+    let (text, subject, ttl) = smn::published(&req).map_err(err)?;
+    let topic = s.store.get_topic(&c.project, &name).await.map_err(err)?;
+    let now = s.now().timestamp_micros();
+    let msg = smn::OutMessage {
+        kind: smn::NOTIFICATION,
+        topic_urn: topic.topic_urn,
+        message_id: smn::message_id(),
+        subject,
+        message: text,
+        created_us: now,
+        expires_us: now + ttl * 1_000_000,
+        url_path: None,
+    };
+    let n = s
+        .store
+        .publish(&c.project, &name, &msg)
+        .await
+        .map_err(err)?;
+    if n > 0 {
+        s.outbox_wake.notify_one();
+    }
+    Ok(reply(
+        StatusCode::OK,
+        "message_id",
+        Value::String(msg.message_id),
+        &rid,
+    ))
+}
+
+fn required<'a>(q: &'a QueryParams, key: &str) -> Result<&'a str, ApiError> {
+    q.get(key)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| invalid(key, "is required"))
+}
+
+/// `GET /v2/notifications/subscriptions/subscribe` (and SMN's older
+/// `/rest/v2/notifications/subscription/confirm`): `topic_urn`,
+/// `endpoint`, `token` from a confirmation's `subscribe_url`. Confirms the
+/// subscription; `{"request_id", "subscription_urn"}`. A wrong token is
+/// "subscription not found", whatever else is right.
+pub async fn confirm(
+    State(s): State<AppState>,
+    ReqId(rid): ReqId,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let topic_urn = required(&q, "topic_urn")?;
+    let endpoint = required(&q, "endpoint")?;
+    let token = required(&q, "token")?;
+    match s
+        .store
+        .confirm_subscription(topic_urn, endpoint, token)
+        .await
+    {
+        Ok(sub) => Ok(reply(
+            StatusCode::OK,
+            "subscription_urn",
+            Value::String(sub.subscription_urn),
+            &rid,
+        )),
+        Err(DomainError::NotFound) => Err(ApiError::smn_subscription_not_found()),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// `GET /v2/notifications/subscriptions/unsubscribe` (and
+/// `/rest/v2/notifications/subscription/unsubscribe`): the
+/// `unsubscribe_url` of a notification, `subscription_urn` and its
+/// `token`. Deletes the subscription; `{"request_id", "message"}`.
+pub async fn unsubscribe(
+    State(s): State<AppState>,
+    ReqId(rid): ReqId,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let urn = required(&q, "subscription_urn")?;
+    let token = required(&q, "token")?;
+    match s.store.unsubscribe(urn, token).await {
+        Ok(()) => Ok(axum::Json(json!({
+            "request_id": rid,
+            "message": format!("You have unsubscribed {urn}."),
+        }))
+        .into_response()),
+        Err(DomainError::NotFound) => Err(ApiError::smn_subscription_not_found()),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// `GET /smn/{certificate_file}` (and SMN's
+/// `/v2/notifications/certifications/download/{certificate_id}`): the
+/// certificate of the key that signs messages, PEM, without
+/// authentication. Only the current file name is served.
+pub async fn certificate(
+    State(s): State<AppState>,
+    HwPath(file): HwPath<String>,
+) -> Result<Response, ApiError> {
+    let key = s.smn_keys.get(&s.region).await.map_err(err)?;
+    if file != key.cert_file {
+        return Err(ApiError::new(
+            crate::error::Code::GatewayNoSuchApi,
+            "The API does not exist or has not been published in the environment",
+        ));
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+        key.cert_pem.clone(),
+    )
+        .into_response())
+}
+
+/// `GET /vpnmon/{project_id}/notifications/deliveries` (vpnmon extension;
+/// `message_id`, `limit` 1-1000, default 100): what was put into the
+/// outbox, newest first, with its state, attempts and last result.
+pub async fn list_deliveries(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!("{v:?} is not an integer between 1 and 1000"),
+                )
+            })?,
+    };
+    let items = s
+        .store
+        .list_deliveries(&c.project, q.get("message_id"), limit)
+        .await
+        .map_err(err)?;
+    Ok(axum::Json(json!({"request_id": rid, "deliveries": items})).into_response())
+}
+
+/// `GET /vpnmon/{project_id}/notifications/deliveries/{id}`: one delivery
+/// with every attempt (`at_us`, `duration_us`, `http_status`, `error`).
+pub async fn show_delivery(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    ReqId(rid): ReqId,
+    HwPath((_, id)): HwPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (d, attempts) = s.store.get_delivery(&c.project, &id).await.map_err(err)?;
+    Ok(axum::Json(json!({"request_id": rid, "delivery": d, "attempts": attempts})).into_response())
 }

@@ -22,6 +22,7 @@
 //! - Evaluation is the pure state machine in [`eval`].
 
 pub mod eval;
+pub mod notice;
 
 use crate::{AlarmId, ConnectionId, DomainError, ProjectId};
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,17 @@ impl Comparison {
             "=" => Comparison::Eq,
             _ => return None,
         })
+    }
+
+    /// The operator as the wire writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Eq => "=",
+        }
     }
 
     /// Whether `value` breaches `threshold`.

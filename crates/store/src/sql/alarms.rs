@@ -5,8 +5,9 @@ use crate::Result;
 use crate::alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 use crate::measurements::WindowPoint;
 use async_trait::async_trait;
-use domain::alarm::eval::{EvalState, Evaluator, NO_DATA_MS, raw_value};
-use domain::alarm::{self, AlarmHistory, AlarmRule, Measure, NAMESPACE, UpdateAlarm};
+use domain::alarm::eval::{EvalState, Evaluator, NO_DATA_MS, Notice, raw_value};
+use domain::alarm::{self, AlarmHistory, AlarmRule, AlarmState, Measure, NAMESPACE, UpdateAlarm};
+use domain::smn;
 use domain::{AlarmId, DomainError, MonitorId, ProjectId};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
@@ -46,6 +47,46 @@ async fn store_rule(c: &mut AnyConnection, r: &AlarmRule, eval: &EvalState) -> R
     .execute(&mut *c)
     .await
     .map_err(internal)?;
+    Ok(())
+}
+
+/// Puts the notice `n` of `rule` into the outbox for every confirmed
+/// subscription of the topics of its actions (`alarm_actions` for an alarm
+/// notice, `ok_actions` for an ok notice), in the evaluating transaction.
+#[allow(clippy::too_many_arguments)]
+async fn notify(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    rule: &AlarmRule,
+    n: Notice,
+    previous: AlarmState,
+    value: Option<f64>,
+    time_ms: i64,
+    monitor_id: &MonitorId,
+    now_us: i64,
+) -> Result<()> {
+    let actions = match n {
+        Notice::Alarm => &rule.alarm_actions,
+        Notice::Ok => &rule.ok_actions,
+    };
+    let (subject, message) =
+        alarm::notice::message(rule, n, previous, value, time_ms, Some(monitor_id));
+    for urn in actions.iter().flat_map(|a| a.notification_list.iter()) {
+        let Some(topic) = smn::topic_name_of(urn, p) else {
+            continue;
+        };
+        let msg = smn::OutMessage {
+            kind: smn::NOTIFICATION,
+            topic_urn: urn.clone(),
+            message_id: smn::message_id(),
+            subject: Some(subject.clone()),
+            message: message.clone(),
+            created_us: now_us,
+            expires_us: now_us + smn::ALARM_TTL_S * 1_000_000,
+            url_path: None,
+        };
+        super::outbox::enqueue_topic(c, p, &topic, &msg).await?;
+    }
     Ok(())
 }
 
@@ -302,15 +343,34 @@ impl AlarmStore for SqlStore {
                 let mut steps = Vec::new();
                 for pt in pts.iter() {
                     let v = window_value(measure, pt).map(|v| raw_value(condition.filter, v));
+                    let before = e.state;
                     let s = e.period(pt.window_start_ms, v);
                     if s.transition.is_some() || s.notice.is_some() {
-                        steps.push(s);
+                        steps.push((s, before, pt.window_start_ms, v));
                     }
                 }
                 if e.memory == memory && steps.is_empty() {
                     continue;
                 }
-                for s in &steps {
+                for (s, before, time_ms, v) in &steps {
+                    if let Some(n) = s.notice {
+                        let mut after = rule.clone();
+                        if let Some(t) = s.transition {
+                            after.alarm_state = t.to;
+                        }
+                        notify(
+                            &mut tx,
+                            &p,
+                            &after,
+                            n,
+                            *before,
+                            *v,
+                            *time_ms,
+                            &monitor_id,
+                            self.now_us(),
+                        )
+                        .await?;
+                    }
                     if let Some(t) = s.transition {
                         rule.alarm_state = t.to;
                         rule.update_time = t.time_ms;

@@ -9,6 +9,7 @@ mod identity;
 mod measurements;
 pub(crate) use measurements::window_point_from_row;
 mod nodes;
+mod outbox;
 mod partitions;
 mod probing;
 mod resources;

@@ -1,10 +1,10 @@
 //! The SQL of SMN topics.
 
-use super::{Q, SqlStore, get, internal, is_unique_violation, json, parse};
+use super::{Q, SqlStore, get, internal, is_unique_violation, json, outbox, parse};
 use crate::Result;
 use crate::topics::TopicStore;
 use async_trait::async_trait;
-use domain::smn::{Subscription, Topic};
+use domain::smn::{self, Subscription, Topic};
 use domain::{DomainError, ProjectId};
 use sqlx::AnyConnection;
 
@@ -95,12 +95,24 @@ impl TopicStore for SqlStore {
         if r.rows_affected() == 0 {
             return Err(DomainError::NotFound);
         }
+        let subs =
+            sqlx::query("SELECT urn FROM smn_subscriptions WHERE project_id = $1 AND topic = $2")
+                .bind(p.as_str().to_string())
+                .bind(name.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(internal)?;
         sqlx::query("DELETE FROM smn_subscriptions WHERE project_id = $1 AND topic = $2")
             .bind(p.as_str().to_string())
             .bind(name.to_string())
             .execute(&mut *tx)
             .await
             .map_err(internal)?;
+        let now = self.now_us();
+        for r in &subs {
+            let urn: String = get(r, "urn")?;
+            outbox::cancel_pending(&mut tx, &urn, now).await?;
+        }
         tx.commit().await.map_err(internal)
     }
 
@@ -109,6 +121,7 @@ impl TopicStore for SqlStore {
         p: &ProjectId,
         topic: &str,
         sub: &Subscription,
+        token: &str,
     ) -> Result<(Subscription, bool)> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         if load(&mut tx, p, topic).await?.is_none() {
@@ -130,7 +143,7 @@ impl TopicStore for SqlStore {
         }
         sqlx::query(
             "INSERT INTO smn_subscriptions (urn, project_id, topic, created_us, protocol, endpoint, \
-             status, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             status, body, token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(sub.subscription_urn.clone())
         .bind(p.as_str().to_string())
@@ -140,9 +153,22 @@ impl TopicStore for SqlStore {
         .bind(sub.endpoint.clone())
         .bind(sub.status)
         .bind(json(sub)?)
+        .bind(token.to_string())
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
+        let now = self.now_us();
+        let msg = smn::confirmation(&sub.topic_urn, &sub.endpoint, token, now);
+        let path = msg.url_path.clone().unwrap_or_default();
+        outbox::enqueue_one(
+            &mut tx,
+            p,
+            &sub.subscription_urn,
+            &sub.endpoint,
+            &path,
+            &msg,
+        )
+        .await?;
         tx.commit().await.map_err(internal)?;
         Ok((sub.clone(), true))
     }
@@ -165,15 +191,17 @@ impl TopicStore for SqlStore {
     }
 
     async fn cancel_subscription(&self, p: &ProjectId, urn: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
         let r = sqlx::query("DELETE FROM smn_subscriptions WHERE project_id = $1 AND urn = $2")
             .bind(p.as_str().to_string())
             .bind(urn.to_string())
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await
             .map_err(internal)?;
         if r.rows_affected() == 0 {
             return Err(DomainError::NotFound);
         }
-        Ok(())
+        outbox::cancel_pending(&mut tx, urn, self.now_us()).await?;
+        tx.commit().await.map_err(internal)
     }
 }

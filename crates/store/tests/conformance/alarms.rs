@@ -455,3 +455,98 @@ pub(crate) async fn alarm_without_data_for_three_hours_is_insufficient_data(stor
         .expect("evaluate");
     assert_eq!(states(&ev), vec![(AlarmState::Ok, None)]);
 }
+
+pub(crate) async fn alarm_notices_go_into_the_outbox_with_the_state_change(store: &SqlStore) {
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let topic = domain::smn::create(
+        &domain::smn::CreateTopic {
+            name: "ops".into(),
+            display_name: "ops".into(),
+            enterprise_project_id: None,
+        },
+        "local-1",
+        &s.p,
+        harness::now(),
+    )
+    .expect("topic");
+    store.create_topic(&s.p, &topic).await.expect("topic");
+    let sub = domain::smn::new_subscription(
+        &domain::smn::AddSubscription {
+            protocol: "http".into(),
+            endpoint: "http://127.0.0.1:9/hook".into(),
+            remark: None,
+        },
+        &topic.topic_urn,
+        &s.p,
+    );
+    store
+        .add_subscription(&s.p, "ops", &sub, "tok")
+        .await
+        .expect("subscribe");
+    store
+        .confirm_subscription(&topic.topic_urn, "http://127.0.0.1:9/hook", "tok")
+        .await
+        .expect("confirm");
+    let r = new_rule(store, &s.p, &s.conn.id, 2).await;
+    let t0 = 1_700_000_000_000;
+    // ok (no notice: insufficient_data -> ok), one lost window (no alarm yet).
+    store
+        .evaluate_windows(&[point(&m, &s.p, t0, 10), point(&m, &s.p, t0 + 10_000, 0)])
+        .await
+        .expect("evaluate");
+    assert_eq!(notices(store, &s.p).await, vec![]);
+    // The second lost window: alarm, one notice per confirmed subscription.
+    store
+        .evaluate_windows(&[point(&m, &s.p, t0 + 20_000, 0)])
+        .await
+        .expect("evaluate");
+    let d = notices(store, &s.p).await;
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].subscription_urn, sub.subscription_urn);
+    assert_eq!(d[0].topic_urn, topic.topic_urn);
+    let subject = d[0].subject.clone().expect("subject");
+    assert!(
+        subject.starts_with("[Major] vpn-loss alarm: link_packet_loss_rate >= 50%"),
+        "{subject}"
+    );
+    let rows = store
+        .claim_deliveries(harness::now().timestamp_micros(), 60_000_000, 10)
+        .await
+        .expect("claim");
+    let n = rows
+        .iter()
+        .find(|x| x.kind == domain::smn::NOTIFICATION)
+        .expect("the notice");
+    let msg: Value = serde_json::from_str(&n.message).expect("a JSON message");
+    assert_eq!(msg["alarm_id"], r.alarm_id.to_string());
+    assert_eq!(msg["alarm_status"], "alarm");
+    assert_eq!(msg["previous_status"], "ok");
+    assert_eq!(msg["current_value"], 100.0);
+    assert_eq!(msg["time"], t0 + 20_000);
+    assert_eq!(msg["monitor_id"], m.id.to_string());
+    assert_eq!(msg["metric_name"], "link_packet_loss_rate");
+    assert_eq!(msg["dimensions"][0]["value"], s.conn.id.to_string());
+    assert_eq!(msg["condition"]["count"], 2);
+    // Still lost: no repeat (suppress_duration 0). Back: one ok notice.
+    store
+        .evaluate_windows(&[
+            point(&m, &s.p, t0 + 30_000, 0),
+            point(&m, &s.p, t0 + 40_000, 10),
+        ])
+        .await
+        .expect("evaluate");
+    let d = notices(store, &s.p).await;
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(
+        d.iter()
+            .any(|x| x.subject.as_deref().unwrap_or("").contains("vpn-loss ok: ")),
+        "{d:?}"
+    );
+}
+
+async fn notices(store: &SqlStore, p: &ProjectId) -> Vec<store::DeliveryView> {
+    let mut v = store.list_deliveries(p, None, 100).await.expect("list");
+    v.retain(|d| d.kind == domain::smn::NOTIFICATION);
+    v
+}

@@ -94,24 +94,30 @@ pub(crate) async fn subscriptions_add_list_cancel_and_go_with_their_topic(store:
     store.create_topic(&p, &dev).await.expect("create");
     let a = subscription(&p, &ops, "http://127.0.0.1:9/a");
     assert_eq!(
-        store.add_subscription(&p, "ops", &a).await,
+        store.add_subscription(&p, "ops", &a, "token").await,
         Ok((a.clone(), true))
     );
     // The same endpoint again: the first subscription.
     let again = subscription(&p, &ops, "http://127.0.0.1:9/a");
     assert_eq!(
-        store.add_subscription(&p, "ops", &again).await,
+        store.add_subscription(&p, "ops", &again, "token").await,
         Ok((a.clone(), false))
     );
     harness::advance_ms(1);
     let b = subscription(&p, &ops, "http://127.0.0.1:9/b");
-    store.add_subscription(&p, "ops", &b).await.expect("add");
+    store
+        .add_subscription(&p, "ops", &b, "token")
+        .await
+        .expect("add");
     harness::advance_ms(1);
     let c = subscription(&p, &dev, "http://127.0.0.1:9/a");
-    store.add_subscription(&p, "dev", &c).await.expect("add");
+    store
+        .add_subscription(&p, "dev", &c, "token")
+        .await
+        .expect("add");
     assert_eq!(
         store
-            .add_subscription(&p, "none", &subscription(&p, &ops, "http://x/"))
+            .add_subscription(&p, "none", &subscription(&p, &ops, "http://x/"), "token")
             .await,
         nf()
     );
@@ -146,7 +152,7 @@ pub(crate) async fn subscriptions_add_list_cancel_and_go_with_their_topic(store:
         store.cancel_subscription(&q, &c.subscription_urn).await,
         nf()
     );
-    assert_eq!(store.add_subscription(&q, "dev", &c).await, nf());
+    assert_eq!(store.add_subscription(&q, "dev", &c, "token").await, nf());
     assert_eq!(
         store
             .list_subscriptions(&p, None, 0, 100)

@@ -116,6 +116,15 @@ settings! {
         default: Vec::new(),
         parse: parse_notify_allow_list,
     }
+    /// Base URL of this node as SMN subscribers reach it, for subscribe_url, unsubscribe_url and signing_cert_url (default: http:// and the listen address).
+    public_url: Option<String> {
+        flag: "public-url",
+        value: "URL",
+        env: "VPNMON_PUBLIC_URL",
+        raw: String,
+        default: None,
+        parse: parse_public_url,
+    }
     /// Probe window.
     probe_interval: Duration {
         flag: "probe-interval",
@@ -555,6 +564,20 @@ fn parse_notify_allow_list(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, St
             })
         })
         .collect()
+}
+
+fn parse_public_url(s: String) -> Result<Option<String>, String> {
+    let t = s.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("http://")
+        .or_else(|| t.strip_prefix("https://"))
+        .ok_or_else(|| format!("bad public URL {s:?} (want http(s)://host[:port][/path])"))?;
+    if rest.is_empty() || rest.starts_with('/') || t.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "bad public URL {s:?} (want http(s)://host[:port][/path], no query)"
+        ));
+    }
+    Ok(Some(t.to_string()))
 }
 
 fn duration(s: String) -> Result<Duration, String> {
