@@ -488,10 +488,8 @@ pub fn published(req: &Publish) -> Result<(String, Option<String>, i64), DomainE
             "is not supported by vpnmon (there are no filter policies)",
         ));
     }
-    if let Some(s) = &req.subject {
-        if s.len() > 512 {
-            return Err(bad("subject", "must be at most 512 bytes"));
-        }
+    if req.subject.as_ref().is_some_and(|s| s.len() > 512) {
+        return Err(bad("subject", "must be at most 512 bytes"));
     }
     let ttl = match &req.time_to_live {
         None => PUBLISH_TTL_S,

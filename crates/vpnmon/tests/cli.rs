@@ -418,6 +418,7 @@ fn config_show_prints_the_serve_settings_after_flag_env_and_config_file() {
             "log_format": "text",
             "probe_allow": [],
             "notify_allow": [],
+            "public_url": null,
             "probe_interval": 20,
             "probe_count": 5,
             "probe_timeout": 0.5,

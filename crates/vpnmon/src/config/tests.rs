@@ -70,6 +70,11 @@ fn samples(key: &str) -> Option<(&'static [&'static str], &'static str, &'static
             "192.168.0.0/16,198.18.0.1",
             "probe_allow = [\"172.16.0.0/12\"]",
         ),
+        "public_url" => (
+            &["--public-url", "http://127.0.0.1:8080"],
+            "https://vpnmon.example.net/",
+            "public_url = \"http://198.18.0.1:8080/base\"",
+        ),
         "notify_allow" => (
             &["--notify-allow", "10.0.0.0/8"],
             "192.168.0.0/16,127.0.0.1",
@@ -423,6 +428,7 @@ fn config_show_json_is_keyed_by_file_key_with_durations_in_seconds() {
             "log_format": "text",
             "probe_allow": [],
             "notify_allow": [],
+            "public_url": null,
             "probe_interval": 10,
             "probe_count": 3,
             "probe_timeout": 0.25,

@@ -4,6 +4,7 @@
 mod alarms;
 mod auth;
 mod ces;
+mod delivery;
 mod errors;
 mod flow;
 mod health;
