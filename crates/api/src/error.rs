@@ -77,13 +77,15 @@ pub enum Code {
     SmnInvalid,
     /// `SMN.0006` 404: no such topic in this project.
     SmnTopicNotFound,
+    /// 404: a signing certificate file that is not this installation's.
+    SmnCertificateNotFound,
     /// `SMN.0013` 404: no such subscription in this project.
     SmnSubscriptionNotFound,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 30] = [
         Code::VpnInvalid,
         Code::VpnInternal,
         Code::VpnForbidden,
@@ -112,6 +114,7 @@ impl Code {
         Code::SmnRemarkInvalid,
         Code::SmnInvalid,
         Code::SmnTopicNotFound,
+        Code::SmnCertificateNotFound,
         Code::SmnSubscriptionNotFound,
     ];
 
@@ -145,6 +148,7 @@ impl Code {
             Code::SmnRemarkInvalid => "SMN.0017",
             Code::SmnInvalid => "SMN.0001",
             Code::SmnTopicNotFound => "SMN.0006",
+            Code::SmnCertificateNotFound => "SMN.0099",
             Code::SmnSubscriptionNotFound => "SMN.0013",
         }
     }
@@ -192,6 +196,7 @@ impl Code {
             | Code::GatewayNoSuchApi
             | Code::CesNotFound
             | Code::SmnTopicNotFound
+            | Code::SmnCertificateNotFound
             | Code::SmnSubscriptionNotFound => StatusCode::NOT_FOUND,
             Code::GatewayMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::GatewayUnauthenticated | Code::IamUnauthorized => StatusCode::UNAUTHORIZED,

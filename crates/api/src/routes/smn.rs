@@ -421,8 +421,8 @@ pub async fn certificate(
     let key = s.smn_keys.get(&s.region).await.map_err(err)?;
     if file != key.cert_file {
         return Err(ApiError::new(
-            crate::error::Code::GatewayNoSuchApi,
-            "The API does not exist or has not been published in the environment",
+            crate::error::Code::SmnCertificateNotFound,
+            "Certificate not found.",
         ));
     }
     Ok((
