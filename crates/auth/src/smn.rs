@@ -96,7 +96,7 @@ pub fn generate_key() -> Result<Vec<u8>, SmnKeyError> {
 /// A self-signed certificate (PEM) for PKCS#8 RSA key `pkcs8`, named for
 /// `region`, valid from `not_before` (Unix seconds) for 20 years.
 pub fn certificate(pkcs8: &[u8], region: &str, not_before: i64) -> Result<String, SmnKeyError> {
-    let der = rustls_pki_types_der(pkcs8);
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.to_vec());
     let kp = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)
         .map_err(|e| SmnKeyError::BadKey(e.to_string()))?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
@@ -118,10 +118,6 @@ pub fn certificate(pkcs8: &[u8], region: &str, not_before: i64) -> Result<String
         .self_signed(&kp)
         .map_err(|e| SmnKeyError::Certificate(e.to_string()))?;
     Ok(cert.pem())
-}
-
-fn rustls_pki_types_der(pkcs8: &[u8]) -> rustls_pki_types::PrivatePkcs8KeyDer<'static> {
-    rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.to_vec())
 }
 
 /// Signs SMN messages with one key.

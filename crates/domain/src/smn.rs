@@ -196,6 +196,25 @@ pub fn address_allowed(ip: std::net::IpAddr, allow: &[ipnet::IpNet]) -> bool {
     !not_public(ip) || allow.iter().any(|n| n.contains(&ip))
 }
 
+/// Why `endpoint` (an HTTP(S) URL) may not be sent to under `allow`: its
+/// host is an address literal (or `localhost`) that is private or loopback
+/// and outside `allow`. Names are checked where they are resolved.
+pub fn endpoint_refused(endpoint: &str, allow: &[ipnet::IpNet]) -> Option<String> {
+    let rest = endpoint.split_once("://")?.1;
+    let host = url_host(rest)?;
+    let ips: Vec<std::net::IpAddr> = if host.eq_ignore_ascii_case("localhost") {
+        vec![
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::Ipv6Addr::LOCALHOST.into(),
+        ]
+    } else {
+        host.parse::<std::net::IpAddr>().into_iter().collect()
+    };
+    ips.into_iter().find(|ip| !address_allowed(*ip, allow)).map(|_| {
+        format!("{host} is a private or loopback address; the operator must allow it (--notify-allow)")
+    })
+}
+
 /// The host of an `http(s)://host[:port][/path]` URL: an address (IPv6 in
 /// brackets) or a name; `None` when there is none or it holds user info.
 fn url_host(rest: &str) -> Option<&str> {
@@ -224,8 +243,7 @@ pub fn subscription(req: &AddSubscription, allow: &[ipnet::IpNet]) -> Result<(),
     }
     let scheme = format!("{}://", req.protocol);
     let ep = req.endpoint.as_str();
-    let host = ep
-        .get(..scheme.len())
+    ep.get(..scheme.len())
         .filter(|s| s.eq_ignore_ascii_case(&scheme))
         .and_then(|_| url_host(&ep[scheme.len()..]))
         .ok_or_else(|| {
@@ -240,23 +258,8 @@ pub fn subscription(req: &AddSubscription, allow: &[ipnet::IpNet]) -> Result<(),
     if ep.len() > 2048 {
         return Err(bad("endpoint", "must be at most 2048 characters"));
     }
-    let ips: Vec<std::net::IpAddr> = if host.eq_ignore_ascii_case("localhost") {
-        vec![
-            std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::Ipv6Addr::LOCALHOST.into(),
-        ]
-    } else {
-        host.parse::<std::net::IpAddr>().into_iter().collect()
-    };
-    for ip in ips {
-        if not_public(ip) && !allow.iter().any(|n| n.contains(&ip)) {
-            return Err(bad(
-                "endpoint",
-                format!(
-                    "{host} is a private or loopback address; the operator must allow it (--notify-allow)"
-                ),
-            ));
-        }
+    if let Some(why) = endpoint_refused(ep, allow) {
+        return Err(bad("endpoint", why));
     }
     if req.remark.as_deref().is_some_and(|r| r.len() > 128) {
         return Err(bad("remark", "must be at most 128 bytes"));

@@ -244,20 +244,6 @@ fn endpoint_key(endpoint: &str) -> String {
     }
 }
 
-/// Why `endpoint` may not be sent to now (an address literal outside
-/// `--notify-allow`, e.g. after the operator narrowed it).
-fn refused(endpoint: &str, allow: &[ipnet::IpNet]) -> Option<String> {
-    let u = reqwest::Url::parse(endpoint).ok()?;
-    let host = u.host_str()?;
-    let ip: std::net::IpAddr = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
-    (!smn::address_allowed(ip, allow))
-        .then(|| format!("{ip} is a private or loopback address outside --notify-allow"))
-}
-
 /// One attempt: POST the envelope; what happened.
 async fn attempt(
     http: &reqwest::Client,
@@ -265,7 +251,9 @@ async fn attempt(
     cfg: &Config,
     keys: &SmnKeys,
 ) -> (Option<i64>, Option<String>) {
-    if let Some(why) = refused(&d.endpoint, &cfg.notify_allow) {
+    // Address literals are checked again (the operator may have narrowed
+    // --notify-allow since the subscription was made).
+    if let Some(why) = smn::endpoint_refused(&d.endpoint, &cfg.notify_allow) {
         return (None, Some(why));
     }
     let key = match keys.get(&cfg.region).await {

@@ -56,6 +56,28 @@ async fn wait_for(r: &Receiver, n: usize) -> Vec<(HeaderMap, Value)> {
     );
 }
 
+/// The delivery of `message_id` once `done` holds for it (or as it is
+/// after 5 s).
+async fn poll_delivery(app: &TestApp, message_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let path = format!(
+        "/vpnmon/{}/notifications/deliveries?message_id={message_id}",
+        app.project_id
+    );
+    let mut d = Value::Null;
+    for _ in 0..100 {
+        d = app
+            .send(Method::GET, &path, Some(&app.token), None)
+            .await
+            .body["deliveries"][0]
+            .clone();
+        if done(&d) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d
+}
+
 /// Checks `m`'s signature with the certificate at its `signing_cert_url`.
 async fn verify(app: &TestApp, m: &Value) {
     let cert_url = m["signing_cert_url"].as_str().expect("signing_cert_url");
@@ -206,38 +228,8 @@ async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
     assert_eq!(got.len(), 2, "the early publish reached no one");
     let first = got[1].1.clone();
     assert_eq!(first["message_id"], message_id.as_str());
-    let list = app
-        .send(
-            Method::GET,
-            &format!(
-                "/vpnmon/{}/notifications/deliveries?message_id={message_id}",
-                app.project_id
-            ),
-            Some(&app.token),
-            None,
-        )
-        .await;
-    let d = &list.body["deliveries"][0];
     // Recorded after the answer: wait for the attempt to be counted.
-    let mut shown = d.clone();
-    for _ in 0..100 {
-        if shown["attempts"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let l = app
-            .send(
-                Method::GET,
-                &format!(
-                    "/vpnmon/{}/notifications/deliveries?message_id={message_id}",
-                    app.project_id
-                ),
-                Some(&app.token),
-                None,
-            )
-            .await;
-        shown = l.body["deliveries"][0].clone();
-    }
+    let shown = poll_delivery(&app, &message_id, |d| d["attempts"] == 1).await;
     assert_eq!(shown["state"], "pending", "{shown}");
     assert_eq!(shown["attempts"], 1, "{shown}");
     assert_eq!(shown["last_status"], 503, "{shown}");
@@ -254,22 +246,16 @@ async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
     assert_eq!(n["timestamp"], first["timestamp"], "the first-send time");
     verify(&app, n).await;
     let id = shown["id"].as_str().unwrap();
-    let mut one = Value::Null;
-    for _ in 0..100 {
-        one = app
-            .send(
-                Method::GET,
-                &format!("/vpnmon/{}/notifications/deliveries/{id}", app.project_id),
-                Some(&app.token),
-                None,
-            )
-            .await
-            .body;
-        if one["delivery"]["state"] == "delivered" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_delivery(&app, &message_id, |d| d["state"] == "delivered").await;
+    let one = app
+        .send(
+            Method::GET,
+            &format!("/vpnmon/{}/notifications/deliveries/{id}", app.project_id),
+            Some(&app.token),
+            None,
+        )
+        .await
+        .body;
     assert_eq!(one["delivery"]["state"], "delivered", "{one}");
     let statuses: Vec<&Value> = one["attempts"]
         .as_array()
