@@ -93,10 +93,14 @@ pub trait AlarmStore: Send + Sync {
     ) -> Result<(Vec<AlarmHistory>, i64)>;
     /// Evaluates the enabled period-1 rules of the monitors in `points`
     /// with these raw windows (in time order per monitor, whatever order
-    /// they come in); returns what changed.
+    /// they come in); returns what changed. The rules of longer periods are
+    /// evaluated by the roll-up ([`crate::MeasurementStore::roll_up`]), with
+    /// each bucket of their period as it is completed, in the transaction
+    /// that writes it.
     async fn evaluate_windows(&self, points: &[WindowPoint]) -> Result<Vec<AlarmEvent>>;
-    /// The no-data check at `now_ms`: enabled period-1 rules without data
-    /// for `domain::alarm::eval::NO_DATA_MS` (since their newest data, or
-    /// since they started watching) become `insufficient_data`.
+    /// The no-data check at `now_ms`: enabled rules without data for
+    /// `domain::alarm::eval::no_data_ms` of their period (since their
+    /// newest data, or since they started watching) become
+    /// `insufficient_data`.
     async fn expire_alarms(&self, now_ms: i64) -> Result<Vec<AlarmEvent>>;
 }

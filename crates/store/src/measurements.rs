@@ -6,6 +6,7 @@
 //! aligned to the period (epoch-based, as CES aligns `from`). Each period
 //! has a watermark: everything before it is rolled up, exactly once.
 
+use domain::alarm::{Filter, Measure};
 use domain::{MonitorId, ProjectId};
 
 /// Periods (seconds) that are rolled up, shortest first (the raw window
@@ -33,6 +34,16 @@ impl Agg {
         self.average()
             .map(|m| (self.sumsq / self.n as f64 - m * m).max(0.0))
     }
+    /// The value CES's `filter` gives for these values (none without one).
+    pub fn filtered(&self, filter: Filter) -> Option<f64> {
+        match filter {
+            Filter::Average => self.average(),
+            Filter::Max => self.max,
+            Filter::Min => self.min,
+            Filter::Sum => (self.n > 0).then_some(self.sum),
+            Filter::Variance => self.variance(),
+        }
+    }
 }
 
 /// One rolled-up bucket of one monitor.
@@ -50,6 +61,17 @@ pub struct Rollup {
     pub max_latency: Agg,
     /// Per-window loss %.
     pub loss: Agg,
+}
+
+impl Rollup {
+    /// The per-window values of `measure` in this bucket.
+    pub fn of(&self, measure: Measure) -> &Agg {
+        match measure {
+            Measure::Latency => &self.latency,
+            Measure::MaxLatency => &self.max_latency,
+            Measure::Loss => &self.loss,
+        }
+    }
 }
 
 /// One probe window's statistics for one monitor (a raw datapoint).

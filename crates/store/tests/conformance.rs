@@ -109,6 +109,8 @@ on_every_engine! {
         alarm_evaluation_records_each_transition_once,
         alarm_history_filters_and_pages,
         alarm_without_data_for_three_hours_is_insufficient_data,
+        alarm_of_a_longer_period_sees_each_completed_bucket_once,
+        alarm_of_a_longer_period_waits_two_periods_more_for_data,
         topic_crud_and_create_is_idempotent_by_name,
         topic_tenant_isolation,
         subscriptions_add_list_cancel_and_go_with_their_topic,

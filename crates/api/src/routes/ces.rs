@@ -22,7 +22,7 @@ use domain::ProjectId;
 use domain::metric::{Filter, Measure, VpnMetric};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use store::{Agg, MeasurementStore, WindowPoint};
+use store::{MeasurementStore, WindowPoint};
 
 pub use domain::metric::NAMESPACE;
 /// Periods CES accepts.
@@ -64,17 +64,6 @@ fn filter(s: &str, param: &str) -> Result<(Filter, &'static str), ApiError> {
             format!("{s:?} is not one of average, max, min, sum, variance"),
         )
     })
-}
-
-/// A filter over a rollup bucket's aggregate.
-fn apply(filter: Filter, a: &Agg) -> Option<f64> {
-    match filter {
-        Filter::Average => a.average(),
-        Filter::Max => a.max,
-        Filter::Min => a.min,
-        Filter::Sum => (a.n > 0).then_some(a.sum),
-        Filter::Variance => a.variance(),
-    }
 }
 
 fn period(s: &str, param: &str) -> Result<i64, ApiError> {
@@ -186,12 +175,9 @@ async fn datapoints(
     Ok(rollups
         .iter()
         .filter_map(|r| {
-            let a = match def.measure() {
-                Measure::Latency => &r.latency,
-                Measure::MaxLatency => &r.max_latency,
-                Measure::Loss => &r.loss,
-            };
-            apply(filter, a).map(|v| (r.bucket_ms, v))
+            r.of(def.measure())
+                .filtered(filter)
+                .map(|v| (r.bucket_ms, v))
         })
         .collect())
 }

@@ -13,7 +13,11 @@
 //! - A value at or before the newest one already evaluated is ignored, so
 //!   a window seen twice never counts twice.
 //! - No data for [`NO_DATA_MS`] (3 hours, CES's rule) gives
-//!   `insufficient_data`; [`no_data`] is the tick that says so.
+//!   `insufficient_data`; [`Evaluator::no_data`] is the tick that says so.
+//!   A rule of a longer period gets a value once per completed period,
+//!   stamped with the period's start, so it waits two periods more
+//!   ([`no_data_ms`]): a daily rule is not `insufficient_data` between two
+//!   days.
 //! - Notices: entering `alarm` is an alarm notice; while the alarm lasts,
 //!   it is repeated each `suppress_duration` (0 = never repeated). Only
 //!   `alarm -> ok` is an ok notice (not `insufficient_data -> ok`). With
@@ -25,6 +29,18 @@ use serde::{Deserialize, Serialize};
 
 /// How long without data before a rule is `insufficient_data`.
 pub const NO_DATA_MS: i64 = 3 * 3600 * 1000;
+
+/// How long a rule of `period` (seconds) waits without data before it is
+/// `insufficient_data`: [`NO_DATA_MS`], plus two periods for the rules fed
+/// by completed rollups (the newest value is stamped with its bucket's
+/// start and arrives after the bucket ends).
+pub fn no_data_ms(period: i64) -> i64 {
+    if period <= 1 {
+        NO_DATA_MS
+    } else {
+        NO_DATA_MS + 2 * period * 1000
+    }
+}
 
 /// What the evaluator remembers of a rule between periods.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -146,7 +162,7 @@ impl Evaluator<'_> {
     /// never seen data.
     pub fn no_data(&mut self, now_ms: i64, since_ms: i64) -> Step {
         let last = self.memory.last_data_ms.unwrap_or(since_ms).max(since_ms);
-        if now_ms - last < NO_DATA_MS {
+        if now_ms - last < no_data_ms(self.condition.period) {
             return Step::default();
         }
         self.memory.breaches = 0;

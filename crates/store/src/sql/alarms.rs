@@ -5,7 +5,7 @@ use crate::Result;
 use crate::alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 use crate::measurements::WindowPoint;
 use async_trait::async_trait;
-use domain::alarm::eval::{EvalState, Evaluator, NO_DATA_MS, Notice, raw_value};
+use domain::alarm::eval::{EvalState, Evaluator, NO_DATA_MS, Notice, Step, raw_value};
 use domain::alarm::{self, AlarmHistory, AlarmRule, AlarmState, Measure, NAMESPACE, UpdateAlarm};
 use domain::smn;
 use domain::{AlarmId, DomainError, MonitorId, ProjectId};
@@ -120,6 +120,156 @@ fn window_value(m: Measure, p: &WindowPoint) -> Option<f64> {
         Measure::MaxLatency => p.rtt_max_ms,
         Measure::Loss => Some(p.loss_pct),
     }
+}
+
+/// One tick that changed something, and what it was fed.
+struct Applied {
+    step: Step,
+    /// The state before the tick.
+    before: AlarmState,
+    time_ms: i64,
+    value: Option<f64>,
+}
+
+/// Writes what the ticks `steps` of `rule` did, in the evaluating
+/// transaction: the notices into the outbox, each transition into the
+/// history, the rule's state and evaluator memory; the events are added to
+/// `events`.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    mut rule: AlarmRule,
+    monitor_id: &MonitorId,
+    steps: &[Applied],
+    memory: &EvalState,
+    now_us: i64,
+    events: &mut Vec<AlarmEvent>,
+) -> Result<()> {
+    for a in steps {
+        if let Some(n) = a.step.notice {
+            let mut after = rule.clone();
+            if let Some(t) = a.step.transition {
+                after.alarm_state = t.to;
+            }
+            notify(
+                c, p, &after, n, a.before, a.value, a.time_ms, monitor_id, now_us,
+            )
+            .await?;
+        }
+        if let Some(t) = a.step.transition {
+            rule.alarm_state = t.to;
+            rule.update_time = t.time_ms;
+            insert_history(c, p, &alarm::history(&rule, t.to, t.time_ms, t.value)).await?;
+        }
+        events.push(AlarmEvent {
+            project_id: p.clone(),
+            monitor_id: Some(*monitor_id),
+            rule: rule.clone(),
+            transition: a.step.transition,
+            notice: a.step.notice,
+        });
+    }
+    store_rule(c, &rule, memory).await
+}
+
+/// Evaluates the enabled rules of period `period_s` (longer than the raw
+/// window) with the buckets of that period in `[from_ms, until_ms)`, just
+/// rolled up in the transaction `c`: each completed bucket is one period.
+pub(crate) async fn evaluate_rollups(
+    c: &mut AnyConnection,
+    period_s: i64,
+    from_ms: i64,
+    until_ms: i64,
+    now_us: i64,
+) -> Result<Vec<AlarmEvent>> {
+    let any = sqlx::query("SELECT 1 AS x FROM alarms WHERE enabled = 1 AND period = $1 LIMIT 1")
+        .bind(period_s)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(internal)?;
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT a.id AS alarm_id, a.project_id, a.body, a.eval, m.id AS monitor_id, r.bucket_ms, \
+           r.windows, r.lat_n, r.lat_sum, r.lat_sumsq, r.lat_min, r.lat_max, \
+           r.max_sum, r.max_sumsq, r.max_min, r.max_max, \
+           r.loss_sum, r.loss_sumsq, r.loss_min, r.loss_max \
+         FROM alarms a \
+         JOIN connection_monitors m ON m.vpn_connection_id = a.connection_id AND m.project_id = a.project_id \
+         JOIN monitor_rollups r ON r.period = a.period AND r.monitor_id = m.id \
+           AND r.bucket_ms >= $2 AND r.bucket_ms < $3 \
+         WHERE a.enabled = 1 AND a.period = $1 \
+         ORDER BY a.id, m.id, r.bucket_ms",
+    )
+    .bind(period_s)
+    .bind(from_ms)
+    .bind(until_ms)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(internal)?;
+    let mut events = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let key = (
+            get::<String>(&rows[i], "alarm_id")?,
+            get::<String>(&rows[i], "monitor_id")?,
+        );
+        let mut j = i;
+        while j < rows.len()
+            && get::<String>(&rows[j], "alarm_id")? == key.0
+            && get::<String>(&rows[j], "monitor_id")? == key.1
+        {
+            j += 1;
+        }
+        let first = &rows[i];
+        let p = get_project_id(first, "project_id")?;
+        let monitor_id: MonitorId = super::get_id(first, "monitor_id")?;
+        let rule: AlarmRule = parse(&get::<String>(first, "body")?)?;
+        let memory: EvalState = parse(&get::<String>(first, "eval")?)?;
+        let condition = rule.condition.clone();
+        let mut e = Evaluator {
+            condition: &condition,
+            actions_enabled: rule.alarm_action_enabled,
+            state: rule.alarm_state,
+            memory,
+        };
+        let measure = rule.metric.metric.measure();
+        let mut steps = Vec::new();
+        for r in &rows[i..j] {
+            let bucket_ms: i64 = get(r, "bucket_ms")?;
+            let windows: i64 = get(r, "windows")?;
+            let lat_n: i64 = get(r, "lat_n")?;
+            let n = match measure {
+                Measure::Loss => windows,
+                _ => lat_n,
+            };
+            let prefix = match measure {
+                Measure::Latency => "lat",
+                Measure::MaxLatency => "max",
+                Measure::Loss => "loss",
+            };
+            let v = super::measurements::agg(r, prefix, n)?.filtered(condition.filter);
+            let before = e.state;
+            let s = e.period(bucket_ms, v);
+            if s.transition.is_some() || s.notice.is_some() {
+                steps.push(Applied {
+                    step: s,
+                    before,
+                    time_ms: bucket_ms,
+                    value: v,
+                });
+            }
+        }
+        i = j;
+        if e.memory == memory && steps.is_empty() {
+            continue;
+        }
+        let mem = e.memory;
+        apply(c, &p, rule, &monitor_id, &steps, &mem, now_us, &mut events).await?;
+    }
+    Ok(events)
 }
 
 #[async_trait]
@@ -326,7 +476,7 @@ impl AlarmStore for SqlStore {
             for r in &rows {
                 let p = get_project_id(r, "project_id")?;
                 let monitor_id: MonitorId = super::get_id(r, "monitor_id")?;
-                let mut rule: AlarmRule = parse(&get::<String>(r, "body")?)?;
+                let rule: AlarmRule = parse(&get::<String>(r, "body")?)?;
                 let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
                 let Some(pts) = by_monitor.get_mut(&monitor_id) else {
                     continue;
@@ -346,50 +496,29 @@ impl AlarmStore for SqlStore {
                     let before = e.state;
                     let s = e.period(pt.window_start_ms, v);
                     if s.transition.is_some() || s.notice.is_some() {
-                        steps.push((s, before, pt.window_start_ms, v));
+                        steps.push(Applied {
+                            step: s,
+                            before,
+                            time_ms: pt.window_start_ms,
+                            value: v,
+                        });
                     }
                 }
                 if e.memory == memory && steps.is_empty() {
                     continue;
                 }
-                for (s, before, time_ms, v) in &steps {
-                    if let Some(n) = s.notice {
-                        let mut after = rule.clone();
-                        if let Some(t) = s.transition {
-                            after.alarm_state = t.to;
-                        }
-                        notify(
-                            &mut tx,
-                            &p,
-                            &after,
-                            n,
-                            *before,
-                            *v,
-                            *time_ms,
-                            &monitor_id,
-                            self.now_us(),
-                        )
-                        .await?;
-                    }
-                    if let Some(t) = s.transition {
-                        rule.alarm_state = t.to;
-                        rule.update_time = t.time_ms;
-                        insert_history(
-                            &mut tx,
-                            &p,
-                            &alarm::history(&rule, t.to, t.time_ms, t.value),
-                        )
-                        .await?;
-                    }
-                    events.push(AlarmEvent {
-                        project_id: p.clone(),
-                        monitor_id: Some(monitor_id),
-                        rule: rule.clone(),
-                        transition: s.transition,
-                        notice: s.notice,
-                    });
-                }
-                store_rule(&mut tx, &rule, &e.memory).await?;
+                let now_us = self.now_us();
+                apply(
+                    &mut tx,
+                    &p,
+                    rule,
+                    &monitor_id,
+                    &steps,
+                    &e.memory,
+                    now_us,
+                    &mut events,
+                )
+                .await?;
             }
         }
         tx.commit().await.map_err(internal)?;
@@ -399,9 +528,13 @@ impl AlarmStore for SqlStore {
     async fn expire_alarms(&self, now_ms: i64) -> Result<Vec<AlarmEvent>> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let rows = sqlx::query(
-            "SELECT project_id, body, eval, watch_ms FROM alarms WHERE enabled = 1 AND period = 1 \
-             AND state <> 'insufficient_data' AND watch_ms <= $1 \
-             AND (last_data_ms IS NULL OR last_data_ms <= $1)",
+            // `domain::alarm::eval::no_data_ms` in SQL: two periods more
+            // for the rules of longer periods.
+            "SELECT project_id, body, eval, watch_ms FROM alarms WHERE enabled = 1 \
+             AND state <> 'insufficient_data' \
+             AND watch_ms <= $1 - CASE WHEN period > 1 THEN 2000 * period ELSE 0 END \
+             AND (last_data_ms IS NULL \
+                  OR last_data_ms <= $1 - CASE WHEN period > 1 THEN 2000 * period ELSE 0 END)",
         )
         .bind(now_ms - NO_DATA_MS)
         .fetch_all(&mut *tx)

@@ -4,12 +4,13 @@ use super::{Backend, SqlStore, buckets, get, get_id, get_project_id, internal, p
 use crate::measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 use crate::{MeasurementStore, Result};
 use async_trait::async_trait;
+use domain::alarm;
 use domain::retention::{Level, Retention};
 use domain::{MonitorId, ProjectId};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{Acquire, AssertSqlSafe, Row};
 use std::sync::atomic::Ordering;
 
-fn agg(row: &sqlx::any::AnyRow, prefix: &str, n: i64) -> Result<Agg> {
+pub(crate) fn agg(row: &sqlx::any::AnyRow, prefix: &str, n: i64) -> Result<Agg> {
     let g = |c: &str| {
         row.try_get::<Option<f64>, _>(format!("{prefix}_{c}").as_str())
             .map_err(internal)
@@ -391,6 +392,35 @@ impl SqlStore {
             None => q.bind(buckets::point_bucket(from)),
         };
         let r = q.execute(&mut *tx).await.map_err(internal)?;
+        if alarm::PERIODS.contains(&period_s) {
+            // The rules of this period see each bucket once, as it is
+            // completed, in the same transaction (a savepoint: a failed
+            // evaluation is logged and does not hold the rollups back).
+            let mut sp = tx.begin().await.map_err(internal)?;
+            match super::alarms::evaluate_rollups(&mut sp, period_s, from, until, self.now_us())
+                .await
+            {
+                Ok(events) => {
+                    sp.commit().await.map_err(internal)?;
+                    for e in events.iter().filter_map(|e| e.transition.map(|t| (e, t))) {
+                        let (e, t) = e;
+                        tracing::info!(
+                            alarm = %e.rule.alarm_id,
+                            monitor = ?e.monitor_id,
+                            period = period_s,
+                            from = t.from.as_str(),
+                            to = t.to.as_str(),
+                            value = ?t.value,
+                            "alarm state changed"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, period = period_s, "cannot evaluate alarm rules");
+                    sp.rollback().await.map_err(internal)?;
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )

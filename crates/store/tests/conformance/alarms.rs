@@ -329,6 +329,115 @@ pub(crate) async fn alarm_evaluation_records_each_transition_once(store: &SqlSto
     assert_eq!(store.evaluate_windows(&[]).await, Ok(vec![]));
 }
 
+pub(crate) async fn alarm_of_a_longer_period_sees_each_completed_bucket_once(store: &SqlStore) {
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let long = rule(&s.p, {
+        let mut b = rule_body(&s.p, &s.conn.id, 1);
+        b["condition"]["period"] = json!(300);
+        b
+    });
+    store.create_alarm(&s.p, &long).await.expect("create");
+    let raw = new_rule(store, &s.p, &s.conn.id, 1).await;
+
+    let b = 1_699_999_800_000; // a multiple of 300 s
+    // Bucket b: half the windows lost (average 50 %: breaches >= 50);
+    // bucket b + 300 s: none lost; bucket b + 600 s: all lost, not complete.
+    let mut pts = Vec::new();
+    for k in 0..30 {
+        pts.push(point(&m, &s.p, b + k * 10_000, if k < 15 { 0 } else { 10 }));
+        pts.push(point(&m, &s.p, b + 300_000 + k * 10_000, 10));
+    }
+    pts.push(point(&m, &s.p, b + 600_000, 0));
+    store.insert_points(&pts).await.expect("insert");
+
+    assert!(store.roll_up(300, b + 300_000).await.expect("roll up") > 0);
+    let shown = store.get_alarm(&s.p, &long.alarm_id).await.expect("get");
+    assert_eq!(shown.alarm_state, AlarmState::Alarm);
+    assert_eq!(shown.update_time, b);
+    // The same bucket is not evaluated twice; the next completed one clears.
+    assert_eq!(store.roll_up(300, b + 300_000).await, Ok(0));
+    assert!(store.roll_up(300, b + 600_000).await.expect("roll up") > 0);
+    assert_eq!(store.roll_up(300, b + 600_000).await, Ok(0));
+
+    let (h, total) = store
+        .list_alarm_history(&s.p, &all_history())
+        .await
+        .expect("history");
+    assert_eq!(total, 2, "{h:?}");
+    let got: Vec<(AlarmState, i64, Vec<f64>)> = h
+        .iter()
+        .map(|x| {
+            (
+                x.alarm_status,
+                x.trigger_time,
+                x.datapoints.iter().map(|d| d.value).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (AlarmState::Ok, b + 300_000, vec![0.0]),
+            (AlarmState::Alarm, b, vec![50.0]),
+        ]
+    );
+    assert!(h.iter().all(|x| x.alarm_id == long.alarm_id));
+    // The raw-window rule is fed by the windows' writer, not the roll-up.
+    assert_eq!(
+        store
+            .get_alarm(&s.p, &raw.alarm_id)
+            .await
+            .expect("get")
+            .alarm_state,
+        AlarmState::InsufficientData
+    );
+}
+
+pub(crate) async fn alarm_of_a_longer_period_waits_two_periods_more_for_data(store: &SqlStore) {
+    use domain::alarm::eval::{NO_DATA_MS, no_data_ms};
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let long = rule(&s.p, {
+        let mut b = rule_body(&s.p, &s.conn.id, 1);
+        b["condition"]["period"] = json!(3600);
+        b
+    });
+    store.create_alarm(&s.p, &long).await.expect("create");
+    // The next full hour, after the rule started watching.
+    let b = (harness::now().timestamp_millis() / 3_600_000 + 1) * 3_600_000;
+    let pts: Vec<_> = (0..360)
+        .map(|k| point(&m, &s.p, b + k * 10_000, 10))
+        .collect();
+    store.insert_points(&pts).await.expect("insert");
+    store.roll_up(3600, b + 3_600_000).await.expect("roll up");
+    assert_eq!(
+        store
+            .get_alarm(&s.p, &long.alarm_id)
+            .await
+            .expect("get")
+            .alarm_state,
+        AlarmState::Ok
+    );
+    assert_eq!(no_data_ms(3600), NO_DATA_MS + 7_200_000);
+    // Three hours after the bucket's start is not enough for an hourly rule.
+    assert_eq!(store.expire_alarms(b + NO_DATA_MS).await, Ok(vec![]));
+    assert_eq!(
+        store.expire_alarms(b + no_data_ms(3600) - 1).await,
+        Ok(vec![])
+    );
+    let ev = store
+        .expire_alarms(b + no_data_ms(3600))
+        .await
+        .expect("expire");
+    assert_eq!(
+        ev.iter()
+            .map(|e| (e.rule.alarm_id, e.transition.map(|t| t.to)))
+            .collect::<Vec<_>>(),
+        vec![(long.alarm_id, Some(AlarmState::InsufficientData))]
+    );
+}
+
 pub(crate) async fn alarm_history_filters_and_pages(store: &SqlStore) {
     let s = setup(store).await;
     let m = monitor(store, &s.p, &s.conn).await;
