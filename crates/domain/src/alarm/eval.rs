@@ -19,10 +19,13 @@
 //!   ([`no_data_ms`]): a daily rule is not `insufficient_data` between two
 //!   days.
 //! - Notices: entering `alarm` is an alarm notice; while the alarm lasts,
-//!   it is repeated each `suppress_duration` (0 = never repeated). Only
-//!   `alarm -> ok` is an ok notice (not `insufficient_data -> ok`). With
-//!   `alarm_action_enabled` false there are no notices; transitions are
-//!   still recorded.
+//!   it is repeated each `suppress_duration` (0 = never repeated). A
+//!   flapping link is not a stream of notices: with `suppress_duration`
+//!   set, entering `alarm` again within it of the last alarm notice is
+//!   silent (the repeat comes when it has passed, if the alarm lasts), and
+//!   `alarm -> ok` is an ok notice only when that alarm was notified (not
+//!   `insufficient_data -> ok` either). With `alarm_action_enabled` false
+//!   there are no notices; transitions are still recorded.
 
 use super::{AlarmState, Comparison, Condition, Filter};
 use serde::{Deserialize, Serialize};
@@ -44,6 +47,7 @@ pub fn no_data_ms(period: i64) -> i64 {
 
 /// What the evaluator remembers of a rule between periods.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EvalState {
     /// Consecutive breaching periods so far (at most `count`).
     pub breaches: i64,
@@ -51,6 +55,10 @@ pub struct EvalState {
     pub last_data_ms: Option<i64>,
     /// Time of the last alarm notice (ms), for suppression.
     pub last_notice_ms: Option<i64>,
+    /// Whether the alarm in progress was notified (its end is then an ok
+    /// notice).
+    #[serde(default)]
+    pub alarm_notified: bool,
 }
 
 /// A change of state and what caused it.
@@ -124,31 +132,41 @@ impl Evaluator<'_> {
         self.memory.last_data_ms = Some(time_ms);
         let c = self.condition;
         let mut step = Step::default();
+        // An alarm notice is due when none went out within the
+        // suppression time.
+        let due = self
+            .memory
+            .last_notice_ms
+            .is_none_or(|n| time_ms - n >= c.suppress_duration * 1000);
         if breached(c.comparison_operator, v, c.value) {
             self.memory.breaches = (self.memory.breaches + 1).min(c.count);
             if self.memory.breaches >= c.count {
-                if let Some(t) = self.go(AlarmState::Alarm, time_ms, Some(v)) {
-                    step.transition = Some(t);
+                let entered = self.go(AlarmState::Alarm, time_ms, Some(v));
+                step.transition = entered;
+                let notify = match entered {
+                    // Entering: notified unless within the suppression
+                    // time of the last notice.
+                    Some(_) => c.suppress_duration == 0 || due,
+                    // Lasting: repeated each suppression time.
+                    None => c.suppress_duration > 0 && due,
+                };
+                if entered.is_some() {
+                    self.memory.alarm_notified = false;
+                }
+                if notify && self.actions_enabled {
                     step.notice = Some(Notice::Alarm);
                     self.memory.last_notice_ms = Some(time_ms);
-                } else if c.suppress_duration > 0
-                    && self
-                        .memory
-                        .last_notice_ms
-                        .is_none_or(|n| time_ms - n >= c.suppress_duration * 1000)
-                {
-                    step.notice = Some(Notice::Alarm);
-                    self.memory.last_notice_ms = Some(time_ms);
+                    self.memory.alarm_notified = true;
                 }
             }
         } else {
             self.memory.breaches = 0;
             if let Some(t) = self.go(AlarmState::Ok, time_ms, Some(v)) {
                 step.transition = Some(t);
-                if t.from == AlarmState::Alarm {
+                if t.from == AlarmState::Alarm && self.memory.alarm_notified {
                     step.notice = Some(Notice::Ok);
                 }
-                self.memory.last_notice_ms = None;
+                self.memory.alarm_notified = false;
             }
         }
         if !self.actions_enabled {
@@ -167,6 +185,7 @@ impl Evaluator<'_> {
         }
         self.memory.breaches = 0;
         self.memory.last_notice_ms = None;
+        self.memory.alarm_notified = false;
         Step {
             transition: self.go(AlarmState::InsufficientData, now_ms, None),
             notice: None,
@@ -344,8 +363,39 @@ mod tests {
     }
 
     #[test]
-    fn flapping_notifies_on_each_new_alarm_and_each_recovery() {
-        let c = cond(Comparison::Ge, 50.0, 1, 3600);
+    fn flapping_within_the_suppression_time_notifies_once_each_way() {
+        // 300 s suppression, a window every 10 s: alarm, ok, then flapping
+        // for 4 minutes is silent; the alarm still on 300 s after the first
+        // notice is repeated, and its end is an ok notice again.
+        let c = cond(Comparison::Ge, 50.0, 1, 300);
+        let mut values = vec![Some(100.0), Some(0.0)];
+        for _ in 0..12 {
+            values.extend([Some(100.0), Some(0.0)]);
+        }
+        values.extend(vec![Some(100.0); 10]);
+        values.push(Some(0.0));
+        let got = run(&c, Ok, &values);
+        let notices: Vec<(usize, Notice)> = got
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.2.map(|n| (i, n)))
+            .collect();
+        assert_eq!(
+            notices,
+            vec![
+                (0, Notice::Alarm),
+                (1, Notice::Ok),
+                (30, Notice::Alarm),
+                (36, Notice::Ok)
+            ]
+        );
+        // Every transition is still a transition (recorded in the history).
+        assert_eq!(got.iter().filter(|g| g.1.is_some()).count(), 28);
+    }
+
+    #[test]
+    fn without_suppression_each_new_alarm_and_its_recovery_notify() {
+        let c = cond(Comparison::Ge, 50.0, 1, 0);
         let got = run(&c, Ok, &[Some(100.0), Some(0.0), Some(100.0), Some(0.0)]);
         let n: Vec<_> = got.iter().map(|g| g.2).collect();
         assert_eq!(
