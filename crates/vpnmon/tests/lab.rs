@@ -13,13 +13,18 @@
 
 #[path = "lab/harness.rs"]
 mod harness;
+#[path = "support/smn.rs"]
+mod smn_support;
 
 use harness::{
     COUNT, Checks, FLUSH, INTERVAL, LabApp, SPACING, TIMEOUT, counters, first_gap, group, in_lab,
     lab_or_skip, now_ms, poll, totals, windows_at_least,
 };
 use lab::LossMode;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use smn_support::{Received, Receiver, enc, verify};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Windows measured per monitor for the statistical checks (60 probes each).
@@ -637,4 +642,381 @@ fn changed_ms(state: &serde_json::Value) -> Option<i64> {
     let s = state["link"]["changed_at"].as_str()?;
     let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
     Some(t.timestamp_millis())
+}
+
+/// The alarm rule of a monitor, its state as the API shows it.
+async fn alarm_state(app: &LabApp, id: &str) -> String {
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/V1.0/{}/alarms/{id}", app.project_id),
+            None,
+        )
+        .await;
+    r.body["metric_alarms"][0]["alarm_state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until rule `id` is in `state`; how long it took, or `None`.
+async fn alarm_becomes(app: &LabApp, id: &str, state: &str, limit: Duration) -> Option<Duration> {
+    poll(limit, Duration::from_millis(100), async || {
+        (alarm_state(app, id).await == state).then_some(())
+    })
+    .await
+    .ok()
+    .map(|(_, t)| t)
+}
+
+/// The alarm notices the receiver got, as (rule id, new status, the
+/// envelope), in arrival order.
+fn notices(r: &Received) -> Vec<(String, String, Value)> {
+    r.of_type("Notification")
+        .into_iter()
+        .map(|n| {
+            let m: Value =
+                serde_json::from_str(n["message"].as_str().unwrap_or_default()).unwrap_or_default();
+            (
+                m["alarm_id"].as_str().unwrap_or_default().to_string(),
+                m["alarm_status"].as_str().unwrap_or_default().to_string(),
+                n,
+            )
+        })
+        .collect()
+}
+
+/// (rule id, status) of each alarm notice, for the log.
+fn notice_log(r: &Received) -> String {
+    let n: Vec<_> = notices(r).into_iter().map(|(id, s, _)| (id, s)).collect();
+    format!("{n:?}")
+}
+
+/// Alarm rules on a real link, and their notices at a real receiver in the
+/// lab: a rule `link_packet_loss_rate >= 50 %, period 1, count 2` goes
+/// ok -> alarm at the second lost window when the customer gateway stops
+/// answering, and back to ok when it answers again; the receiver (on the
+/// lab's loopback) gets the subscription confirmation, confirms it, then
+/// exactly one signed alarm notice and one ok notice; the link flapping
+/// within `suppress_duration` records every transition and notifies nothing
+/// more; a notice due while the receiver is down arrives once it is back,
+/// across a restart of vpnmon.
+#[test]
+fn alarm_follows_the_link_and_its_notices_reach_a_receiver_once() {
+    let Some(mut lab) = lab_or_skip("alarm_follows_the_link_and_its_notices_reach_a_receiver_once")
+    else {
+        return;
+    };
+    lab.watch(group(FLAP)).unwrap();
+    lab.start_responder().unwrap();
+    let began = Instant::now();
+    let checks = in_lab(&mut lab, |lab, rt| {
+        rt.block_on(async {
+            let mut c = Checks::new("alarm");
+            let mut app = LabApp::start_notifying(&[FLAP], &["127.0.0.0/8"]).await;
+            let received = Arc::new(Received::default());
+            let mut receiver =
+                Receiver::start("127.0.0.1:0".parse().unwrap(), received.clone()).await;
+            let (vgw, eip_id, _) = app.gateway().await;
+            let (conn, mon) = app.monitored(&vgw, &eip_id, "198.18.10.9").await;
+            let p = app.project_id.clone();
+
+            // A topic and an HTTP subscription: confirmation, then confirm.
+            let r = app
+                .send(
+                    Method::POST,
+                    &format!("/v2/{p}/notifications/topics"),
+                    Some(json!({"name": "noc", "display_name": "NOC"})),
+                )
+                .await;
+            let topic = r.body["topic_urn"].as_str().expect("topic_urn").to_string();
+            let r = app
+                .send(
+                    Method::POST,
+                    &format!("/v2/{p}/notifications/topics/{}/subscriptions", enc(&topic)),
+                    Some(json!({"protocol": "http", "endpoint": receiver.url()})),
+                )
+                .await;
+            c.check(
+                "subscription created",
+                r.status == StatusCode::CREATED,
+                &r.raw,
+            );
+            let conf = received
+                .wait_until(Duration::from_secs(10), |g| !g.is_empty())
+                .await;
+            let Ok(conf) = conf else {
+                c.check("confirmation received", false, "nothing within 10 s");
+                app.stop().await;
+                return c;
+            };
+            let conf = conf[0].1.clone();
+            c.check(
+                "the first message is the SubscriptionConfirmation",
+                conf["type"] == "SubscriptionConfirmation",
+                &conf,
+            );
+            verify(&app.base, &conf).await;
+            let url = conf["subscribe_url"].as_str().unwrap_or_default();
+            let ok = app.client.get(url).send().await.map(|r| r.status());
+            c.check(
+                "its subscribe_url confirms",
+                matches!(ok, Ok(s) if s == StatusCode::OK),
+                format!("{ok:?}"),
+            );
+
+            let rule = |name: &str, suppress: i64| {
+                json!({"alarm_name": name,
+                    "metric": {"namespace": "SYS.VPN", "metric_name": "link_packet_loss_rate",
+                               "dimensions": [{"name": "evpn_connection_id", "value": conn}]},
+                    "condition": {"comparison_operator": ">=", "count": 2, "filter": "average",
+                                  "period": 1, "value": 50, "unit": "%",
+                                  "suppress_duration": suppress},
+                    "alarm_actions": [{"type": "notification", "notificationList": [topic]}],
+                    "ok_actions": [{"type": "notification", "notificationList": [topic]}]})
+            };
+            let create = async |app: &LabApp, body: Value| {
+                let r = app
+                    .send(Method::POST, &format!("/V1.0/{p}/alarms"), Some(body))
+                    .await;
+                assert_eq!(r.status, StatusCode::CREATED, "create alarm: {}", r.raw);
+                r.body["alarm_id"].as_str().expect("alarm_id").to_string()
+            };
+            let a = create(&app, rule("vpn-loss", 300)).await;
+            let t = alarm_becomes(&app, &a, "ok", INTERVAL * 5).await;
+            c.check(
+                "the rule is ok while the link answers",
+                t.is_some(),
+                format!("{t:?}"),
+            );
+
+            // 0 % -> 100 % loss: alarm at the second lost window.
+            let stopped_ms = now_ms();
+            lab.stop_responder().unwrap();
+            let t = alarm_becomes(&app, &a, "alarm", INTERVAL * 8).await;
+            c.check(
+                "alarm after the link stops answering",
+                t.is_some(),
+                format!("{t:?}"),
+            );
+            let history = app
+                .send(
+                    Method::GET,
+                    &format!("/V1.0/{p}/alarm-histories?alarm_id={a}&limit=100"),
+                    None,
+                )
+                .await;
+            let raised = history.body["alarm_histories"]
+                .as_array()
+                .and_then(|h| h.iter().find(|x| x["alarm_status"] == "alarm"))
+                .and_then(|x| x["trigger_time"].as_i64());
+            // The windows since the stop that breach (>= 50 % lost: the
+            // window in progress at the stop may have lost 2 of 3), once
+            // the one that raised the alarm is stored.
+            let breaching = poll(
+                Duration::from_secs(5),
+                Duration::from_millis(100),
+                async || {
+                    let pts = app.points(&mon).await;
+                    pts.iter()
+                        .any(|w| Some(w.window_start_ms) == raised)
+                        .then(|| {
+                            pts.iter()
+                                .filter(|w| {
+                                    w.window_start_ms + INTERVAL.as_millis() as i64 > stopped_ms
+                                })
+                                .map(|w| (w.window_start_ms, w.loss_pct))
+                                .collect::<Vec<_>>()
+                        })
+                },
+            )
+            .await
+            .map(|(v, _)| v)
+            .unwrap_or_default();
+            let lost: Vec<i64> = breaching
+                .iter()
+                .filter(|(_, loss)| *loss >= 50.0)
+                .map(|(t, _)| *t)
+                .collect();
+            c.check(
+                "the alarm is raised at the second breaching window since the stop (count 2)",
+                // The first breach is the window in progress at the stop
+                // or the next one; the second is the one after it.
+                lost.len() >= 2
+                    && raised == Some(lost[1])
+                    && lost[1] - lost[0] == INTERVAL.as_millis() as i64
+                    && breaching
+                        .iter()
+                        .position(|w| w.0 == lost[0])
+                        .is_some_and(|i| i <= 1),
+                format!(
+                    "raised at {raised:?}, windows since the stop (start, loss %) {breaching:?}"
+                ),
+            );
+            let got = received
+                .wait_until(Duration::from_secs(10), |_| !notices(&received).is_empty())
+                .await;
+            c.check(
+                "an alarm notice arrives",
+                got.is_ok(),
+                notice_log(&received),
+            );
+
+            // 100 % -> 0 %: ok, and one ok notice.
+            lab.start_responder().unwrap();
+            let t = alarm_becomes(&app, &a, "ok", INTERVAL * 8).await;
+            c.check(
+                "ok after the link answers again",
+                t.is_some(),
+                format!("{t:?}"),
+            );
+            let got = received
+                .wait_until(Duration::from_secs(10), |_| notices(&received).len() >= 2)
+                .await;
+            c.check("an ok notice arrives", got.is_ok(), notice_log(&received));
+
+            // Flapping within suppress_duration (300 s): recorded, silent.
+            for _ in 0..2 {
+                lab.stop_responder().unwrap();
+                let down = alarm_becomes(&app, &a, "alarm", INTERVAL * 8).await;
+                lab.start_responder().unwrap();
+                let up = alarm_becomes(&app, &a, "ok", INTERVAL * 8).await;
+                c.check(
+                    "the flapping link moves the rule to alarm and back",
+                    down.is_some() && up.is_some(),
+                    format!("alarm after {down:?}, ok after {up:?}"),
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let n = notices(&received);
+            let summary: Vec<(&str, &str)> = n
+                .iter()
+                .map(|(id, s, _)| (id.as_str(), s.as_str()))
+                .collect();
+            c.check(
+                "exactly one alarm notice and one ok notice, in that order",
+                summary == vec![(a.as_str(), "alarm"), (a.as_str(), "ok")],
+                format!("{summary:?}"),
+            );
+            for (_, status, m) in &n {
+                verify(&app.base, m).await;
+                let msg: Value =
+                    serde_json::from_str(m["message"].as_str().unwrap_or_default()).unwrap();
+                c.check(
+                    &format!("the {status} notice names the monitor and the metric"),
+                    msg["monitor_id"] == mon.as_str()
+                        && msg["metric_name"] == "link_packet_loss_rate"
+                        // The alarm at a fully lost window; the ok at
+                        // one under the threshold (the window in progress
+                        // at the restart may have lost 1 of 3).
+                        && msg["current_value"].as_f64().is_some_and(|v| {
+                            if status == "alarm" { v == 100.0 } else { v < 50.0 }
+                        }),
+                    &msg,
+                );
+            }
+            let history = app
+                .send(
+                    Method::GET,
+                    &format!("/V1.0/{p}/alarm-histories?alarm_id={a}&limit=100"),
+                    None,
+                )
+                .await;
+            let states: Vec<&str> = history.body["alarm_histories"]
+                .as_array()
+                .map(|h| {
+                    h.iter()
+                        .rev()
+                        .filter_map(|x| x["alarm_status"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            c.check(
+                "the history lists every transition",
+                states == ["ok", "alarm", "ok", "alarm", "ok", "alarm", "ok"],
+                format!("{states:?}"),
+            );
+
+            // The receiver down: the notice waits in the outbox, across a
+            // restart of vpnmon, and arrives once the receiver is back.
+            let b = create(&app, rule("vpn-loss-now", 0)).await;
+            let t = alarm_becomes(&app, &b, "ok", INTERVAL * 5).await;
+            c.check("the second rule is ok", t.is_some(), format!("{t:?}"));
+            let addr = receiver.addr;
+            receiver.stop().await;
+            lab.stop_responder().unwrap();
+            let t = alarm_becomes(&app, &b, "alarm", INTERVAL * 8).await;
+            c.check(
+                "the second rule raises its alarm",
+                t.is_some(),
+                format!("{t:?}"),
+            );
+            let deliveries = format!("/vpnmon/{p}/notifications/deliveries?limit=100");
+            let tried = poll(
+                Duration::from_secs(10),
+                Duration::from_millis(200),
+                async || {
+                    let r = app.send(Method::GET, &deliveries, None).await;
+                    r.body["deliveries"]
+                        .as_array()?
+                        .iter()
+                        .find(|d| d["type"] == "Notification" && d["state"] == "pending")
+                        .filter(|d| d["attempts"].as_i64().unwrap_or(0) >= 1)
+                        .cloned()
+                },
+            )
+            .await;
+            c.check(
+                "the notice to the dead receiver is pending with a failed attempt",
+                tried
+                    .as_ref()
+                    .is_ok_and(|(d, _)| !d["last_error"].is_null()),
+                format!("{tried:?}"),
+            );
+            app = app.restart().await;
+            receiver = Receiver::start(addr, received.clone()).await;
+            let got = received
+                .wait_until(Duration::from_secs(45), |_| {
+                    notices(&received).iter().any(|(id, _, _)| *id == b)
+                })
+                .await;
+            c.check(
+                "the alarm notice arrives after the receiver is back, across the restart",
+                got.is_ok(),
+                notice_log(&received),
+            );
+            lab.start_responder().unwrap();
+            let t = alarm_becomes(&app, &b, "ok", INTERVAL * 8).await;
+            c.check("the second rule clears", t.is_some(), format!("{t:?}"));
+            let _ = received
+                .wait_until(Duration::from_secs(10), |_| notices(&received).len() >= 4)
+                .await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let n = notices(&received);
+            let summary: Vec<(&str, &str)> = n
+                .iter()
+                .map(|(id, s, _)| (id.as_str(), s.as_str()))
+                .collect();
+            c.check(
+                "each rule: one alarm notice and one ok notice (the first rule's new alarm was \
+                 within its suppression time)",
+                summary
+                    == vec![
+                        (a.as_str(), "alarm"),
+                        (a.as_str(), "ok"),
+                        (b.as_str(), "alarm"),
+                        (b.as_str(), "ok"),
+                    ],
+                format!("{summary:?}"),
+            );
+            for (_, _, m) in &n[2..] {
+                verify(&app.base, m).await;
+            }
+            app.stop().await;
+            receiver.stop().await;
+            c
+        })
+    });
+    eprintln!("[alarm] took {:?}", began.elapsed());
+    checks.finish();
 }

@@ -4,56 +4,17 @@
 //! vpnmon serves; a receiver that fails gets the message again later, once.
 
 use crate::helpers::*;
-use axum::http::{HeaderMap, StatusCode as AxStatus};
+use crate::smn_support::{Received, Receiver, enc, verify};
+use axum::http::HeaderMap;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Default)]
-struct Receiver {
-    got: Mutex<Vec<(HeaderMap, Value)>>,
-    /// The status it answers (200 unless set).
-    status: AtomicU16,
-}
-
-async fn receiver() -> (Arc<Receiver>, String) {
-    let r = Arc::new(Receiver::default());
-    r.status.store(200, Ordering::SeqCst);
-    let shared = r.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let shared = shared.clone();
-            async move {
-                let v: Value = serde_json::from_str(&body).expect("a JSON body");
-                shared.got.lock().unwrap().push((headers, v));
-                AxStatus::from_u16(shared.status.load(Ordering::SeqCst)).unwrap()
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (r, url)
-}
-
 /// Waits until the receiver has `n` messages.
-async fn wait_for(r: &Receiver, n: usize) -> Vec<(HeaderMap, Value)> {
-    for _ in 0..200 {
-        {
-            let got = r.got.lock().unwrap();
-            if got.len() >= n {
-                return got.clone();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "the receiver got {} messages, not {n}",
-        r.got.lock().unwrap().len()
-    );
+async fn wait_for(r: &Received, n: usize) -> Vec<(HeaderMap, Value)> {
+    r.wait_until(Duration::from_secs(10), |got| got.len() >= n)
+        .await
+        .unwrap_or_else(|got| panic!("the receiver got {} messages, not {n}", got.len()))
 }
 
 /// The delivery of `message_id` once `done` holds for it (or as it is
@@ -78,69 +39,6 @@ async fn poll_delivery(app: &TestApp, message_id: &str, done: impl Fn(&Value) ->
     d
 }
 
-/// Checks `m`'s signature with the certificate at its `signing_cert_url`.
-async fn verify(app: &TestApp, m: &Value) {
-    let cert_url = m["signing_cert_url"].as_str().expect("signing_cert_url");
-    assert!(
-        cert_url.starts_with(&format!("{}/smn/SMN_local-1_", app.base)),
-        "{cert_url}"
-    );
-    let pem = reqwest::get(cert_url).await.unwrap();
-    assert_eq!(pem.status(), 200);
-    let pem = pem.text().await.unwrap();
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("a PEM");
-    let cert = pem.parse_x509().expect("a certificate");
-    let spki = cert.public_key();
-    let public = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        spki.subject_public_key.data.to_vec(),
-    );
-    // SMN's string to sign, built here from the documented rule.
-    let kind = m["type"].as_str().unwrap();
-    let keys: &[&str] = if kind == "Notification" {
-        if m.get("subject").is_some() {
-            &[
-                "message",
-                "message_id",
-                "subject",
-                "timestamp",
-                "topic_urn",
-                "type",
-            ]
-        } else {
-            &["message", "message_id", "timestamp", "topic_urn", "type"]
-        }
-    } else {
-        &[
-            "message",
-            "message_id",
-            "subscribe_url",
-            "timestamp",
-            "topic_urn",
-            "type",
-        ]
-    };
-    let mut text = String::new();
-    for k in keys {
-        text.push_str(k);
-        text.push('\n');
-        text.push_str(m[*k].as_str().unwrap_or_else(|| panic!("{k} in {m}")));
-        text.push('\n');
-    }
-    use base64::Engine;
-    let sig = base64::engine::general_purpose::STANDARD
-        .decode(m["signature"].as_str().unwrap())
-        .expect("Base64");
-    public
-        .verify(text.as_bytes(), &sig)
-        .unwrap_or_else(|_| panic!("the signature of {m} does not verify"));
-    assert_eq!(m["signature_version"], "v1");
-}
-
-fn enc(urn: &str) -> String {
-    urn.replace(':', "%3A")
-}
-
 #[tokio::test]
 async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,7 +48,8 @@ async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
         false,
     )
     .await;
-    let (rx, url) = receiver().await;
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Default::default()).await;
+    let (rx, url) = (receiver.received.clone(), receiver.url());
     let base = format!("/v2/{}/notifications", app.project_id);
     let r = app
         .send(
@@ -181,7 +80,7 @@ async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
     assert_eq!(c["type"], "SubscriptionConfirmation");
     assert_eq!(c["topic_urn"], topic.as_str());
     assert!(c["timestamp"].as_str().unwrap().ends_with('Z'), "{c}");
-    verify(&app, c).await;
+    verify(&app.base, c).await;
     // Nothing is delivered before it is confirmed.
     let r = app
         .send(
@@ -213,7 +112,7 @@ async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
 
     // The receiver fails: the message comes again after the backoff, and
     // is delivered once.
-    rx.status.store(503, Ordering::SeqCst);
+    rx.set_status(503);
     let r = app
         .send(
             Method::POST,
@@ -233,7 +132,7 @@ async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
     assert_eq!(shown["state"], "pending", "{shown}");
     assert_eq!(shown["attempts"], 1, "{shown}");
     assert_eq!(shown["last_status"], 503, "{shown}");
-    rx.status.store(200, Ordering::SeqCst);
+    rx.set_status(200);
     // The store's clock is the test's: the retry is due 1 s later.
     app.clock.advance(chrono::Duration::seconds(2));
     let got = wait_for(&rx, 3).await;
@@ -244,7 +143,7 @@ async fn confirm_then_deliver_signed_and_retry_a_failing_receiver() {
     assert_eq!(n["subject"], "link down");
     assert_eq!(n["message"], "{\"loss\": 100}");
     assert_eq!(n["timestamp"], first["timestamp"], "the first-send time");
-    verify(&app, n).await;
+    verify(&app.base, n).await;
     let id = shown["id"].as_str().unwrap();
     poll_delivery(&app, &message_id, |d| d["state"] == "delivered").await;
     let one = app

@@ -16,5 +16,7 @@ mod persistence;
 mod prometheus;
 mod seam;
 mod secrets;
+#[path = "../support/smn.rs"]
+mod smn_support;
 mod sweep;
 mod topics;

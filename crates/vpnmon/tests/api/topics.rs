@@ -3,17 +3,13 @@
 //! error body `{"request_id", "code", "message"}`.
 
 use crate::helpers::{Resp, TestApp, keys};
+use crate::smn_support::enc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn smn(app: &TestApp, method: Method, rest: &str, body: Option<Value>) -> Resp {
     let path = format!("/v2/{}/notifications{rest}", app.project_id);
     app.send(method, &path, Some(&app.token), body).await
-}
-
-/// The whole URN percent-encoded, as the SDK puts it in a path.
-fn enc(urn: &str) -> String {
-    urn.replace(':', "%3A")
 }
 
 /// Asserts SMN's error body; returns the message.

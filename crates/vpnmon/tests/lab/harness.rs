@@ -167,16 +167,22 @@ pub struct LabApp {
     pub project: ProjectId,
     pub store: Arc<SqlStore>,
     pub engine: Option<probe::EngineHandle>,
+    settings: Settings,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: TempDir,
+    _dir: Option<TempDir>,
 }
 
 impl LabApp {
     /// Builds and serves vpnmon probing every `INTERVAL` with `COUNT`
     /// probes and `TIMEOUT`, only towards `allow`.
     pub async fn start(allow: &[&str]) -> LabApp {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        Self::start_notifying(allow, &[]).await
+    }
+
+    /// As [`LabApp::start`], sending notifications only to `notify_allow`
+    /// (besides public addresses, which the lab has none of).
+    pub async fn start_notifying(allow: &[&str], notify_allow: &[&str]) -> LabApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -191,9 +197,27 @@ impl LabApp {
                 .iter()
                 .map(|a| a.parse().expect("allowlist CIDR"))
                 .collect(),
+            notify_allow: notify_allow
+                .iter()
+                .map(|a| a.parse().expect("notify allowlist CIDR"))
+                .collect(),
             metrics_listen: None,
             ..Settings::default()
         };
+        Self::serve(settings, dir).await
+    }
+
+    /// Stops serving and serves again on the same data directory with the
+    /// same settings (a restart of the process), logged in again.
+    pub async fn restart(mut self) -> LabApp {
+        let settings = self.settings.clone();
+        let dir = self._dir.take().expect("data directory");
+        self.stop().await;
+        Self::serve(settings, dir).await
+    }
+
+    async fn serve(settings: Settings, dir: TempDir) -> LabApp {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let app = Application::build(&settings, Hooks::default())
             .await
             .expect("build vpnmon with the probe engine");
@@ -217,9 +241,10 @@ impl LabApp {
             project: ProjectId::generate(),
             store,
             engine,
+            settings,
             stop: Some(tx),
             handle: Some(handle),
-            _dir: dir,
+            _dir: Some(dir),
         };
         app.login().await;
         app
