@@ -1,5 +1,5 @@
 //! The vpnmon CLI client: `vpnmon login`, `vpnmon gateway|customer-gateway|
-//! connection|monitor ...`, talking to a vpnmon server (or anything that
+//! connection|monitor|alarm|topic ...`, talking to a vpnmon server (or anything that
 //! speaks the same Huawei Cloud API) over HTTP. The binary only flattens
 //! [`ClientCmd`] into its own commands and calls [`run`].
 //!
@@ -29,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alarms;
 pub mod resources;
 pub mod session;
 mod settings;
@@ -100,6 +101,10 @@ pub enum ClientCmd {
     Connection(ConnectionArgs),
     /// Connection monitors, their statistics and a live view.
     Monitor(MonitorArgs),
+    /// Cloud Eye alarm rules on a connection's loss and latency, and their history.
+    Alarm(AlarmArgs),
+    /// SMN topics and HTTP(S) subscriptions: where alarm notices go.
+    Topic(TopicArgs),
 }
 
 /// `vpnmon login`.
@@ -292,6 +297,123 @@ enum MonitorCmd {
     },
 }
 
+/// `vpnmon alarm ...`.
+#[derive(Args, Debug)]
+pub struct AlarmArgs {
+    #[command(flatten, next_help_heading = "Client options")]
+    opts: ClientOpts,
+    #[command(subcommand)]
+    cmd: AlarmCmd,
+}
+
+// Parsed once per process: the size of the create variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+enum AlarmCmd {
+    /// Create an alarm rule on one VPN connection's metric; with --topic,
+    /// its alarm and ok notices go to those SMN topics.
+    Create {
+        /// VPN connection (id or name).
+        #[arg(long)]
+        connection: String,
+        /// Metric: link_packet_loss_rate, link_average_latency,
+        /// link_max_latency (or the public_* names).
+        #[arg(long, default_value = "link_packet_loss_rate")]
+        metric: String,
+        /// Comparison with the threshold: >, >=, <, <=, =.
+        #[arg(long = "op", default_value = ">=")]
+        comparison: String,
+        /// Threshold.
+        #[arg(long)]
+        value: f64,
+        /// Unit of the threshold [default: the metric's, % or ms].
+        #[arg(long)]
+        unit: Option<String>,
+        /// Period in seconds: 1 (each probe window), 300, 1200, 3600, 14400, 86400.
+        #[arg(long, default_value_t = 1)]
+        period: i64,
+        /// How a period's windows are combined: average, max, min, sum, variance.
+        #[arg(long, default_value = "average")]
+        filter: String,
+        /// Consecutive breaching periods that raise the alarm (1-5).
+        #[arg(long, default_value_t = 1)]
+        count: i64,
+        /// Seconds between repeated alarm notices while the alarm lasts
+        /// (0, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400; 0 = once).
+        #[arg(long, default_value_t = 0)]
+        suppress: i64,
+        /// Level: 1 critical, 2 major, 3 minor, 4 informational.
+        #[arg(long, default_value_t = 2)]
+        level: i64,
+        /// Name [default: vpn-<metric>-<connection>].
+        #[arg(long)]
+        name: Option<String>,
+        /// Description.
+        #[arg(long)]
+        description: Option<String>,
+        /// SMN topic (URN or name) for the alarm and ok notices; repeatable.
+        /// Without one, the rule records its state changes and notifies no one.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Create the rule disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List the project's alarm rules with their state.
+    List,
+    /// Show an alarm rule.
+    Show { id: String },
+    /// Delete an alarm rule (its history stays).
+    Delete { id: String },
+    /// Enable an alarm rule.
+    Enable { id: String },
+    /// Disable an alarm rule.
+    Disable { id: String },
+    /// State changes of the project's rules (or of one), newest first.
+    History {
+        /// Only this rule.
+        id: Option<String>,
+        /// At most this many records (1-100).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+/// `vpnmon topic ...`.
+#[derive(Args, Debug)]
+pub struct TopicArgs {
+    #[command(flatten, next_help_heading = "Client options")]
+    opts: ClientOpts,
+    #[command(subcommand)]
+    cmd: TopicCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum TopicCmd {
+    /// Create a topic (an existing name gives its URN); prints the topic URN.
+    Create {
+        name: String,
+        /// Display name [default: the name].
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List topics.
+    List,
+    /// Subscribe an HTTP(S) endpoint to a topic (URN or name); it is sent a
+    /// SubscriptionConfirmation and receives messages once it confirms.
+    Subscribe {
+        topic: String,
+        /// The endpoint URL (http:// or https://).
+        #[arg(value_name = "ENDPOINT")]
+        url: String,
+        /// Remark.
+        #[arg(long)]
+        remark: Option<String>,
+    },
+    /// List the subscriptions of a topic (URN or name), or of every topic.
+    Subscriptions { topic: Option<String> },
+}
+
 /// Runs one client command.
 pub async fn run(cmd: ClientCmd) -> Result<()> {
     use resources::Kind;
@@ -440,6 +562,72 @@ pub async fn run(cmd: ClientCmd) -> Result<()> {
                 } => {
                     let interval = parse_duration("--interval", &interval)?;
                     watch::run(&mut s, &id, interval, count, out).await
+                }
+            }
+        }
+        ClientCmd::Alarm(a) => {
+            let mut s = session::Session::open(&a.opts)?;
+            let out = a.opts.output;
+            match a.cmd {
+                AlarmCmd::Create {
+                    connection,
+                    metric,
+                    comparison,
+                    value,
+                    unit,
+                    period,
+                    filter,
+                    count,
+                    suppress,
+                    level,
+                    name,
+                    description,
+                    topics,
+                    disabled,
+                } => {
+                    let connection =
+                        resources::resolve(&mut s, Kind::Connection, &connection).await?;
+                    let req = alarms::AlarmCreate {
+                        connection,
+                        metric,
+                        comparison,
+                        value,
+                        unit,
+                        period,
+                        filter,
+                        count,
+                        suppress,
+                        level,
+                        name,
+                        description,
+                        topics,
+                        disabled,
+                    };
+                    alarms::alarm_create(&mut s, req, out).await
+                }
+                AlarmCmd::List => alarms::alarm_list(&mut s, out).await,
+                AlarmCmd::Show { id } => alarms::alarm_show(&mut s, &id, out).await,
+                AlarmCmd::Delete { id } => alarms::alarm_delete(&mut s, &id, out).await,
+                AlarmCmd::Enable { id } => alarms::alarm_enable(&mut s, &id, true, out).await,
+                AlarmCmd::Disable { id } => alarms::alarm_enable(&mut s, &id, false, out).await,
+                AlarmCmd::History { id, limit } => {
+                    alarms::alarm_history(&mut s, id.as_deref(), limit, out).await
+                }
+            }
+        }
+        ClientCmd::Topic(a) => {
+            let mut s = session::Session::open(&a.opts)?;
+            let out = a.opts.output;
+            match a.cmd {
+                TopicCmd::Create { name, display_name } => {
+                    alarms::topic_create(&mut s, &name, display_name, out).await
+                }
+                TopicCmd::List => alarms::topic_list(&mut s, out).await,
+                TopicCmd::Subscribe { topic, url, remark } => {
+                    alarms::topic_subscribe(&mut s, &topic, &url, remark, out).await
+                }
+                TopicCmd::Subscriptions { topic } => {
+                    alarms::topic_subscriptions(&mut s, topic.as_deref(), out).await
                 }
             }
         }

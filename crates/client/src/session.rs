@@ -198,6 +198,8 @@ pub enum Api {
     Vpn,
     /// `/V1.0/{project_id}/...` (Cloud Eye).
     Ces,
+    /// `/v2/{project_id}/...` (SMN).
+    Smn,
 }
 
 /// An HTTP client with a token.
@@ -397,7 +399,7 @@ impl Session {
         Ok(())
     }
 
-    /// Sends an authenticated request to `/{v5|V1.0}/{project_id}/{rel}`;
+    /// Sends an authenticated request to `/{v5|V1.0|v2}/{project_id}/{rel}`;
     /// returns the JSON body (`None` when empty, e.g. 204).
     pub async fn call(
         &mut self,
@@ -413,6 +415,7 @@ impl Session {
             let prefix = match api {
                 Api::Vpn => "v5",
                 Api::Ces => "V1.0",
+                Api::Smn => "v2",
             };
             let mut url = self.url(&format!("/{prefix}/{}/{rel}", t.project_id))?;
             if !query.is_empty() {

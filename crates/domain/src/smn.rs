@@ -18,12 +18,12 @@ fn bad(field: &str, msg: impl std::fmt::Display) -> DomainError {
 }
 
 /// `POST /v2/{project_id}/notifications/topics`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
     pub name: String,
     pub display_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enterprise_project_id: Option<String>,
 }
 
@@ -141,12 +141,12 @@ pub fn create(
 
 /// `POST .../topics/{topic_urn}/subscriptions` (one subscription; the
 /// batch form `subscriptions` is not supported).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddSubscription {
     pub protocol: String,
     pub endpoint: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remark: Option<String>,
 }
 

@@ -21,6 +21,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// With these `serve` flags besides the defaults.
+    fn start_with(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(data.path().join("server.log")).unwrap();
         let mut child = Command::new(BIN)
@@ -28,6 +33,7 @@ impl Server {
             .arg(data.path().join("db"))
             .args(["--eip-pool", "127.0.0.2-127.0.0.9", "--no-probe"])
             .args(["--metrics-listen", "off"])
+            .args(extra)
             .env_clear()
             .env("VPNMON_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "info")
@@ -1134,4 +1140,297 @@ fn admin_user_show_reports_a_lock_that_admin_user_unlock_ends() {
     admin
         .run(&["admin", "user", "show", "nobody", "--data-dir", &db])
         .failed();
+}
+
+/// `vpnmon topic` and `vpnmon alarm`: a topic and a subscription to a
+/// loopback endpoint (inside --notify-allow), a rule on a connection whose
+/// notices go to the topic, listed, shown, disabled, enabled and deleted,
+/// as tables and JSON; bad input answers the server's error naming the
+/// field.
+#[test]
+fn alarm_and_topic_commands_manage_rules_topics_and_subscriptions() {
+    let server = Server::start_with(&["--notify-allow", "127.0.0.0/8"]);
+    let c = Client::new(&server);
+    c.run(&["login"]).ok();
+    let urn = c
+        .run(&["topic", "create", "noc"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(
+        urn.starts_with("urn:smn:local-1:") && urn.ends_with(":noc"),
+        "{urn}"
+    );
+    // Idempotent by name, as SMN.
+    let again = c.run(&["topic", "create", "noc", "-o", "json"]).ok().json();
+    assert_eq!(again["topic_urn"], urn.as_str());
+    let t = c.run(&["topic", "list"]).ok().stdout;
+    let (h, row) = list_row(&t, &urn);
+    assert_eq!(h, ["TOPIC_URN", "NAME", "DISPLAY_NAME"]);
+    assert_eq!(row, [urn.as_str(), "noc", "noc"]);
+
+    // Nothing listens there: the confirmation is retried, the
+    // subscription stays unconfirmed.
+    let hook = "http://127.0.0.1:9/hook";
+    let sub = c
+        .run(&["topic", "subscribe", "noc", hook, "--remark", "pager"])
+        .ok()
+        .stdout;
+    let sub_urn = sub.split_whitespace().next().unwrap().to_string();
+    assert!(sub_urn.starts_with(&format!("{urn}:")), "{sub}");
+    assert!(sub.contains("unconfirmed"), "{sub}");
+    let t = c.run(&["topic", "subscriptions", "noc"]).ok().stdout;
+    let (h, row) = list_row(&t, &sub_urn);
+    assert_eq!(
+        h,
+        [
+            "SUBSCRIPTION_URN",
+            "PROTOCOL",
+            "ENDPOINT",
+            "STATUS",
+            "REMARK"
+        ]
+    );
+    assert_eq!(
+        row,
+        [sub_urn.as_str(), "http", hook, "unconfirmed", "pager"]
+    );
+    let all = c.run(&["topic", "subscriptions", "-o", "json"]).ok().json();
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(all[0]["subscription_urn"], sub_urn.as_str());
+    let r = c
+        .run(&["topic", "subscribe", "noc", "ftp://127.0.0.1/x"])
+        .failed();
+    assert!(
+        r.stderr.contains("not an http:// or https:// URL"),
+        "{}",
+        r.stderr
+    );
+    let r = c.run(&["topic", "subscribe", "nosuch", hook]).failed();
+    assert!(
+        r.stderr.contains("no topic with URN or name \"nosuch\""),
+        "{}",
+        r.stderr
+    );
+
+    // A connection to put a rule on.
+    let g = c
+        .run(&[
+            "gateway",
+            "create",
+            "--vpc-id",
+            &uuid(),
+            "--subnet-id",
+            &uuid(),
+            "--local-subnet",
+            "192.168.0.0/24",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let gid = g["id"].as_str().unwrap().to_string();
+    let cg = c
+        .run(&[
+            "customer-gateway",
+            "create",
+            "--ip",
+            "127.0.0.20",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let cid = cg["id"].as_str().unwrap().to_string();
+    let k = c
+        .run_with(
+            &[
+                "connection",
+                "create",
+                "--gateway",
+                &gid,
+                "--customer-gateway",
+                &cid,
+                "--peer-subnet",
+                "10.10.0.0/16",
+                "--name",
+                "conn-alarm",
+                "-o",
+                "json",
+                "--psk-stdin",
+            ],
+            Some("Abcd1234!x\n"),
+        )
+        .ok()
+        .json();
+    let kid = k["id"].as_str().unwrap().to_string();
+
+    let a = c
+        .run(&[
+            "alarm",
+            "create",
+            "--connection",
+            "conn-alarm",
+            "--value",
+            "50",
+            "--count",
+            "2",
+            "--suppress",
+            "300",
+            "--topic",
+            "noc",
+            "--name",
+            "vpn-loss",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let aid = a["alarm_id"].as_str().unwrap().to_string();
+    assert!(aid.starts_with("al"), "{a}");
+    assert_eq!(a["alarm_name"], "vpn-loss");
+    assert_eq!(a["alarm_state"], "insufficient_data");
+    assert_eq!(a["metric"]["namespace"], "SYS.VPN");
+    assert_eq!(a["metric"]["metric_name"], "link_packet_loss_rate");
+    assert_eq!(
+        a["metric"]["dimensions"],
+        serde_json::json!([{"name": "evpn_connection_id", "value": kid}])
+    );
+    assert_eq!(a["condition"]["comparison_operator"], ">=");
+    assert_eq!(a["condition"]["count"], 2);
+    assert_eq!(a["condition"]["unit"], "%");
+    assert_eq!(a["condition"]["suppress_duration"], 300);
+    assert_eq!(a["alarm_action_enabled"], true);
+    assert_eq!(
+        a["alarm_actions"],
+        serde_json::json!([{"type": "notification", "notificationList": [urn]}])
+    );
+    assert_eq!(a["ok_actions"], a["alarm_actions"]);
+    // A latency rule without actions: the unit is the metric's.
+    let l = c
+        .run(&[
+            "alarm",
+            "create",
+            "--connection",
+            &kid,
+            "--metric",
+            "link_max_latency",
+            "--op",
+            ">",
+            "--value",
+            "150",
+            "--period",
+            "300",
+            "--filter",
+            "max",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(l["condition"]["unit"], "ms");
+    assert_eq!(l["alarm_action_enabled"], false);
+    let lid = l["alarm_id"].as_str().unwrap().to_string();
+
+    let t = c.run(&["alarm", "list"]).ok().stdout;
+    let (h, row) = list_row(&t, &aid);
+    assert_eq!(
+        h,
+        [
+            "ID",
+            "NAME",
+            "STATE",
+            "ENABLED",
+            "LEVEL",
+            "METRIC",
+            "CONDITION",
+            "CONNECTION"
+        ]
+    );
+    assert_eq!(
+        row,
+        [
+            aid.as_str(),
+            "vpn-loss",
+            "insufficient_data",
+            "true",
+            "2",
+            "link_packet_loss_rate",
+            "average",
+            ">=",
+            "50%",
+            "x2",
+            "per",
+            "1s",
+            kid.as_str(),
+        ]
+    );
+    let (_, row) = list_row(&t, &lid);
+    assert_eq!(row[6..12], ["max", ">", "150ms", "x1", "per", "300s"]);
+    let listed = c.run(&["alarm", "list", "-o", "json"]).ok().json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let t = c.run(&["alarm", "show", &aid]).ok().stdout;
+    assert_eq!(field(&t, "alarm_id").as_deref(), Some(aid.as_str()));
+    assert_eq!(field(&t, "condition.value").as_deref(), Some("50.0"));
+
+    let r = c.run(&["alarm", "disable", &aid]).ok().stdout;
+    assert!(r.contains("disabled"), "{r}");
+    assert_eq!(
+        c.run(&["alarm", "show", &aid, "-o", "json"]).ok().json()["alarm_enabled"],
+        false
+    );
+    let r = c.run(&["alarm", "enable", &aid, "-o", "json"]).ok().json();
+    assert_eq!(r["alarm_enabled"], true);
+    let h = c.run(&["alarm", "history", &aid, "-o", "json"]).ok().json();
+    assert_eq!(h, serde_json::json!([]), "no data yet, no state change");
+
+    // The server's errors, naming the field.
+    let r = c
+        .run(&[
+            "alarm",
+            "create",
+            "--connection",
+            &kid,
+            "--value",
+            "1",
+            "--period",
+            "60",
+        ])
+        .failed();
+    assert!(
+        r.stderr.contains("ces.0014") && r.stderr.contains("condition.period"),
+        "{}",
+        r.stderr
+    );
+    let r = c
+        .run(&[
+            "alarm",
+            "create",
+            "--connection",
+            &kid,
+            "--value",
+            "1",
+            "--metric",
+            "cpu",
+        ])
+        .failed();
+    assert!(
+        r.stderr.contains("\"cpu\" is not a metric of SYS.VPN"),
+        "{}",
+        r.stderr
+    );
+    let r = c
+        .run(&["alarm", "show", "alNoSuchRuleAtAllHere00"])
+        .failed();
+    assert!(
+        r.stderr.contains("ces.0016") || r.stderr.contains("ces.0014"),
+        "{}",
+        r.stderr
+    );
+
+    let r = c.run(&["alarm", "delete", &aid]).ok().stdout;
+    assert_eq!(r.trim(), format!("deleted alarm rule {aid}"));
+    let listed = c.run(&["alarm", "list", "-o", "json"]).ok().json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }

@@ -124,14 +124,14 @@ impl AlarmState {
 // ---------- request shapes ----------
 
 /// `metric` of a create body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricReq {
     pub namespace: String,
     pub metric_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dimensions: Option<Vec<DimensionReq>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_group_id: Option<String>,
 }
 
@@ -144,7 +144,7 @@ pub struct DimensionReq {
 }
 
 /// `condition` of a create or update body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionReq {
     pub comparison_operator: String,
@@ -152,14 +152,14 @@ pub struct ConditionReq {
     pub filter: String,
     pub period: i64,
     pub value: f64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress_duration: Option<i64>,
 }
 
 /// One entry of `alarm_actions` / `ok_actions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationReq {
     #[serde(rename = "type")]
@@ -169,33 +169,33 @@ pub struct NotificationReq {
 }
 
 /// `POST /V1.0/{project_id}/alarms` (CreateAlarmRequestBody).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAlarm {
     pub alarm_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_description: Option<String>,
     pub metric: MetricReq,
     pub condition: ConditionReq,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_action_enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_level: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_actions: Option<Vec<NotificationReq>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ok_actions: Option<Vec<NotificationReq>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insufficientdata_actions: Option<Vec<NotificationReq>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enterprise_project_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_action_begin_time: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_action_end_time: Option<String>,
 }
 
