@@ -31,6 +31,7 @@ from sdkutil import (  # noqa: E402  (after HOME is set)
     ADMIN_USER,
     EIP_POOL,
     Factory,
+    make_smn_client,
     make_vpn_client,
 )
 
@@ -197,6 +198,20 @@ def other_vpn(server, other):
     """VpnClient of bob in bob's own project."""
     c = other["cred"]
     return make_vpn_client(server.endpoint, c["access"], c["secret"], c["project_id"])
+
+
+@pytest.fixture(scope="session")
+def smn(server, admin_cred):
+    """SmnClient of the admin in its own project."""
+    return make_smn_client(server.endpoint, admin_cred["access"], admin_cred["secret"],
+                           admin_cred["project_id"])
+
+
+@pytest.fixture(scope="session")
+def other_smn(server, other):
+    """SmnClient of bob in bob's own project."""
+    c = other["cred"]
+    return make_smn_client(server.endpoint, c["access"], c["secret"], c["project_id"])
 
 
 @pytest.fixture(scope="session")

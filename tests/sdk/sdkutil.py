@@ -11,6 +11,13 @@ import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions
 from huaweicloudsdkces.v1 import CesClient
+from huaweicloudsdksmn.v2 import (
+    AddSubscriptionRequest,
+    AddSubscriptionRequestBody,
+    CreateTopicRequest,
+    CreateTopicRequestBody,
+    SmnClient,
+)
 from huaweicloudsdkvpn.v5 import (
     CreateCgwRequest,
     CreateCgwRequestBody,
@@ -52,6 +59,25 @@ def make_ces_client(endpoint, ak, sk, project_id):
             .with_credentials(BasicCredentials(ak, sk, project_id))
             .with_endpoints([endpoint])
             .build())
+
+
+def make_smn_client(endpoint, ak, sk, project_id):
+    return (SmnClient.new_builder()
+            .with_credentials(BasicCredentials(ak, sk, project_id))
+            .with_endpoints([endpoint])
+            .build())
+
+
+def create_topic(smn, name, display="Ops"):
+    """SMN create_topic with the suite's standard display name."""
+    return smn.create_topic(CreateTopicRequest(body=CreateTopicRequestBody(
+        name=name, display_name=display)))
+
+
+def add_subscription(smn, urn, endpoint, protocol="http", remark=None):
+    """SMN add_subscription of one endpoint."""
+    return smn.add_subscription(AddSubscriptionRequest(topic_urn=urn, body=AddSubscriptionRequestBody(
+        protocol=protocol, endpoint=endpoint, remark=remark)))
 
 
 class Factory:

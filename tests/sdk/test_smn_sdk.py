@@ -9,50 +9,22 @@ import re
 
 import pytest
 
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdksmn.v2 import (
-    AddSubscriptionRequest,
-    AddSubscriptionRequestBody,
     CancelSubscriptionRequest,
-    CreateTopicRequest,
-    CreateTopicRequestBody,
     DeleteTopicRequest,
     ListSubscriptionsByTopicRequest,
     ListSubscriptionsRequest,
     ListTopicDetailsRequest,
     ListTopicsRequest,
-    SmnClient,
     UpdateTopicRequest,
     UpdateTopicRequestBody,
 )
 
+from sdkutil import add_subscription as add
+from sdkutil import create_topic as create
 from sdkutil import expect_error
 
 SMN_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-
-
-def make_smn_client(endpoint, ak, sk, project_id):
-    return (SmnClient.new_builder()
-            .with_credentials(BasicCredentials(ak, sk, project_id))
-            .with_endpoints([endpoint])
-            .build())
-
-
-@pytest.fixture(scope="module")
-def smn(server, admin_cred):
-    return make_smn_client(server.endpoint, admin_cred["access"], admin_cred["secret"],
-                           admin_cred["project_id"])
-
-
-@pytest.fixture(scope="module")
-def other_smn(server, other):
-    c = other["cred"]
-    return make_smn_client(server.endpoint, c["access"], c["secret"], c["project_id"])
-
-
-def create(smn, name, display="Ops"):
-    return smn.create_topic(CreateTopicRequest(body=CreateTopicRequestBody(
-        name=name, display_name=display)))
 
 
 def test_topic_lifecycle(smn, admin_cred):
@@ -117,11 +89,6 @@ def test_topics_of_another_project_are_not_found(smn, other_smn):
         assert smn.list_topic_details(ListTopicDetailsRequest(topic_urn=urn)).name == "sdk-private"
     finally:
         smn.delete_topic(DeleteTopicRequest(topic_urn=urn))
-
-
-def add(smn, urn, endpoint, protocol="http", remark=None):
-    return smn.add_subscription(AddSubscriptionRequest(topic_urn=urn, body=AddSubscriptionRequestBody(
-        protocol=protocol, endpoint=endpoint, remark=remark)))
 
 
 def test_subscription_lifecycle(smn, admin_cred):

@@ -326,7 +326,12 @@ pub struct OutMessage {
     pub message_id: String,
     /// Notifications only; never empty.
     pub subject: Option<String>,
+    /// The text for `http` subscriptions (and for every subscription
+    /// unless `https_message` is set).
     pub message: String,
+    /// The text for `https` subscriptions when it differs
+    /// (`message_structure` with its own `http` or `https` member).
+    pub https_message: Option<String>,
     /// First-send time (µs); `timestamp` on the wire.
     pub created_us: i64,
     /// Given up after this (µs).
@@ -392,6 +397,7 @@ pub fn confirmation(topic_urn: &str, endpoint: &str, token: &str, now_us: i64) -
         message_id: message_id(),
         subject: None,
         message: confirmation_text(topic_urn),
+        https_message: None,
         created_us: now_us,
         expires_us: now_us + CONFIRMATION_TTL_S * 1_000_000,
         url_path: Some(subscribe_path(topic_urn, endpoint, token)),
@@ -475,10 +481,21 @@ pub struct Publish {
     pub locale: Option<String>,
 }
 
-/// The text to deliver over HTTP(S) and the time to live (s) of a
-/// publish body: `message`, or `message_structure`'s `http`/`https` (or
-/// `default`) member. Templates and attributes are refused by name.
-pub fn published(req: &Publish) -> Result<(String, Option<String>, i64), DomainError> {
+/// What a publish body says: the text for `http` and for `https`
+/// subscriptions, the subject, the time to live (s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub http: String,
+    pub https: String,
+    pub subject: Option<String>,
+    pub ttl_s: i64,
+}
+
+/// Reads a publish body: `message`, or `message_structure` (which wins
+/// when both are given, as SMN documents), whose `http` and `https` members
+/// are the texts for those protocols and `default` the text for a protocol
+/// without its own. Templates and attributes are refused by name.
+pub fn published(req: &Publish) -> Result<Published, DomainError> {
     if req.message_template_name.is_some() || req.tags.is_some() {
         return Err(bad(
             "message_template_name",
@@ -507,15 +524,8 @@ pub fn published(req: &Publish) -> Result<(String, Option<String>, i64), DomainE
                 )
             })?,
     };
-    let text = match (&req.message, &req.message_structure) {
-        (Some(_), Some(_)) => {
-            return Err(bad(
-                "message_structure",
-                "give either message or message_structure, not both",
-            ));
-        }
-        (Some(m), None) => m.clone(),
-        (None, Some(ms)) => {
+    let (http, https) = match (&req.message, &req.message_structure) {
+        (_, Some(ms)) => {
             let v: serde_json::Value = serde_json::from_str(ms)
                 .map_err(|_| bad("message_structure", "must be a JSON object in a string"))?;
             let pick = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
@@ -525,21 +535,32 @@ pub fn published(req: &Publish) -> Result<(String, Option<String>, i64), DomainE
                     "must have a \"default\" member that is a string",
                 )
             })?;
-            pick("http").or_else(|| pick("https")).unwrap_or(default)
+            (
+                pick("http").unwrap_or_else(|| default.clone()),
+                pick("https").unwrap_or(default),
+            )
         }
+        (Some(m), None) => (m.clone(), m.clone()),
         (None, None) => return Err(bad("message", "is required (or message_structure)")),
     };
-    if text.is_empty() {
-        return Err(bad("message", "must not be empty"));
-    }
-    if text.len() > 256 * 1024 {
-        return Err(bad("message", "must be at most 256 KB"));
+    for text in [&http, &https] {
+        if text.is_empty() {
+            return Err(bad("message", "must not be empty"));
+        }
+        if text.len() > 256 * 1024 {
+            return Err(bad("message", "must be at most 256 KB"));
+        }
     }
     if req.locale.as_deref().is_some_and(|l| l.len() > 16) {
         return Err(bad("locale", "must be at most 16 characters"));
     }
     let subject = req.subject.clone().filter(|s| !s.is_empty());
-    Ok((text, subject, ttl))
+    Ok(Published {
+        http,
+        https,
+        subject,
+        ttl_s: ttl,
+    })
 }
 
 #[cfg(test)]
@@ -548,6 +569,47 @@ mod tests {
 
     fn p() -> ProjectId {
         ProjectId::parse("0123456789abcdef0123456789abcdef").expect("project id")
+    }
+
+    fn publish(v: serde_json::Value) -> Result<Published, DomainError> {
+        published(&serde_json::from_value::<Publish>(v).expect("a publish body"))
+    }
+
+    #[test]
+    fn message_structure_gives_each_protocol_its_member_or_the_default() {
+        let texts = |v| publish(v).map(|p| (p.http, p.https)).expect("valid");
+        assert_eq!(
+            texts(
+                serde_json::json!({"message_structure": "{\"default\": \"d\", \"https\": \"s\"}"})
+            ),
+            ("d".into(), "s".into())
+        );
+        assert_eq!(
+            texts(
+                serde_json::json!({"message_structure": "{\"default\": \"d\", \"http\": \"h\"}"})
+            ),
+            ("h".into(), "d".into())
+        );
+        assert_eq!(
+            texts(serde_json::json!({"message_structure": "{\"default\": \"d\", \"sms\": \"x\"}"})),
+            ("d".into(), "d".into())
+        );
+        // Both given: message_structure wins, as SMN documents.
+        assert_eq!(
+            texts(serde_json::json!({"message": "plain",
+                "message_structure": "{\"default\": \"structured\"}"})),
+            ("structured".into(), "structured".into())
+        );
+        assert_eq!(
+            texts(serde_json::json!({"message": "plain"})),
+            ("plain".into(), "plain".into())
+        );
+        assert!(publish(serde_json::json!({"message_structure": "{\"http\": \"h\"}"})).is_err());
+        assert!(publish(serde_json::json!({"subject": "s"})).is_err());
+        assert_eq!(
+            publish(serde_json::json!({"message": "m", "time_to_live": "60"})).map(|p| p.ttl_s),
+            Ok(60)
+        );
     }
 
     #[test]

@@ -324,17 +324,18 @@ pub async fn publish(
 ) -> Result<Response, ApiError> {
     let name = name_of(&urn, &c)?;
     let req = body(b)?;
-    let (text, subject, ttl) = smn::published(&req).map_err(err)?;
+    let published = smn::published(&req).map_err(err)?;
     let topic = s.store.get_topic(&c.project, &name).await.map_err(err)?;
     let now = s.now().timestamp_micros();
     let msg = smn::OutMessage {
         kind: smn::NOTIFICATION,
         topic_urn: topic.topic_urn,
         message_id: smn::message_id(),
-        subject,
-        message: text,
+        subject: published.subject,
+        https_message: (published.https != published.http).then_some(published.https),
+        message: published.http,
         created_us: now,
-        expires_us: now + ttl * 1_000_000,
+        expires_us: now + published.ttl_s * 1_000_000,
         url_path: None,
     };
     let n = s

@@ -81,6 +81,7 @@ async fn notify(
             message_id: smn::message_id(),
             subject: Some(subject.clone()),
             message: message.clone(),
+            https_message: None,
             created_us: now_us,
             expires_us: now_us + smn::ALARM_TTL_S * 1_000_000,
             url_path: None,

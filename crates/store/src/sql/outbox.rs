@@ -58,8 +58,8 @@ pub(crate) async fn enqueue_topic(
     msg: &OutMessage,
 ) -> Result<i64> {
     let rows = sqlx::query(
-        "SELECT urn, endpoint, token FROM smn_subscriptions WHERE project_id = $1 AND topic = $2 \
-         AND status = $3 ORDER BY created_us, urn",
+        "SELECT urn, protocol, endpoint, token FROM smn_subscriptions WHERE project_id = $1 \
+         AND topic = $2 AND status = $3 ORDER BY created_us, urn",
     )
     .bind(p.as_str().to_string())
     .bind(topic.to_string())
@@ -71,8 +71,18 @@ pub(crate) async fn enqueue_topic(
         let urn: String = get(r, "urn")?;
         let endpoint: String = get(r, "endpoint")?;
         let token: String = get(r, "token")?;
+        let protocol: String = get(r, "protocol")?;
         let path = smn::unsubscribe_path(&urn, &token);
-        enqueue_one(c, p, &urn, &endpoint, &path, msg).await?;
+        match &msg.https_message {
+            Some(text) if protocol == "https" => {
+                let https = OutMessage {
+                    message: text.clone(),
+                    ..msg.clone()
+                };
+                enqueue_one(c, p, &urn, &endpoint, &path, &https).await?;
+            }
+            _ => enqueue_one(c, p, &urn, &endpoint, &path, msg).await?,
+        }
     }
     Ok(rows.len() as i64)
 }

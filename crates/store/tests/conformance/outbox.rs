@@ -37,6 +37,7 @@ fn note(t: &Topic, text: &str) -> OutMessage {
         message_id: smn::message_id(),
         subject: Some("s".into()),
         message: text.into(),
+        https_message: None,
         created_us: now,
         expires_us: now + 3_600_000_000,
         url_path: None,
