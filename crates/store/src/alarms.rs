@@ -98,6 +98,9 @@ pub trait AlarmStore: Send + Sync {
     /// each bucket of their period as it is completed, in the transaction
     /// that writes it.
     async fn evaluate_windows(&self, points: &[WindowPoint]) -> Result<Vec<AlarmEvent>>;
+    /// Rules of every project with their state, for the metrics: the
+    /// first `limit` in creation order, and how many there are.
+    async fn alarm_states(&self, limit: i64) -> Result<(Vec<(ProjectId, AlarmRule)>, i64)>;
     /// The no-data check at `now_ms`: enabled rules without data for
     /// `domain::alarm::eval::no_data_ms` of their period (since their
     /// newest data, or since they started watching) become

@@ -278,6 +278,14 @@ impl Application {
             delivery_metrics,
             membership_stop.subscribe(),
         ));
+        if settings.metrics_listen.is_some() {
+            node_tasks.push(tokio::spawn(crate::prometheus::alarms::refresh(
+                store.clone(),
+                metrics.alarm_states.clone(),
+                settings.metrics_max_monitors,
+                membership_stop.subscribe(),
+            )));
+        }
         let metrics_listener =
             match settings.metrics_listen {
                 Some(a) => Some(TcpListener::bind(a).await.with_context(|| {

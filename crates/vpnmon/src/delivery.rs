@@ -112,8 +112,19 @@ pub struct DeliveryMetrics {
 
 impl Default for DeliveryMetrics {
     fn default() -> Self {
+        let attempts = Family::<ResultLabel, Counter>::default();
+        // Every series exists from the start at 0, so that `increase()` sees
+        // the first failure (a series born at 1 reads as no increase).
+        for result in ["delivered", "retry", "failed"] {
+            for kind in [smn::NOTIFICATION, smn::CONFIRMATION] {
+                attempts.get_or_create(&ResultLabel {
+                    result: result.into(),
+                    r#type: kind.into(),
+                });
+            }
+        }
         DeliveryMetrics {
-            attempts: Family::default(),
+            attempts,
             pending: Gauge::default(),
             failed: Gauge::default(),
             duration: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),

@@ -26,10 +26,14 @@
 //!   `vpnmon_store_backlog_dropped_total{what}` (`what` = `datapoints` or `monitor_updates`);
 //! - supervision: `vpnmon_task_failures_total{task}` (background tasks that died);
 //! - ownership: `vpnmon_monitors_unowned` (monitors no live node can probe);
+//! - alarm rules: `vpnmon_alarm_state{project,alarm,alarm_name,vpn_connection,metric,state}`
+//!   (1 for the rule's state, 0 for the others; at most `--metrics-max-monitors` rules,
+//!   the rest counted in `vpnmon_alarms_unexported`), see [`alarms`];
 //! - API: `vpnmon_api_requests_total{method,route,status}` and
 //!   `vpnmon_api_request_duration_seconds{method,route}` (route templates such as
 //!   `/v5/:project_id/connection-monitors`).
 
+pub mod alarms;
 mod negotiation;
 mod text_format;
 
@@ -155,6 +159,8 @@ pub struct Metrics {
     pub store_backlog_dropped: Family<WriteLabels, Counter>,
     /// API request metrics (passed to the router).
     pub api: Arc<api::prometheus::ApiMetrics>,
+    /// `vpnmon_alarm_state`, refreshed from the store ([`alarms::refresh`]).
+    pub alarm_states: alarms::AlarmStates,
     exported: Mutex<HashSet<Uuid>>,
     max_monitors: usize,
     handle: Arc<Mutex<Option<probe::EngineHandle>>>,
@@ -218,6 +224,8 @@ impl Metrics {
         r.register_collector(Box::new(EngineCollector {
             handle: handle.clone(),
         }));
+        let alarm_states = alarms::AlarmStates::default();
+        r.register_collector(Box::new(alarm_states.clone()));
         let store_write_seconds = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
         ]);
@@ -253,6 +261,7 @@ impl Metrics {
             store_write_errors,
             store_backlog_dropped,
             api,
+            alarm_states,
             exported: Mutex::new(HashSet::new()),
             max_monitors,
             handle,

@@ -526,6 +526,33 @@ impl AlarmStore for SqlStore {
         Ok(events)
     }
 
+    async fn alarm_states(&self, limit: i64) -> Result<(Vec<(ProjectId, AlarmRule)>, i64)> {
+        let mut c = self.read.acquire().await.map_err(internal)?;
+        let total: i64 = get(
+            &sqlx::query("SELECT COUNT(*) AS n FROM alarms")
+                .fetch_one(&mut *c)
+                .await
+                .map_err(internal)?,
+            "n",
+        )?;
+        let rows =
+            sqlx::query("SELECT project_id, body FROM alarms ORDER BY created_us, id LIMIT $1")
+                .bind(limit.max(0))
+                .fetch_all(&mut *c)
+                .await
+                .map_err(internal)?;
+        let rules = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    get_project_id(r, "project_id")?,
+                    parse(&get::<String>(r, "body")?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rules, total))
+    }
+
     async fn expire_alarms(&self, now_ms: i64) -> Result<Vec<AlarmEvent>> {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let rows = sqlx::query(

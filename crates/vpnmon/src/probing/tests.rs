@@ -189,6 +189,9 @@ impl AlarmStore for FakeStore {
     async fn expire_alarms(&self, _: i64) -> store::Result<Vec<AlarmEvent>> {
         Ok(Vec::new())
     }
+    async fn alarm_states(&self, _: i64) -> store::Result<(Vec<(ProjectId, AlarmRule)>, i64)> {
+        Ok((Vec::new(), 0))
+    }
 }
 
 struct Rig {

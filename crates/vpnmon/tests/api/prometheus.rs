@@ -230,7 +230,10 @@ async fn promtool_finds_no_problem_in_either_format_of_a_live_server() {
     let Some(promtool) = promtool() else {
         return;
     };
-    let (app, url, _, mon) = probing_app().await;
+    let (app, url, conn, mon) = probing_app().await;
+    // With an alarm rule, so that its state series are checked too.
+    let alarm = alarm_rule(&app, &conn).await;
+    wait_for_alarm_state(&app, &url, &alarm, "ok").await;
     let (_, text, _) = scrape(&app, &url, Some("text/plain")).await;
     let (_, om, _) = scrape(&app, &url, Some(PROMETHEUS_ACCEPT)).await;
     app.stop().await;
@@ -301,6 +304,103 @@ async fn promtool_finds_no_problem_in_either_format_of_a_live_server() {
     assert_eq!(samples, Some(lines), "{printed}");
 }
 
+/// A loss rule (no actions) on connection `conn`: its id.
+async fn alarm_rule(app: &TestApp, conn: &str) -> String {
+    let body = serde_json::json!({"alarm_name": "vpn-loss",
+        "metric": {"namespace": "SYS.VPN", "metric_name": "link_packet_loss_rate",
+                   "dimensions": [{"name": "evpn_connection_id", "value": conn}]},
+        "condition": {"comparison_operator": ">=", "count": 1, "filter": "average",
+                      "period": 1, "value": 50, "unit": "%"},
+        "alarm_action_enabled": false});
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/V1.0/{}/alarms", app.project_id),
+            Some(&app.token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.raw);
+    r.body["alarm_id"].as_str().unwrap().to_string()
+}
+
+/// The `vpnmon_alarm_state` samples of rule `alarm` once its `state`
+/// series is 1 (the snapshot is refreshed every 5 s), as (state, value).
+async fn wait_for_alarm_state(
+    app: &TestApp,
+    url: &str,
+    alarm: &str,
+    state: &str,
+) -> Vec<(String, String)> {
+    let mut last = Vec::new();
+    for _ in 0..60 {
+        let (_, text, _) = scrape(app, url, Some("text/plain")).await;
+        last = text
+            .lines()
+            .filter(|l| l.starts_with("vpnmon_alarm_state{") && l.contains(alarm))
+            .filter_map(|l| {
+                let st = l.split("state=\"").nth(1)?.split('"').next()?;
+                Some((st.to_string(), l.rsplit(' ').next()?.to_string()))
+            })
+            .collect();
+        if last.iter().any(|(s, v)| s == state && v == "1") {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no vpnmon_alarm_state{{alarm={alarm},state={state}}} 1: {last:?}");
+}
+
+#[tokio::test]
+async fn each_alarm_rule_has_a_state_series_per_state() {
+    let (app, url, conn, _) = probing_app().await;
+    let alarm = alarm_rule(&app, &conn).await;
+    // Answered probes: the rule goes ok, and the series say so.
+    let got = wait_for_alarm_state(&app, &url, &alarm, "ok").await;
+    let mut got = got;
+    got.sort();
+    assert_eq!(
+        got,
+        [("alarm", "0"), ("insufficient_data", "0"), ("ok", "1")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let (_, text, _) = scrape(&app, &url, Some("text/plain")).await;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("vpnmon_alarm_state{") && l.contains(&alarm))
+        .unwrap();
+    for label in [
+        format!("project=\"{}\"", app.project_id),
+        format!("vpn_connection=\"{conn}\""),
+        "alarm_name=\"vpn-loss\"".to_string(),
+        "metric=\"link_packet_loss_rate\"".to_string(),
+    ] {
+        assert!(line.contains(&label), "{label} in {line}");
+    }
+    assert!(text.contains("\nvpnmon_alarms_unexported 0\n"), "{text}");
+    // A deleted rule loses its series.
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/V1.0/{}/alarms/{alarm}", app.project_id),
+            Some(&app.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204);
+    let mut gone = false;
+    for _ in 0..60 {
+        let (_, text, _) = scrape(&app, &url, Some("text/plain")).await;
+        if !text.contains(&alarm) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(gone, "the deleted rule's series are gone");
+    app.stop().await;
+}
+
 /// `docs/prometheus/` in the repository.
 fn docs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/prometheus")
@@ -312,11 +412,26 @@ async fn example_rules_use_only_metrics_vpnmon_exports() {
     let (app, url, _, _) = probing_app().await;
     let (_, text, _) = scrape(&app, &url, None).await;
     app.stop().await;
-    let exported: std::collections::HashSet<&str> = text
+    // Sample names, and the families declared (a labelled family has no
+    // sample until something is counted: no rule, no delivery yet).
+    let mut exported: std::collections::HashSet<String> = text
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
         .collect();
+    for l in text.lines() {
+        if let Some(t) = l.strip_prefix("# TYPE ") {
+            let mut it = t.split(' ');
+            let (Some(name), Some(kind)) = (it.next(), it.next()) else {
+                continue;
+            };
+            exported.insert(name.to_string());
+            if kind == "counter" && !name.ends_with("_total") {
+                exported.insert(format!("{name}_total"));
+            }
+        }
+    }
     // Metric names in expressions; recording rules' names have colons.
     let mut used: Vec<&str> = rules
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
@@ -326,6 +441,7 @@ async fn example_rules_use_only_metrics_vpnmon_exports() {
     used.dedup();
     assert!(used.len() >= 10, "{used:?}");
     let missing: Vec<_> = used.iter().filter(|n| !exported.contains(**n)).collect();
+    assert!(exported.contains("vpnmon_monitor_link_up"), "{text}");
     assert!(
         missing.is_empty(),
         "rules name metrics vpnmon does not export: {missing:?}"
