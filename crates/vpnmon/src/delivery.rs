@@ -117,10 +117,10 @@ impl Default for DeliveryMetrics {
         // the first failure (a series born at 1 reads as no increase).
         for result in ["delivered", "retry", "failed"] {
             for kind in [smn::NOTIFICATION, smn::CONFIRMATION] {
-                attempts.get_or_create(&ResultLabel {
+                drop(attempts.get_or_create(&ResultLabel {
                     result: result.into(),
                     r#type: kind.into(),
-                });
+                }));
             }
         }
         DeliveryMetrics {
