@@ -27,6 +27,12 @@ For N monitors (3 probes per 10 s window each, i.e. 0.3 N probes/s):
   Delay check (--delay-monitors): monitors to the 20 ms responder; RTT error
   = measured - 20 ms, for vpnmon (per-probe RTTs are not stored, so window
   min/avg/max) and fping (-C per-probe RTTs).
+  Alarm rules (--alarm-rules): the same vpnmon measurement twice in one run,
+  without rules and with one Cloud Eye rule per monitor
+  (link_packet_loss_rate >= 50 %, period 1, count 2, no actions: evaluated
+  with every window as it is stored), to give the cost of evaluation as a
+  ratio of CPU per probe. The rules are written into the seeded SQLite store
+  before vpnmon starts, in the body format the API stores.
 Prints one JSON line per tool and a table; --out appends the JSON lines.
 """
 
@@ -175,7 +181,42 @@ class Vpnmon:
                 self.proc.wait()
 
 
-def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
+# One rule per monitor, as the API stores it (crates/store/src/sql/alarms.rs:
+# `body` is the rule as shown, `eval` the evaluator's memory).
+RULE_BODY = json.dumps({
+    "alarm_id": "@ID@", "alarm_name": "bench-loss", "alarm_description": "",
+    "metric": {"namespace": "SYS.VPN", "metric_name": "link_packet_loss_rate",
+               "dimensions": [{"name": "evpn_connection_id", "value": "@CONN@"}]},
+    "condition": {"comparison_operator": ">=", "count": 2, "filter": "average", "period": 1,
+                  "unit": "%", "value": 50.0, "suppress_duration": 0},
+    "alarm_enabled": True, "alarm_level": 2, "alarm_type": "MULTI_INSTANCE",
+    "alarm_action_enabled": False, "alarm_actions": [], "ok_actions": [],
+    "insufficientdata_actions": [], "enterprise_project_id": "0",
+    "update_time": 0, "alarm_state": "insufficient_data"}, separators=(",", ":"))
+RULE_EVAL = json.dumps({"breaches": 0, "last_data_ms": None, "last_notice_ms": None,
+                        "alarm_notified": False}, separators=(",", ":"))
+
+
+def add_alarm_rules(data):
+    """One rule per seeded monitor, on its connection; returns how many."""
+    db = sqlite3.connect(os.path.join(data, "vpnmon.db"))
+    now_ms = int(time.time() * 1000)
+    # Ids `al` + 22 base-62 digits: zero-padded decimal row numbers are that.
+    db.execute(
+        "INSERT INTO alarms (id, project_id, created_us, connection_id, period, enabled, state, "
+        "watch_ms, body, eval) "
+        "SELECT aid, project_id, ? + n, vpn_connection_id, 1, 1, 'insufficient_data', ?, "
+        "replace(replace(?, '@ID@', aid), '@CONN@', vpn_connection_id), ? FROM ("
+        "  SELECT printf('al%022d', n) AS aid, n, project_id, vpn_connection_id FROM ("
+        "    SELECT row_number() OVER () AS n, project_id, vpn_connection_id FROM connection_monitors))",
+        (now_ms * 1000, now_ms, RULE_BODY.replace('"update_time":0', f'"update_time":{now_ms}'), RULE_EVAL))
+    db.commit()
+    n = db.execute("SELECT COUNT(*) FROM alarms").fetchone()[0]
+    db.close()
+    return n
+
+
+def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=(), alarm_rules=False):
     data = tempfile.mkdtemp(prefix="vpnmon-bench-")
     try:
         v = Vpnmon(binary, data, interval, extra)
@@ -183,6 +224,9 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
         seed_s = v.seed(targets(FAST_BASE, n)) if n else 0.0
         if delay_n:
             v.seed(targets(SLOW_BASE, delay_n))
+        rules = add_alarm_rules(data) if alarm_rules else 0
+        if alarm_rules:
+            log(f"vpnmon: {rules} alarm rules added")
         v.start()
         pid = v.proc.pid
         log(f"vpnmon: started (pid {pid}); warm-up {warmup} s, then measuring {measure} s")
@@ -206,7 +250,7 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
         wall = t1 - t0
         total = n + delay_n
         res = {
-            "tool": "vpnmon", "monitors": total, "measure_s": round(wall, 1), "seed_s": round(seed_s or 0, 1),
+            "tool": "vpnmon", "monitors": total, "alarm_rules": rules, "measure_s": round(wall, 1), "seed_s": round(seed_s or 0, 1),
             "probes": int(sent), "received": int(recv),
             "cpu_s": round(c1 - c0, 3),
             "cpu_s_per_1000_probes": round((c1 - c0) * 1000 / sent, 4) if sent else None,
@@ -227,6 +271,10 @@ def measure_vpnmon(binary, n, delay_n, warmup, measure, interval, extra=()):
             "rss_max_kb": max(samples),
             "peak_rss_kb": peak,
         }
+        if alarm_rules:
+            db = sqlite3.connect(os.path.join(data, "vpnmon.db"))
+            res["alarm_states"] = dict(db.execute("SELECT state, COUNT(*) FROM alarms GROUP BY state").fetchall())
+            db.close()
         db = sqlite3.connect(os.path.join(data, "vpnmon.db"))
         lo = int(t0 * 1000) - interval * 1000
         rows = db.execute(
@@ -341,6 +389,8 @@ def main():
     ap.add_argument("--skip-fping", action="store_true")
     ap.add_argument("--out", help="append JSON result lines here")
     ap.add_argument("--serve-arg", action="append", default=[], help="extra `vpnmon serve` argument (repeatable)")
+    ap.add_argument("--alarm-rules", action="store_true",
+                    help="measure vpnmon again with one alarm rule per monitor; report the CPU ratio")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("probe_bench.py builds network namespaces: run it as root")
@@ -370,6 +420,13 @@ def main():
         # Peak (VmHWM) includes the start: loading every monitor at once.
         r["peak_rss_per_monitor_bytes"] = round((r["peak_rss_kb"] - base["peak_rss_kb"]) * 1024 / max(1, r["monitors"]), 1)
         results.append(r)
+        if a.alarm_rules:
+            ra = measure_vpnmon(binary, a.monitors, a.delay_monitors, a.warmup, a.measure, a.interval,
+                                a.serve_arg, alarm_rules=True)
+            ra["serve_args"] = " ".join(a.serve_arg)
+            if r.get("cpu_us_per_probe") and ra.get("cpu_us_per_probe"):
+                ra["cpu_ratio_vs_no_rules"] = round(ra["cpu_us_per_probe"] / r["cpu_us_per_probe"], 3)
+            results.append(ra)
         if not a.skip_fping:
             results.append(run_fping(targets(FAST_BASE, a.monitors), a.measure, "kernel"))
             if a.delay_monitors:
@@ -385,7 +442,12 @@ def main():
                     with open(a.out, "a") as f:
                         f.write(line + "\n")
         v = results[0]
-        f = results[1] if len(results) > 1 else None
+        if a.alarm_rules and len(results) > 1:
+            ra = results[1]
+            print(f"N={a.monitors}: vpnmon {v['cpu_us_per_probe']} us/probe without rules, "
+                  f"{ra['cpu_us_per_probe']} us/probe with {ra['alarm_rules']} rules "
+                  f"-> ratio {ra.get('cpu_ratio_vs_no_rules')}; rule states {ra.get('alarm_states')}")
+        f = next((x for x in results if x and x.get("tool") == "fping"), None)
         if f and f.get("cpu_us_per_probe") and v.get("cpu_us_per_probe"):
             print(f"N={a.monitors}: vpnmon {v['cpu_us_per_probe']} us/probe vs fping {f['cpu_us_per_probe']} us/probe "
                   f"-> ratio {v['cpu_us_per_probe'] / f['cpu_us_per_probe']:.3f}")

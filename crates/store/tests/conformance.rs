@@ -111,6 +111,7 @@ on_every_engine! {
         alarm_without_data_for_three_hours_is_insufficient_data,
         alarm_of_a_longer_period_sees_each_completed_bucket_once,
         alarm_of_a_longer_period_waits_two_periods_more_for_data,
+        alarm_no_data_is_never_early_and_at_most_the_save_interval_late,
         topic_crud_and_create_is_idempotent_by_name,
         topic_tenant_isolation,
         subscriptions_add_list_cancel_and_go_with_their_topic,

@@ -33,6 +33,13 @@ use serde::{Deserialize, Serialize};
 /// How long without data before a rule is `insufficient_data`.
 pub const NO_DATA_MS: i64 = 3 * 3600 * 1000;
 
+/// How far the time of a rule's newest data may run ahead of the stored
+/// one before the store writes the evaluator's memory although nothing
+/// else changed: a healthy link's rule is written once per this, not once
+/// per window. The no-data check allows for it: a rule without data
+/// becomes `insufficient_data` between [`no_data_ms`] and this much later.
+pub const DATA_TIME_SAVED_EVERY_MS: i64 = 5 * 60 * 1000;
+
 /// How long a rule of `period` (seconds) waits without data before it is
 /// `insufficient_data`: [`NO_DATA_MS`], plus two periods for the rules fed
 /// by completed rollups (the newest value is stamped with its bucket's

@@ -5,7 +5,9 @@ use crate::Result;
 use crate::alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 use crate::measurements::WindowPoint;
 use async_trait::async_trait;
-use domain::alarm::eval::{EvalState, Evaluator, NO_DATA_MS, Notice, Step, raw_value};
+use domain::alarm::eval::{
+    DATA_TIME_SAVED_EVERY_MS, EvalState, Evaluator, NO_DATA_MS, Notice, Step, raw_value,
+};
 use domain::alarm::{self, AlarmHistory, AlarmRule, AlarmState, Measure, NAMESPACE, UpdateAlarm};
 use domain::smn;
 use domain::{AlarmId, DomainError, MonitorId, ProjectId};
@@ -121,6 +123,47 @@ fn window_value(m: Measure, p: &WindowPoint) -> Option<f64> {
         Measure::MaxLatency => p.rtt_max_ms,
         Measure::Loss => Some(p.loss_pct),
     }
+}
+
+/// What evaluating a window needs of a rule: its body is parsed into this
+/// on the hot path (serde skips the rest), and in full only when something
+/// changes.
+#[derive(serde::Deserialize)]
+struct RuleHead {
+    metric: alarm::Metric,
+    condition: alarm::Condition,
+    alarm_action_enabled: bool,
+    alarm_state: AlarmState,
+}
+
+/// Whether `after` (the memory after a batch without transitions or
+/// notices) must be written over `before`: anything but the newest window's
+/// time changed, or that time is [`DATA_TIME_SAVED_EVERY_MS`] ahead.
+fn memory_worth_saving(before: &EvalState, after: &EvalState) -> bool {
+    let same_but_time = EvalState {
+        last_data_ms: before.last_data_ms,
+        ..*after
+    } == *before;
+    if !same_but_time {
+        return true;
+    }
+    match (before.last_data_ms, after.last_data_ms) {
+        (None, Some(_)) => true,
+        (Some(b), Some(a)) => a - b >= DATA_TIME_SAVED_EVERY_MS,
+        _ => false,
+    }
+}
+
+/// Writes only the evaluator's memory of rule `id` (its body is unchanged).
+async fn save_memory(c: &mut AnyConnection, id: &str, m: &EvalState) -> Result<()> {
+    sqlx::query("UPDATE alarms SET eval = $1, last_data_ms = $2 WHERE id = $3")
+        .bind(json(m)?)
+        .bind(m.last_data_ms)
+        .bind(id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(internal)?;
+    Ok(())
 }
 
 /// One tick that changed something, and what it was fed.
@@ -468,7 +511,8 @@ impl AlarmStore for SqlStore {
         let mut events = Vec::new();
         for chunk in monitors.chunks(LOOKUP_CHUNK) {
             let mut q = Q::new(
-                "SELECT a.project_id, a.body, a.eval, m.id AS monitor_id FROM connection_monitors m \
+                "SELECT a.id AS alarm_id, a.project_id, a.body, a.eval, m.id AS monitor_id \
+                 FROM connection_monitors m \
                  JOIN alarms a ON a.connection_id = m.vpn_connection_id AND a.project_id = m.project_id \
                  WHERE a.enabled = 1 AND a.period = 1",
             );
@@ -477,20 +521,21 @@ impl AlarmStore for SqlStore {
             for r in &rows {
                 let p = get_project_id(r, "project_id")?;
                 let monitor_id: MonitorId = super::get_id(r, "monitor_id")?;
-                let rule: AlarmRule = parse(&get::<String>(r, "body")?)?;
+                let body: String = get(r, "body")?;
+                let head: RuleHead = parse(&body)?;
                 let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
                 let Some(pts) = by_monitor.get_mut(&monitor_id) else {
                     continue;
                 };
                 pts.sort_by_key(|x| x.window_start_ms);
-                let condition = rule.condition.clone();
+                let condition = head.condition;
                 let mut e = Evaluator {
                     condition: &condition,
-                    actions_enabled: rule.alarm_action_enabled,
-                    state: rule.alarm_state,
+                    actions_enabled: head.alarm_action_enabled,
+                    state: head.alarm_state,
                     memory,
                 };
-                let measure = rule.metric.metric.measure();
+                let measure = head.metric.metric.measure();
                 let mut steps = Vec::new();
                 for pt in pts.iter() {
                     let v = window_value(measure, pt).map(|v| raw_value(condition.filter, v));
@@ -505,9 +550,14 @@ impl AlarmStore for SqlStore {
                         });
                     }
                 }
-                if e.memory == memory && steps.is_empty() {
+                if steps.is_empty() {
+                    if memory_worth_saving(&memory, &e.memory) {
+                        let id: String = get(r, "alarm_id")?;
+                        save_memory(&mut tx, &id, &e.memory).await?;
+                    }
                     continue;
                 }
+                let rule: AlarmRule = parse(&body)?;
                 let now_us = self.now_us();
                 apply(
                     &mut tx,
@@ -562,9 +612,12 @@ impl AlarmStore for SqlStore {
              AND state <> 'insufficient_data' \
              AND watch_ms <= $1 - CASE WHEN period > 1 THEN 2000 * period ELSE 0 END \
              AND (last_data_ms IS NULL \
-                  OR last_data_ms <= $1 - CASE WHEN period > 1 THEN 2000 * period ELSE 0 END)",
+                  OR last_data_ms <= $2 - CASE WHEN period > 1 THEN 2000 * period ELSE 0 END)",
         )
         .bind(now_ms - NO_DATA_MS)
+        // The stored time of the newest data may lag by up to
+        // DATA_TIME_SAVED_EVERY_MS: wait that much more, never less than 3 h.
+        .bind(now_ms - NO_DATA_MS - DATA_TIME_SAVED_EVERY_MS)
         .fetch_all(&mut *tx)
         .await
         .map_err(internal)?;

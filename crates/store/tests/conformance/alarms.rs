@@ -395,7 +395,7 @@ pub(crate) async fn alarm_of_a_longer_period_sees_each_completed_bucket_once(sto
 }
 
 pub(crate) async fn alarm_of_a_longer_period_waits_two_periods_more_for_data(store: &SqlStore) {
-    use domain::alarm::eval::{NO_DATA_MS, no_data_ms};
+    use domain::alarm::eval::{DATA_TIME_SAVED_EVERY_MS as SLACK, NO_DATA_MS, no_data_ms};
     let s = setup(store).await;
     let m = monitor(store, &s.p, &s.conn).await;
     let long = rule(&s.p, {
@@ -423,11 +423,11 @@ pub(crate) async fn alarm_of_a_longer_period_waits_two_periods_more_for_data(sto
     // Three hours after the bucket's start is not enough for an hourly rule.
     assert_eq!(store.expire_alarms(b + NO_DATA_MS).await, Ok(vec![]));
     assert_eq!(
-        store.expire_alarms(b + no_data_ms(3600) - 1).await,
+        store.expire_alarms(b + no_data_ms(3600) + SLACK - 1).await,
         Ok(vec![])
     );
     let ev = store
-        .expire_alarms(b + no_data_ms(3600))
+        .expire_alarms(b + no_data_ms(3600) + SLACK)
         .await
         .expect("expire");
     assert_eq!(
@@ -511,7 +511,10 @@ pub(crate) async fn alarm_history_filters_and_pages(store: &SqlStore) {
 }
 
 pub(crate) async fn alarm_without_data_for_three_hours_is_insufficient_data(store: &SqlStore) {
-    use domain::alarm::eval::NO_DATA_MS;
+    use domain::alarm::eval::{DATA_TIME_SAVED_EVERY_MS, NO_DATA_MS};
+    // Three hours, and at most the time the store may wait before writing
+    // the time of the newest data.
+    let due = NO_DATA_MS + DATA_TIME_SAVED_EVERY_MS;
     let s = setup(store).await;
     let m = monitor(store, &s.p, &s.conn).await;
     let r = new_rule(store, &s.p, &s.conn.id, 1).await;
@@ -526,8 +529,8 @@ pub(crate) async fn alarm_without_data_for_three_hours_is_insufficient_data(stor
         .await
         .expect("disable");
     // A fresh rule is insufficient_data already: nothing to do for it.
-    assert_eq!(store.expire_alarms(t0 + NO_DATA_MS - 1).await, Ok(vec![]));
-    let ev = store.expire_alarms(t0 + NO_DATA_MS).await.expect("expire");
+    assert_eq!(store.expire_alarms(t0 + due - 1).await, Ok(vec![]));
+    let ev = store.expire_alarms(t0 + due).await.expect("expire");
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0].rule.alarm_id, r.alarm_id);
     assert_eq!(ev[0].monitor_id, None);
@@ -538,9 +541,9 @@ pub(crate) async fn alarm_without_data_for_three_hours_is_insufficient_data(stor
     assert_eq!(ev[0].notice, None);
     let shown = store.get_alarm(&s.p, &r.alarm_id).await.expect("get");
     assert_eq!(shown.alarm_state, AlarmState::InsufficientData);
-    assert_eq!(shown.update_time, t0 + NO_DATA_MS);
+    assert_eq!(shown.update_time, t0 + due);
     // Once.
-    assert_eq!(store.expire_alarms(t0 + 2 * NO_DATA_MS).await, Ok(vec![]));
+    assert_eq!(store.expire_alarms(t0 + 2 * due).await, Ok(vec![]));
     let (h, total) = store
         .list_alarm_history(&s.p, &all_history())
         .await
@@ -559,10 +562,61 @@ pub(crate) async fn alarm_without_data_for_three_hours_is_insufficient_data(stor
     );
     // Data again: the rule leaves insufficient_data.
     let ev = store
-        .evaluate_windows(&[point(&m, &s.p, t0 + NO_DATA_MS + 10_000, 10)])
+        .evaluate_windows(&[point(&m, &s.p, t0 + due + 10_000, 10)])
         .await
         .expect("evaluate");
     assert_eq!(states(&ev), vec![(AlarmState::Ok, None)]);
+}
+
+pub(crate) async fn alarm_no_data_is_never_early_and_at_most_the_save_interval_late(
+    store: &SqlStore,
+) {
+    use domain::alarm::eval::{DATA_TIME_SAVED_EVERY_MS as SLACK, NO_DATA_MS};
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let r = new_rule(store, &s.p, &s.conn.id, 2).await;
+    let t0 = harness::now().timestamp_millis() + 1000;
+    // ok at t0: written with the change (the memory after the batch, at
+    // t0 + 10 s).
+    let ev = store
+        .evaluate_windows(&[point(&m, &s.p, t0, 10), point(&m, &s.p, t0 + 10_000, 10)])
+        .await
+        .expect("evaluate");
+    assert_eq!(states(&ev), vec![(AlarmState::Ok, None)]);
+    let stored = t0 + 10_000;
+    // Healthy windows for 4 minutes more: not written, nothing changed but
+    // the time.
+    let pts: Vec<_> = (2..=25)
+        .map(|k| point(&m, &s.p, t0 + k * 10_000, 10))
+        .collect();
+    assert_eq!(store.evaluate_windows(&pts).await, Ok(vec![]));
+    let last = t0 + 250_000;
+    // Never before 3 hours after the newest data.
+    assert_eq!(store.expire_alarms(last + NO_DATA_MS - 1).await, Ok(vec![]));
+    // A window 5 minutes past the stored time is written.
+    let later = stored + SLACK;
+    store
+        .evaluate_windows(&[point(&m, &s.p, later, 10)])
+        .await
+        .expect("evaluate");
+    assert_eq!(
+        store.expire_alarms(later + NO_DATA_MS - 1).await,
+        Ok(vec![])
+    );
+    assert_eq!(
+        store.expire_alarms(later + NO_DATA_MS + SLACK - 1).await,
+        Ok(vec![])
+    );
+    let ev = store
+        .expire_alarms(later + NO_DATA_MS + SLACK)
+        .await
+        .expect("expire");
+    assert_eq!(
+        ev.iter()
+            .map(|e| (e.rule.alarm_id, e.transition.map(|t| t.to)))
+            .collect::<Vec<_>>(),
+        vec![(r.alarm_id, Some(AlarmState::InsufficientData))]
+    );
 }
 
 pub(crate) async fn alarm_notices_go_into_the_outbox_with_the_state_change(store: &SqlStore) {
