@@ -99,7 +99,8 @@ pub trait AlarmStore: Send + Sync {
     /// that writes it.
     async fn evaluate_windows(&self, points: &[WindowPoint]) -> Result<Vec<AlarmEvent>>;
     /// Rules of every project with their state, for the metrics: the
-    /// first `limit` in creation order, and how many there are.
+    /// first `limit` by id (an index walk, however many rules there are),
+    /// and how many there are.
     async fn alarm_states(&self, limit: i64) -> Result<(Vec<(ProjectId, AlarmRule)>, i64)>;
     /// The no-data check at `now_ms`: enabled rules without data for
     /// `domain::alarm::eval::no_data_ms` of their period (since their

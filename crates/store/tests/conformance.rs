@@ -120,6 +120,7 @@ on_every_engine! {
         alarm_notices_go_into_the_outbox_with_the_state_change,
     ],
     db: [
+        rule_changes_on_another_node_reach_the_evaluating_one,
         data_survives_reopen,
         concurrent_creates_on_two_nodes_take_unique_markers,
         concurrent_monitor_creates_on_two_nodes_one_wins,

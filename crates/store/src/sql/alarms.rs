@@ -14,9 +14,6 @@ use domain::{AlarmId, DomainError, MonitorId, ProjectId};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 
-/// Most monitor ids in one `IN (...)` of the evaluation lookup.
-const LOOKUP_CHUNK: usize = 500;
-
 async fn load(
     c: &mut AnyConnection,
     p: &ProjectId,
@@ -164,6 +161,147 @@ async fn save_memory(c: &mut AnyConnection, id: &str, m: &EvalState) -> Result<(
         .await
         .map_err(internal)?;
     Ok(())
+}
+
+/// The key in `meta` whose value changes with every change to the rules
+/// or their state made outside the evaluation of raw windows (API writes,
+/// the no-data check, a monitor created for a connection with rules), and
+/// with every transition the evaluation records.
+const VERSION_KEY: &str = "alarms_version";
+
+/// A new version in `meta`, in the transaction `c`.
+pub(crate) async fn touch_version(c: &mut AnyConnection) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(VERSION_KEY)
+    .bind(uuid::Uuid::new_v4().simple().to_string())
+    .execute(&mut *c)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// What [`bump_version`] did.
+enum Bumped {
+    /// The version was `seen` and is now this: the cache stays valid.
+    Ours(String),
+    /// Something else changed it: the cache must be reloaded.
+    Raced,
+}
+
+/// A new version, and whether it replaced `seen` (nothing else changed the
+/// rules since the cache was loaded).
+async fn bump_version(c: &mut AnyConnection, seen: Option<&str>) -> Result<Bumped> {
+    let new = uuid::Uuid::new_v4().simple().to_string();
+    if let Some(seen) = seen {
+        let r = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
+            .bind(new.clone())
+            .bind(VERSION_KEY)
+            .bind(seen.to_string())
+            .execute(&mut *c)
+            .await
+            .map_err(internal)?;
+        if r.rows_affected() == 1 {
+            return Ok(Bumped::Ours(new));
+        }
+    }
+    touch_version(c).await?;
+    Ok(Bumped::Raced)
+}
+
+/// Rules per page when the cache is loaded.
+const LOAD_PAGE: i64 = 2_000;
+
+/// One enabled period-1 rule of a monitor, as the evaluation needs it.
+#[derive(Debug, Clone)]
+struct CachedRule {
+    id: AlarmId,
+    project: ProjectId,
+    condition: alarm::Condition,
+    actions_enabled: bool,
+    measure: Measure,
+    state: AlarmState,
+    /// The evaluator's memory now.
+    memory: EvalState,
+    /// The memory as the store has it.
+    saved: EvalState,
+}
+
+/// The enabled period-1 rules by monitor with their state and memory, kept
+/// between batches so that evaluating a window costs no SQL unless it
+/// changes something. Valid while [`VERSION_KEY`] is what it was when it
+/// was loaded.
+#[derive(Debug, Default)]
+pub(crate) struct RuleCache {
+    /// The version it was loaded at (`None`: not loaded, or stale; the
+    /// version itself is `None` before any change ever set one).
+    loaded_at: Option<Option<String>>,
+    by_monitor: HashMap<MonitorId, Vec<CachedRule>>,
+}
+
+impl RuleCache {
+    /// Reloads every enabled period-1 rule when the version moved.
+    async fn refresh(&mut self, read: &sqlx::AnyPool) -> Result<()> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(VERSION_KEY)
+            .fetch_optional(read)
+            .await
+            .map_err(internal)?;
+        let now: Option<String> = match &row {
+            Some(r) => Some(get(r, "value")?),
+            None => None,
+        };
+        if self.loaded_at.as_ref() == Some(&now) {
+            return Ok(());
+        }
+        // The version is read before the rules: a change in between is
+        // seen again at the next batch. Read in pages by id, so that a load
+        // holds at most one page of rows besides what it keeps.
+        let mut by_monitor: HashMap<MonitorId, Vec<CachedRule>> = HashMap::new();
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT a.id, a.project_id, a.body, a.eval, m.id AS monitor_id \
+                 FROM alarms a JOIN connection_monitors m \
+                   ON m.vpn_connection_id = a.connection_id AND m.project_id = a.project_id \
+                 WHERE a.enabled = 1 AND a.period = 1 AND a.id > $1 ORDER BY a.id LIMIT $2",
+            )
+            .bind(after.clone())
+            .bind(LOAD_PAGE)
+            .fetch_all(read)
+            .await
+            .map_err(internal)?;
+            for r in &rows {
+                let head: RuleHead = parse(&get::<String>(r, "body")?)?;
+                let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
+                let id: String = get(r, "id")?;
+                let alarm = AlarmId::parse(&id)
+                    .ok_or_else(|| DomainError::Internal(format!("stored alarm id {id:?}")))?;
+                after = id;
+                by_monitor
+                    .entry(super::get_id(r, "monitor_id")?)
+                    .or_default()
+                    .push(CachedRule {
+                        id: alarm,
+                        project: get_project_id(r, "project_id")?,
+                        measure: head.metric.metric.measure(),
+                        condition: head.condition,
+                        actions_enabled: head.alarm_action_enabled,
+                        state: head.alarm_state,
+                        memory,
+                        saved: memory,
+                    });
+            }
+            if (rows.len() as i64) < LOAD_PAGE {
+                break;
+            }
+        }
+        self.by_monitor = by_monitor;
+        self.loaded_at = Some(now);
+        Ok(())
+    }
 }
 
 /// One tick that changed something, and what it was fed.
@@ -349,6 +487,7 @@ impl AlarmStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
+        touch_version(&mut tx).await?;
         tx.commit().await.map_err(internal)
     }
 
@@ -423,6 +562,7 @@ impl AlarmStore for SqlStore {
                 .await
                 .map_err(internal)?;
         }
+        touch_version(&mut tx).await?;
         tx.commit().await.map_err(internal)?;
         Ok(rule)
     }
@@ -432,20 +572,23 @@ impl AlarmStore for SqlStore {
         let (mut rule, eval) = load(&mut tx, p, id).await?;
         rule.alarm_enabled = enabled;
         store_rule(&mut tx, &rule, &eval).await?;
+        touch_version(&mut tx).await?;
         tx.commit().await.map_err(internal)
     }
 
     async fn delete_alarm(&self, p: &ProjectId, id: &AlarmId) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(internal)?;
         let r = sqlx::query("DELETE FROM alarms WHERE id = $1 AND project_id = $2")
             .bind(id.to_string())
             .bind(p.as_str().to_string())
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await
             .map_err(internal)?;
         if r.rows_affected() == 0 {
             return Err(DomainError::NotFound);
         }
-        Ok(())
+        touch_version(&mut tx).await?;
+        tx.commit().await.map_err(internal)
     }
 
     async fn list_alarm_history(
@@ -496,49 +639,31 @@ impl AlarmStore for SqlStore {
         if by_monitor.is_empty() {
             return Ok(Vec::new());
         }
-        // The common case on the prober's hot path: no enabled rule watches
-        // raw windows at all. One read on the reader pool says so, without
-        // taking the single writer for a transaction per slice of windows.
-        let any = sqlx::query("SELECT 1 AS x FROM alarms WHERE enabled = 1 AND period = 1 LIMIT 1")
-            .fetch_optional(&self.read)
-            .await
-            .map_err(internal)?;
-        if any.is_none() {
+        // The rules come from memory (one read of the version per batch);
+        // the store is written only for what changed.
+        let mut cache = self.alarm_cache.lock().await;
+        cache.refresh(&self.read).await?;
+        if cache.by_monitor.is_empty() {
             return Ok(Vec::new());
         }
-        let monitors: Vec<String> = by_monitor.keys().map(|m| m.to_string()).collect();
-        let mut tx = self.write.begin().await.map_err(internal)?;
-        let mut events = Vec::new();
-        for chunk in monitors.chunks(LOOKUP_CHUNK) {
-            let mut q = Q::new(
-                "SELECT a.id AS alarm_id, a.project_id, a.body, a.eval, m.id AS monitor_id \
-                 FROM connection_monitors m \
-                 JOIN alarms a ON a.connection_id = m.vpn_connection_id AND a.project_id = m.project_id \
-                 WHERE a.enabled = 1 AND a.period = 1",
-            );
-            super::push_in(&mut q, "m.id", chunk);
-            let rows = q.build().fetch_all(&mut *tx).await.map_err(internal)?;
-            for r in &rows {
-                let p = get_project_id(r, "project_id")?;
-                let monitor_id: MonitorId = super::get_id(r, "monitor_id")?;
-                let body: String = get(r, "body")?;
-                let head: RuleHead = parse(&body)?;
-                let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
-                let Some(pts) = by_monitor.get_mut(&monitor_id) else {
-                    continue;
-                };
-                pts.sort_by_key(|x| x.window_start_ms);
-                let condition = head.condition;
+        // What each touched rule becomes: (monitor, index in its list,
+        // state and memory after, the ticks that changed something).
+        let mut changed: Vec<(MonitorId, usize, AlarmState, EvalState, Vec<Applied>)> = Vec::new();
+        for (monitor_id, pts) in by_monitor.iter_mut() {
+            let Some(rules) = cache.by_monitor.get(monitor_id) else {
+                continue;
+            };
+            pts.sort_by_key(|x| x.window_start_ms);
+            for (i, c) in rules.iter().enumerate() {
                 let mut e = Evaluator {
-                    condition: &condition,
-                    actions_enabled: head.alarm_action_enabled,
-                    state: head.alarm_state,
-                    memory,
+                    condition: &c.condition,
+                    actions_enabled: c.actions_enabled,
+                    state: c.state,
+                    memory: c.memory,
                 };
-                let measure = head.metric.metric.measure();
                 let mut steps = Vec::new();
                 for pt in pts.iter() {
-                    let v = window_value(measure, pt).map(|v| raw_value(condition.filter, v));
+                    let v = window_value(c.measure, pt).map(|v| raw_value(c.condition.filter, v));
                     let before = e.state;
                     let s = e.period(pt.window_start_ms, v);
                     if s.transition.is_some() || s.notice.is_some() {
@@ -550,29 +675,69 @@ impl AlarmStore for SqlStore {
                         });
                     }
                 }
+                if e.memory != c.memory || !steps.is_empty() {
+                    changed.push((*monitor_id, i, e.state, e.memory, steps));
+                }
+            }
+        }
+        let mut events = Vec::new();
+        let must_write = changed.iter().any(|(m, i, _, after, steps)| {
+            !steps.is_empty() || memory_worth_saving(&cache.by_monitor[m][*i].saved, after)
+        });
+        let mut version = None;
+        if must_write {
+            let mut tx = self.write.begin().await.map_err(internal)?;
+            let mut transitions = false;
+            for (m, i, _, after, steps) in &changed {
+                let c = &cache.by_monitor[m][*i];
                 if steps.is_empty() {
-                    if memory_worth_saving(&memory, &e.memory) {
-                        let id: String = get(r, "alarm_id")?;
-                        save_memory(&mut tx, &id, &e.memory).await?;
+                    if memory_worth_saving(&c.saved, after) {
+                        save_memory(&mut tx, &c.id.to_string(), after).await?;
                     }
                     continue;
                 }
-                let rule: AlarmRule = parse(&body)?;
+                let (rule, _) = load(&mut tx, &c.project, &c.id).await?;
                 let now_us = self.now_us();
                 apply(
                     &mut tx,
-                    &p,
+                    &c.project,
                     rule,
-                    &monitor_id,
-                    &steps,
-                    &e.memory,
+                    m,
+                    steps,
+                    after,
                     now_us,
                     &mut events,
                 )
                 .await?;
+                transitions = true;
+            }
+            if transitions {
+                // Other nodes reload; this one keeps its cache, unless
+                // something else changed the rules meanwhile.
+                let seen = cache.loaded_at.clone().flatten();
+                version = Some(bump_version(&mut tx, seen.as_deref()).await?);
+            }
+            tx.commit().await.map_err(internal)?;
+        }
+        for (m, i, state, after, steps) in changed {
+            let written = must_write
+                && (!steps.is_empty() || {
+                    let c = &cache.by_monitor[&m][i];
+                    memory_worth_saving(&c.saved, &after)
+                });
+            if let Some(c) = cache.by_monitor.get_mut(&m).and_then(|v| v.get_mut(i)) {
+                c.state = state;
+                c.memory = after;
+                if written {
+                    c.saved = after;
+                }
             }
         }
-        tx.commit().await.map_err(internal)?;
+        match version {
+            Some(Bumped::Ours(v)) => cache.loaded_at = Some(Some(v)),
+            Some(Bumped::Raced) => cache.loaded_at = None,
+            None => {}
+        }
         Ok(events)
     }
 
@@ -585,12 +750,11 @@ impl AlarmStore for SqlStore {
                 .map_err(internal)?,
             "n",
         )?;
-        let rows =
-            sqlx::query("SELECT project_id, body FROM alarms ORDER BY created_us, id LIMIT $1")
-                .bind(limit.max(0))
-                .fetch_all(&mut *c)
-                .await
-                .map_err(internal)?;
+        let rows = sqlx::query("SELECT project_id, body FROM alarms ORDER BY id LIMIT $1")
+            .bind(limit.max(0))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(internal)?;
         let rules = rows
             .iter()
             .map(|r| {
@@ -647,6 +811,9 @@ impl AlarmStore for SqlStore {
                 transition: Some(t),
                 notice: s.notice,
             });
+        }
+        if !events.is_empty() {
+            touch_version(&mut tx).await?;
         }
         tx.commit().await.map_err(internal)?;
         Ok(events)

@@ -48,6 +48,8 @@ pub struct SqlStore {
     /// deleted monitors only when it moved, instead of checking every batch.
     pub(crate) deletions: Arc<AtomicU64>,
     pub(crate) guarded: Arc<AtomicU64>,
+    /// The rules that raw windows are evaluated against (`alarms.rs`).
+    pub(crate) alarm_cache: Arc<tokio::sync::Mutex<alarms::RuleCache>>,
 }
 
 pub(crate) fn internal(e: sqlx::Error) -> DomainError {
@@ -221,6 +223,7 @@ impl SqlStore {
                     clock: Arc::new(SystemClock),
                     deletions: Arc::default(),
                     guarded: Arc::default(),
+                    alarm_cache: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -238,6 +241,7 @@ impl SqlStore {
                     clock: Arc::new(SystemClock),
                     deletions: Arc::default(),
                     guarded: Arc::default(),
+                    alarm_cache: Arc::default(),
                 }
             }
         };

@@ -87,10 +87,23 @@ pub(crate) async fn insert_monitor_row(
     .execute(&mut *c)
     .await;
     match r {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(DomainError::MonitorExists(m.vpn_connection_id)),
-        Err(e) => Err(internal(e)),
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DomainError::MonitorExists(m.vpn_connection_id));
+        }
+        Err(e) => return Err(internal(e)),
     }
+    // The rules' evaluation cache learns of a monitor whose connection has
+    // rules (a rule outlives its connection's monitor).
+    let rules = sqlx::query("SELECT 1 AS x FROM alarms WHERE connection_id = $1 LIMIT 1")
+        .bind(m.vpn_connection_id.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(internal)?;
+    if rules.is_some() {
+        super::alarms::touch_version(c).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn load_gateway(

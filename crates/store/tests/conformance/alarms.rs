@@ -713,3 +713,76 @@ async fn notices(store: &SqlStore, p: &ProjectId) -> Vec<store::DeliveryView> {
     v.retain(|d| d.kind == domain::smn::NOTIFICATION);
     v
 }
+
+pub(crate) async fn rule_changes_on_another_node_reach_the_evaluating_one(db: &TestDb) {
+    let (a, b) = two_nodes(db).await;
+    let s = setup(&a).await;
+    // A rule on a connection that has no monitor yet.
+    let r = new_rule(&a, &s.p, &s.conn.id, 1).await;
+    let g2 = gateway(&a, &s.p, gateway_body()).await;
+    let c2 = connection(&a, &s.p, &g2, &s.cgw).await;
+    let other = monitor(&a, &s.p, &c2).await;
+    let t0 = 1_700_000_000_000;
+    // Node a evaluates (and keeps the rules in memory) ...
+    assert_eq!(
+        a.evaluate_windows(&[point(&other, &s.p, t0, 10)]).await,
+        Ok(vec![])
+    );
+    // ... node b creates the monitor of the rule's connection: a sees it.
+    let m = monitor(&b, &s.p, &s.conn).await;
+    let ev = a
+        .evaluate_windows(&[point(&m, &s.p, t0 + 10_000, 0)])
+        .await
+        .expect("evaluate");
+    assert_eq!(states(&ev), vec![(AlarmState::Alarm, Some(Notice::Alarm))]);
+    // Node b disables the rule: a stops evaluating it.
+    b.set_alarm_enabled(&s.p, &r.alarm_id, false)
+        .await
+        .expect("disable");
+    assert_eq!(
+        a.evaluate_windows(&[point(&m, &s.p, t0 + 20_000, 10)])
+            .await,
+        Ok(vec![])
+    );
+    // Enabled again with a new threshold: a evaluates the new condition.
+    b.set_alarm_enabled(&s.p, &r.alarm_id, true)
+        .await
+        .expect("enable");
+    let req: UpdateAlarm = serde_json::from_value(json!({"condition": {
+        "comparison_operator": ">=", "count": 1, "filter": "average", "period": 1,
+        "value": 100, "unit": "%"}}))
+    .expect("body");
+    b.update_alarm(&s.p, &r.alarm_id, &req)
+        .await
+        .expect("update");
+    let ev = a
+        .evaluate_windows(&[
+            point(&m, &s.p, t0 + 30_000, 5),
+            point(&m, &s.p, t0 + 40_000, 0),
+        ])
+        .await
+        .expect("evaluate");
+    // The update restarted the rule (insufficient_data): 50 % is ok now,
+    // 100 % the alarm.
+    assert_eq!(
+        states(&ev),
+        vec![
+            (AlarmState::Ok, None),
+            (AlarmState::Alarm, Some(Notice::Alarm))
+        ]
+    );
+    assert_eq!(
+        b.get_alarm(&s.p, &r.alarm_id)
+            .await
+            .expect("get")
+            .alarm_state,
+        AlarmState::Alarm
+    );
+    // Node b deletes it: a says nothing more.
+    b.delete_alarm(&s.p, &r.alarm_id).await.expect("delete");
+    assert_eq!(
+        a.evaluate_windows(&[point(&m, &s.p, t0 + 50_000, 10)])
+            .await,
+        Ok(vec![])
+    );
+}

@@ -1002,7 +1002,7 @@ pub(crate) async fn monitor_list_filter(store: &SqlStore) {
 /// store (one file, one writer connection; a second process would get
 /// `SQLITE_BUSY`, not a queue), so there both "nodes" share one store and
 /// its writer serializes them; PostgreSQL runs them in parallel.
-async fn two_nodes(db: &TestDb) -> (SqlStore, SqlStore) {
+pub(crate) async fn two_nodes(db: &TestDb) -> (SqlStore, SqlStore) {
     let a = db.open().await;
     let b = match a.backend() {
         store::Backend::Sqlite => a.clone(),
