@@ -197,7 +197,7 @@ RULE_BODY = json.dumps({
 # Already `ok` with data just before the start, as rules are after their first window: the
 # measurement is of the steady state, not of 100 000 rules leaving insufficient_data at once
 # (each such change is a history record and a rule write; see BENCHMARKS.md).
-RULE_EVAL = {"breaches": 0, "last_data_ms": 0, "last_notice_ms": None, "alarm_notified": False}
+RULE_EVAL = {"breaches": 0, "last_data_ms": 0, "last_notice_ms": None, "alarm_notified": None}
 
 
 def add_alarm_rules(data):

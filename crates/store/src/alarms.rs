@@ -98,7 +98,8 @@ pub trait AlarmStore: Send + Sync {
     /// each bucket of their period as it is completed, in the transaction
     /// that writes it.
     async fn evaluate_windows(&self, points: &[WindowPoint]) -> Result<Vec<AlarmEvent>>;
-    /// Rules of every project with their state, for the metrics: the
+    /// Enabled rules of every project with their state (a disabled rule
+    /// keeps its last state, which says nothing now), for the metrics: the
     /// first `limit` by id (an index walk, however many rules there are),
     /// and how many there are.
     async fn alarm_states(&self, limit: i64) -> Result<(Vec<(ProjectId, AlarmRule)>, i64)>;

@@ -63,9 +63,29 @@ pub struct EvalState {
     /// Time of the last alarm notice (ms), for suppression.
     pub last_notice_ms: Option<i64>,
     /// Whether the alarm in progress was notified (its end is then an ok
-    /// notice).
+    /// notice); absent in memory stored before it existed, where an alarm
+    /// notice since the last recovery says it ([`EvalState::notified`]).
     #[serde(default)]
-    pub alarm_notified: bool,
+    pub alarm_notified: Option<bool>,
+}
+
+impl EvalState {
+    /// Whether the alarm in progress was notified.
+    pub fn notified(&self) -> bool {
+        self.alarm_notified.unwrap_or(self.last_notice_ms.is_some())
+    }
+
+    /// The memory after the rule's condition changed: the count starts
+    /// again, what was notified stays (an alarm in progress that was
+    /// notified still ends with an ok notice; suppression still counts
+    /// from the last notice).
+    pub fn restarted(&self) -> EvalState {
+        EvalState {
+            last_notice_ms: self.last_notice_ms,
+            alarm_notified: Some(self.notified()),
+            ..EvalState::default()
+        }
+    }
 }
 
 /// A change of state and what caused it.
@@ -158,22 +178,22 @@ impl Evaluator<'_> {
                     None => c.suppress_duration > 0 && due,
                 };
                 if entered.is_some() {
-                    self.memory.alarm_notified = false;
+                    self.memory.alarm_notified = Some(false);
                 }
                 if notify && self.actions_enabled {
                     step.notice = Some(Notice::Alarm);
                     self.memory.last_notice_ms = Some(time_ms);
-                    self.memory.alarm_notified = true;
+                    self.memory.alarm_notified = Some(true);
                 }
             }
         } else {
             self.memory.breaches = 0;
             if let Some(t) = self.go(AlarmState::Ok, time_ms, Some(v)) {
                 step.transition = Some(t);
-                if t.from == AlarmState::Alarm && self.memory.alarm_notified {
+                if t.from == AlarmState::Alarm && self.memory.notified() {
                     step.notice = Some(Notice::Ok);
                 }
-                self.memory.alarm_notified = false;
+                self.memory.alarm_notified = Some(false);
             }
         }
         if !self.actions_enabled {
@@ -192,7 +212,7 @@ impl Evaluator<'_> {
         }
         self.memory.breaches = 0;
         self.memory.last_notice_ms = None;
-        self.memory.alarm_notified = false;
+        self.memory.alarm_notified = Some(false);
         Step {
             transition: self.go(AlarmState::InsufficientData, now_ms, None),
             notice: None,
@@ -398,6 +418,36 @@ mod tests {
         );
         // Every transition is still a transition (recorded in the history).
         assert_eq!(got.iter().filter(|g| g.1.is_some()).count(), 28);
+    }
+
+    #[test]
+    fn memory_stored_before_alarm_notified_existed_still_ends_a_notified_alarm() {
+        let old: EvalState =
+            serde_json::from_str(r#"{"breaches":1,"last_data_ms":10000,"last_notice_ms":10000}"#)
+                .unwrap();
+        assert!(old.notified());
+        let c = cond(Comparison::Ge, 50.0, 1, 0);
+        let mut e = Evaluator {
+            condition: &c,
+            actions_enabled: true,
+            state: Alarm,
+            memory: old,
+        };
+        assert_eq!(e.period(20_000, Some(0.0)).notice, Some(Notice::Ok));
+        // A restarted rule (its condition changed) keeps what was notified.
+        let mut m = EvalState::default();
+        m.last_notice_ms = Some(5);
+        m.alarm_notified = Some(true);
+        m.breaches = 2;
+        let r = m.restarted();
+        assert_eq!(
+            (r.breaches, r.last_notice_ms, r.notified()),
+            (0, Some(5), true)
+        );
+        let quiet: EvalState =
+            serde_json::from_str(r#"{"breaches":0,"last_data_ms":null,"last_notice_ms":null}"#)
+                .unwrap();
+        assert!(!quiet.notified());
     }
 
     #[test]

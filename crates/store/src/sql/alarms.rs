@@ -11,7 +11,7 @@ use domain::alarm::eval::{
 use domain::alarm::{self, AlarmHistory, AlarmRule, AlarmState, Measure, NAMESPACE, UpdateAlarm};
 use domain::smn;
 use domain::{AlarmId, DomainError, MonitorId, ProjectId};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::HashMap;
 
 async fn load(
@@ -151,16 +151,44 @@ fn memory_worth_saving(before: &EvalState, after: &EvalState) -> bool {
     }
 }
 
-/// Writes only the evaluator's memory of rule `id` (its body is unchanged).
-async fn save_memory(c: &mut AnyConnection, id: &str, m: &EvalState) -> Result<()> {
-    sqlx::query("UPDATE alarms SET eval = $1, last_data_ms = $2 WHERE id = $3")
-        .bind(json(m)?)
-        .bind(m.last_data_ms)
+/// Writes only the evaluator's memory of rule `id` (its body is
+/// unchanged), if the stored memory is still `seen` (its exact text);
+/// whether it was written.
+async fn save_memory(c: &mut AnyConnection, id: &str, m: &EvalState, seen: &str) -> Result<bool> {
+    let r =
+        sqlx::query("UPDATE alarms SET eval = $1, last_data_ms = $2 WHERE id = $3 AND eval = $4")
+            .bind(json(m)?)
+            .bind(m.last_data_ms)
+            .bind(id.to_string())
+            .bind(seen.to_string())
+            .execute(&mut *c)
+            .await
+            .map_err(internal)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Rule `id` and the exact text of its stored memory, if it still exists;
+/// its row locked until the end of the transaction on PostgreSQL (`pg`).
+async fn load_current(
+    c: &mut AnyConnection,
+    p: &ProjectId,
+    id: &AlarmId,
+    pg: bool,
+) -> Result<Option<(AlarmRule, String)>> {
+    let sql = if pg {
+        "SELECT body, eval FROM alarms WHERE id = $1 AND project_id = $2 FOR UPDATE"
+    } else {
+        "SELECT body, eval FROM alarms WHERE id = $1 AND project_id = $2"
+    };
+    let row = sqlx::query(sql)
         .bind(id.to_string())
-        .execute(&mut *c)
+        .bind(p.as_str().to_string())
+        .fetch_optional(&mut *c)
         .await
         .map_err(internal)?;
-    Ok(())
+    let Some(row) = row else { return Ok(None) };
+    let body: String = get(&row, "body")?;
+    Ok(Some((parse(&body)?, get(&row, "eval")?)))
 }
 
 /// The key in `meta` whose value changes with every change to the rules
@@ -225,8 +253,9 @@ struct CachedRule {
     state: AlarmState,
     /// The evaluator's memory now.
     memory: EvalState,
-    /// The memory as the store has it.
+    /// The memory as the store has it, and its exact text.
     saved: EvalState,
+    saved_text: String,
 }
 
 /// The enabled period-1 rules by monitor with their state and memory, kept
@@ -275,7 +304,8 @@ impl RuleCache {
             .map_err(internal)?;
             for r in &rows {
                 let head: RuleHead = parse(&get::<String>(r, "body")?)?;
-                let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
+                let saved_text: String = get(r, "eval")?;
+                let memory: EvalState = parse(&saved_text)?;
                 let id: String = get(r, "id")?;
                 let alarm = AlarmId::parse(&id)
                     .ok_or_else(|| DomainError::Internal(format!("stored alarm id {id:?}")))?;
@@ -292,6 +322,7 @@ impl RuleCache {
                         state: head.alarm_state,
                         memory,
                         saved: memory,
+                        saved_text,
                     });
             }
             if (rows.len() as i64) < LOAD_PAGE {
@@ -364,6 +395,7 @@ pub(crate) async fn evaluate_rollups(
     from_ms: i64,
     until_ms: i64,
     now_us: i64,
+    pg: bool,
 ) -> Result<Vec<AlarmEvent>> {
     let any = sqlx::query("SELECT 1 AS x FROM alarms WHERE enabled = 1 AND period = $1 LIMIT 1")
         .bind(period_s)
@@ -373,8 +405,7 @@ pub(crate) async fn evaluate_rollups(
     if any.is_none() {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
-        "SELECT a.id AS alarm_id, a.project_id, a.body, a.eval, m.id AS monitor_id, r.bucket_ms, \
+    let sql: &str = "SELECT a.id AS alarm_id, a.project_id, a.body, a.eval, m.id AS monitor_id, r.bucket_ms, \
            r.windows, r.lat_n, r.lat_sum, r.lat_sumsq, r.lat_min, r.lat_max, \
            r.max_sum, r.max_sumsq, r.max_min, r.max_max, \
            r.loss_sum, r.loss_sumsq, r.loss_min, r.loss_max \
@@ -383,14 +414,24 @@ pub(crate) async fn evaluate_rollups(
          JOIN monitor_rollups r ON r.period = a.period AND r.monitor_id = m.id \
            AND r.bucket_ms >= $2 AND r.bucket_ms < $3 \
          WHERE a.enabled = 1 AND a.period = $1 \
-         ORDER BY a.id, m.id, r.bucket_ms",
-    )
-    .bind(period_s)
-    .bind(from_ms)
-    .bind(until_ms)
-    .fetch_all(&mut *c)
-    .await
-    .map_err(internal)?;
+         ORDER BY a.id, m.id, r.bucket_ms";
+    // On PostgreSQL the rules are locked: an API change waits for the
+    // evaluation or is seen by it, never overwritten with what it read.
+    let locked;
+    let sql = if pg {
+        locked = format!("{sql} FOR UPDATE OF a");
+        locked.as_str()
+    } else {
+        sql
+    };
+    // One constant statement, with a constant suffix on PostgreSQL.
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(period_s)
+        .bind(from_ms)
+        .bind(until_ms)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(internal)?;
     let mut events = Vec::new();
     let mut i = 0;
     while i < rows.len() {
@@ -551,7 +592,7 @@ impl AlarmStore for SqlStore {
         let mut tx = self.write.begin().await.map_err(internal)?;
         let (rule, eval) = load(&mut tx, p, id).await?;
         let (rule, reset) = alarm::update(&rule, req, p)?;
-        let eval = if reset { EvalState::default() } else { eval };
+        let eval = if reset { eval.restarted() } else { eval };
         store_rule(&mut tx, &rule, &eval).await?;
         if reset {
             // The no-data check counts from now.
@@ -684,19 +725,42 @@ impl AlarmStore for SqlStore {
         let must_write = changed.iter().any(|(m, i, _, after, steps)| {
             !steps.is_empty() || memory_worth_saving(&cache.by_monitor[m][*i].saved, after)
         });
+        // Which changed rules were written (and are now what the store has).
+        let mut written = vec![false; changed.len()];
+        let mut stale = false;
         let mut version = None;
         if must_write {
+            let pg = self.backend == super::Backend::Postgres;
             let mut tx = self.write.begin().await.map_err(internal)?;
             let mut transitions = false;
-            for (m, i, _, after, steps) in &changed {
+            for (k, (m, i, _, after, steps)) in changed.iter().enumerate() {
                 let c = &cache.by_monitor[m][*i];
                 if steps.is_empty() {
                     if memory_worth_saving(&c.saved, after) {
-                        save_memory(&mut tx, &c.id.to_string(), after).await?;
+                        // Only over the memory this evaluation started from:
+                        // a rule changed meanwhile (by the API, the no-data
+                        // check or another node) is not overwritten.
+                        if save_memory(&mut tx, &c.id.to_string(), after, &c.saved_text).await? {
+                            written[k] = true;
+                        } else {
+                            stale = true;
+                        }
                     }
                     continue;
                 }
-                let (rule, _) = load(&mut tx, &c.project, &c.id).await?;
+                // The rule as the store has it now (locked on PostgreSQL):
+                // its ticks apply only if it is still what was evaluated.
+                let current = load_current(&mut tx, &c.project, &c.id, pg).await?;
+                let Some((rule, _)) = current.filter(|(r, text)| {
+                    *text == c.saved_text
+                        && r.alarm_enabled
+                        && r.condition == c.condition
+                        && r.alarm_state == c.state
+                        && r.alarm_action_enabled == c.actions_enabled
+                }) else {
+                    stale = true;
+                    continue;
+                };
                 let now_us = self.now_us();
                 apply(
                     &mut tx,
@@ -709,6 +773,7 @@ impl AlarmStore for SqlStore {
                     &mut events,
                 )
                 .await?;
+                written[k] = true;
                 transitions = true;
             }
             if transitions {
@@ -719,23 +784,23 @@ impl AlarmStore for SqlStore {
             }
             tx.commit().await.map_err(internal)?;
         }
-        for (m, i, state, after, steps) in changed {
-            let written = must_write
-                && (!steps.is_empty() || {
-                    let c = &cache.by_monitor[&m][i];
-                    memory_worth_saving(&c.saved, &after)
-                });
+        for (k, (m, i, state, after, _)) in changed.into_iter().enumerate() {
+            if stale && !written[k] {
+                continue;
+            }
             if let Some(c) = cache.by_monitor.get_mut(&m).and_then(|v| v.get_mut(i)) {
                 c.state = state;
                 c.memory = after;
-                if written {
+                if written[k] {
                     c.saved = after;
+                    c.saved_text = json(&after)?;
                 }
             }
         }
         match version {
-            Some(Bumped::Ours(v)) => cache.loaded_at = Some(Some(v)),
-            Some(Bumped::Raced) => cache.loaded_at = None,
+            Some(Bumped::Ours(v)) if !stale => cache.loaded_at = Some(Some(v)),
+            Some(_) => cache.loaded_at = None,
+            None if stale => cache.loaded_at = None,
             None => {}
         }
         Ok(events)
@@ -744,17 +809,19 @@ impl AlarmStore for SqlStore {
     async fn alarm_states(&self, limit: i64) -> Result<(Vec<(ProjectId, AlarmRule)>, i64)> {
         let mut c = self.read.acquire().await.map_err(internal)?;
         let total: i64 = get(
-            &sqlx::query("SELECT COUNT(*) AS n FROM alarms")
+            &sqlx::query("SELECT COUNT(*) AS n FROM alarms WHERE enabled = 1")
                 .fetch_one(&mut *c)
                 .await
                 .map_err(internal)?,
             "n",
         )?;
-        let rows = sqlx::query("SELECT project_id, body FROM alarms ORDER BY id LIMIT $1")
-            .bind(limit.max(0))
-            .fetch_all(&mut *c)
-            .await
-            .map_err(internal)?;
+        let rows = sqlx::query(
+            "SELECT project_id, body FROM alarms WHERE enabled = 1 ORDER BY id LIMIT $1",
+        )
+        .bind(limit.max(0))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(internal)?;
         let rules = rows
             .iter()
             .map(|r| {
@@ -800,6 +867,20 @@ impl AlarmStore for SqlStore {
             };
             let s = e.no_data(now_ms, watch_ms);
             let Some(t) = s.transition else { continue };
+            // Claimed with a conditional write: of two nodes running the
+            // check at once, one records the change.
+            let claimed = sqlx::query(
+                "UPDATE alarms SET state = $1 WHERE id = $2 AND state <> $1 AND eval = $3",
+            )
+            .bind(AlarmState::InsufficientData.as_str().to_string())
+            .bind(rule.alarm_id.to_string())
+            .bind(get::<String>(r, "eval")?)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
             rule.alarm_state = t.to;
             rule.update_time = t.time_ms;
             insert_history(&mut tx, &p, &alarm::history(&rule, t.to, t.time_ms, None)).await?;

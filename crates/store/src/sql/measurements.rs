@@ -397,7 +397,8 @@ impl SqlStore {
             // completed, in the same transaction (a savepoint: a failed
             // evaluation is logged and does not hold the rollups back).
             let mut sp = tx.begin().await.map_err(internal)?;
-            match super::alarms::evaluate_rollups(&mut sp, period_s, from, until, self.now_us())
+            let pg = self.backend == Backend::Postgres;
+            match super::alarms::evaluate_rollups(&mut sp, period_s, from, until, self.now_us(), pg)
                 .await
             {
                 Ok(events) => {

@@ -762,12 +762,13 @@ pub(crate) async fn rule_changes_on_another_node_reach_the_evaluating_one(db: &T
         ])
         .await
         .expect("evaluate");
-    // The update restarted the rule (insufficient_data): 50 % is ok now,
-    // 100 % the alarm.
+    // The update restarted the count, not what was notified: the alarm in
+    // progress (notified) ends at 50 % with an ok notice; 100 % is a new
+    // alarm, notified (suppress_duration 0).
     assert_eq!(
         states(&ev),
         vec![
-            (AlarmState::Ok, None),
+            (AlarmState::Ok, Some(Notice::Ok)),
             (AlarmState::Alarm, Some(Notice::Alarm))
         ]
     );
@@ -785,4 +786,58 @@ pub(crate) async fn rule_changes_on_another_node_reach_the_evaluating_one(db: &T
             .await,
         Ok(vec![])
     );
+}
+
+pub(crate) async fn an_evaluation_from_a_stale_cache_writes_nothing_over_newer_memory(db: &TestDb) {
+    let (a, b) = two_nodes(db).await;
+    let s = setup(&a).await;
+    let m = monitor(&a, &s.p, &s.conn).await;
+    let r = new_rule(&a, &s.p, &s.conn.id, 3).await;
+    let t0 = 1_700_000_000_000;
+    // Both nodes know the rule, ok.
+    let ev = a
+        .evaluate_windows(&[point(&m, &s.p, t0, 10)])
+        .await
+        .expect("evaluate");
+    assert_eq!(states(&ev), vec![(AlarmState::Ok, None)]);
+    assert_eq!(
+        b.evaluate_windows(&[point(&m, &s.p, t0 + 1_000, 10)]).await,
+        Ok(vec![])
+    );
+    // The monitor moves to b: two breaches there (written: the count changed).
+    assert_eq!(
+        b.evaluate_windows(&[
+            point(&m, &s.p, t0 + 10_000, 0),
+            point(&m, &s.p, t0 + 20_000, 0)
+        ])
+        .await,
+        Ok(vec![])
+    );
+    // Back on a. On PostgreSQL a's memory says no breach: its write of one
+    // breach does not replace b's two, it reloads, and the next breach is
+    // the third (one window later than a single node). On SQLite the two
+    // "nodes" share one store and its memory: the third breach is this one.
+    let mut ev = a
+        .evaluate_windows(&[point(&m, &s.p, t0 + 30_000, 0)])
+        .await
+        .expect("evaluate");
+    ev.extend(
+        a.evaluate_windows(&[point(&m, &s.p, t0 + 40_000, 0)])
+            .await
+            .expect("evaluate"),
+    );
+    assert_eq!(states(&ev), vec![(AlarmState::Alarm, Some(Notice::Alarm))]);
+    let raised = match a.backend() {
+        store::Backend::Postgres => t0 + 40_000,
+        store::Backend::Sqlite => t0 + 30_000,
+    };
+    let (h, _) = a
+        .list_alarm_history(&s.p, &all_history())
+        .await
+        .expect("history");
+    let got: Vec<(AlarmState, i64)> = h.iter().map(|x| (x.alarm_status, x.trigger_time)).collect();
+    // Never a count restarted from a stale zero (that would be t0 + 50 s or
+    // later), never two alarms.
+    assert_eq!(got, vec![(AlarmState::Alarm, raised), (AlarmState::Ok, t0)]);
+    assert_eq!(r.alarm_id, h[0].alarm_id);
 }

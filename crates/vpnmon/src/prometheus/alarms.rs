@@ -1,7 +1,7 @@
 //! `vpnmon_alarm_state`: the state of each alarm rule, for Prometheus
 //! users who alert from Prometheus rather than through SMN.
 //!
-//! One series per rule and state (`state` = `ok`, `alarm`,
+//! One series per enabled rule and state (`state` = `ok`, `alarm`,
 //! `insufficient_data`; 1 for the rule's state, 0 for the others, the
 //! enum-as-labels style of kube-state-metrics), labelled `project`,
 //! `alarm`, `alarm_name`, `vpn_connection` and `metric`. The rules come from
@@ -91,7 +91,7 @@ impl Collector for AlarmStates {
         };
         let mut family = encoder.encode_descriptor(
             "vpnmon_alarm_state",
-            "State of each Cloud Eye alarm rule: 1 for its state (ok, alarm, insufficient_data), \
+            "State of each enabled Cloud Eye alarm rule: 1 for its state (ok, alarm, insufficient_data), \
              0 for the others; refreshed from the store every 5 s.",
             None,
             MetricType::Gauge,
