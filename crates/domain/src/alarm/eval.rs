@@ -435,10 +435,12 @@ mod tests {
         };
         assert_eq!(e.period(20_000, Some(0.0)).notice, Some(Notice::Ok));
         // A restarted rule (its condition changed) keeps what was notified.
-        let mut m = EvalState::default();
-        m.last_notice_ms = Some(5);
-        m.alarm_notified = Some(true);
-        m.breaches = 2;
+        let m = EvalState {
+            last_notice_ms: Some(5),
+            alarm_notified: Some(true),
+            breaches: 2,
+            ..EvalState::default()
+        };
         let r = m.restarted();
         assert_eq!(
             (r.breaches, r.last_notice_ms, r.notified()),
