@@ -357,7 +357,9 @@ fn loss_applies_to_requests_before_the_responder_sees_them() {
         .run_in(|| ping(ip("198.18.1.1"), 100, 2 * MS, 300 * MS))
         .unwrap();
     assert_eq!(lost(&rtts), 30);
-    assert!(millis(&rtts).iter().all(|&ms| ms >= 2.0));
+    // The responder's timer may fire up to ~5 % early against the ping's
+    // own clock (seen in CI: 4.88 ms for 5 ms); the delay is still there.
+    assert!(millis(&rtts).iter().all(|&ms| ms >= 2.0 * 0.95), "{rtts:?}");
 }
 
 #[test]
@@ -429,7 +431,10 @@ fn another_handle_can_change_the_lab_and_down_stops_its_responder_by_pid() {
     let delayed = reopened
         .run_in(|| ping(ip("198.18.1.1"), 5, MS, 300 * MS))
         .unwrap();
-    assert!(millis(&delayed).iter().all(|&ms| ms >= 5.0), "{delayed:?}");
+    assert!(
+        millis(&delayed).iter().all(|&ms| ms >= 5.0 * 0.95),
+        "{delayed:?}"
+    );
 
     // `lab` never saw the responder: down finds it in the state file.
     lab.down().unwrap();
