@@ -231,6 +231,19 @@ pub(crate) async fn alarm_tenant_isolation(store: &SqlStore) {
     );
 }
 
+/// (status, trigger time, values) of each history record.
+fn transitions(h: &[domain::alarm::AlarmHistory]) -> Vec<(AlarmState, i64, Vec<f64>)> {
+    h.iter()
+        .map(|x| {
+            (
+                x.alarm_status,
+                x.trigger_time,
+                x.datapoints.iter().map(|d| d.value).collect(),
+            )
+        })
+        .collect()
+}
+
 fn states(events: &[AlarmEvent]) -> Vec<(AlarmState, Option<Notice>)> {
     events
         .iter()
@@ -294,16 +307,7 @@ pub(crate) async fn alarm_evaluation_records_each_transition_once(store: &SqlSto
         .await
         .expect("history");
     assert_eq!(total, 3);
-    let got: Vec<(AlarmState, i64, Vec<f64>)> = h
-        .iter()
-        .map(|x| {
-            (
-                x.alarm_status,
-                x.trigger_time,
-                x.datapoints.iter().map(|d| d.value).collect(),
-            )
-        })
-        .collect();
+    let got = transitions(&h);
     assert_eq!(
         got,
         vec![
@@ -365,16 +369,7 @@ pub(crate) async fn alarm_of_a_longer_period_sees_each_completed_bucket_once(sto
         .await
         .expect("history");
     assert_eq!(total, 2, "{h:?}");
-    let got: Vec<(AlarmState, i64, Vec<f64>)> = h
-        .iter()
-        .map(|x| {
-            (
-                x.alarm_status,
-                x.trigger_time,
-                x.datapoints.iter().map(|d| d.value).collect(),
-            )
-        })
-        .collect();
+    let got = transitions(&h);
     assert_eq!(
         got,
         vec![
