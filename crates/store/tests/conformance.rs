@@ -160,6 +160,20 @@ fn now() -> String {
     domain::time::wire_ms(harness::now())
 }
 
+/// The `updated_at` an update wrote, checked to lie between `before` (read
+/// just before the update) and now. The suite clock is shared by the cases
+/// running in parallel, and any of them may move it on meanwhile.
+fn stamped_since(updated_at: &str, before: &str) -> String {
+    let after = now();
+    let parse = |s: &str| domain::time::parse_marker(s).expect("a wire timestamp");
+    let t = parse(updated_at);
+    assert!(
+        parse(before) <= t && t <= parse(&after),
+        "updated_at {updated_at} outside [{before}, {after}]"
+    );
+    updated_at.to_string()
+}
+
 /// The pool as (id, address, project, gateway) rows.
 async fn pool_rows(
     store: &SqlStore,

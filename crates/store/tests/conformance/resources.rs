@@ -303,7 +303,7 @@ pub(crate) async fn gateway_crud(store: &SqlStore) {
     let mut expected = g1.clone();
     expected.name = "gw-renamed".into();
     expected.local_subnets = vec!["192.168.1.0/24".into(), "192.168.2.0/24".into()];
-    expected.updated_at = at;
+    expected.updated_at = stamped_since(&updated.updated_at, &at);
     assert_eq!(updated, expected);
     assert_eq!(store.get_gateway(&p, &g1.id).await, Ok(expected));
 
@@ -390,7 +390,7 @@ pub(crate) async fn cgw_crud(store: &SqlStore) {
     let updated = store.update_cgw(&p, &c1.id, &req).await.unwrap();
     let mut expected = c1.clone();
     expected.name = "peer-renamed".into();
-    expected.updated_at = at;
+    expected.updated_at = stamped_since(&updated.updated_at, &at);
     assert_eq!(updated, expected);
     assert_eq!(store.get_cgw(&p, &c1.id).await, Ok(expected));
     assert_eq!(
@@ -464,7 +464,7 @@ pub(crate) async fn connection_crud(store: &SqlStore) {
     expected.peer_subnets = vec!["10.20.0.0/16".into()];
     expected.tunnel_local_address = Some("169.254.70.1/30".into());
     expected.tunnel_peer_address = Some("169.254.70.2/30".into());
-    expected.updated_at = at;
+    expected.updated_at = stamped_since(&updated.updated_at, &at);
     assert_eq!(updated, expected);
     assert_eq!(store.get_connection(p, &conn.id).await, Ok(expected));
 
