@@ -240,6 +240,12 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         get(probe_state::show),
     )
     .add(
+        "/vpnmon/{project_id}/connections/{connection_id}/alarms",
+        &["GET"],
+        true,
+        get(alarms::for_connection),
+    )
+    .add(
         "/vpnmon/{project_id}/overview",
         &["GET"],
         true,

@@ -18,7 +18,7 @@ use crate::measurements::WindowPoint;
 use async_trait::async_trait;
 use domain::alarm::eval::{Notice, Transition};
 use domain::alarm::{AlarmHistory, AlarmRule, AlarmState, UpdateAlarm};
-use domain::{AlarmId, MonitorId, ProjectId};
+use domain::{AlarmId, ConnectionId, MonitorId, ProjectId};
 
 /// One page of rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +73,10 @@ pub trait AlarmStore: Send + Sync {
         limit: i64,
         desc: bool,
     ) -> Result<AlarmPage>;
+    /// Every rule watching connection `conn` of project `p`, in creation
+    /// order (the dashboard's overlay of one connection).
+    async fn connection_alarms(&self, p: &ProjectId, conn: &ConnectionId)
+    -> Result<Vec<AlarmRule>>;
     /// Applies an update body (validated by `domain::alarm::update` in the
     /// transaction); a changed condition restarts the evaluation.
     async fn update_alarm(

@@ -8,6 +8,9 @@
 //! contiguous scan of the last few buckets, grouped by monitor, instead of
 //! one lookup per monitor. A monitor without a window in that range has
 //! none to show (it is not being probed, or vpnmon was down).
+//!
+//! Each row also carries a summary of the alarm rules on its connection
+//! (a third query, over the project's rules).
 
 use crate::Result;
 use crate::measurements::WindowPoint;
@@ -31,6 +34,40 @@ pub struct OverviewRow {
     pub link: LinkState,
     /// The newest window that started at or after `since_ms`.
     pub last: Option<WindowPoint>,
+    /// The alarm rules on the monitor's connection.
+    pub alarms: AlarmSummary,
+}
+
+/// How many alarm rules watch a connection, and in which states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlarmSummary {
+    /// Every rule on the connection, enabled or not.
+    pub rules: u32,
+    /// The enabled ones (a disabled rule keeps a state that says nothing).
+    pub enabled: u32,
+    /// Enabled rules in `alarm`.
+    pub alarm: u32,
+    /// Enabled rules in `insufficient_data`.
+    pub insufficient_data: u32,
+}
+
+impl AlarmSummary {
+    /// The connection's alarm state as one word: `alarm` if any enabled
+    /// rule is in alarm, else `insufficient_data` if any lacks data, else
+    /// `ok`; `disabled` when every rule is disabled; `None` without rules.
+    pub fn state(&self) -> Option<&'static str> {
+        Some(if self.rules == 0 {
+            return None;
+        } else if self.alarm > 0 {
+            "alarm"
+        } else if self.insufficient_data > 0 {
+            "insufficient_data"
+        } else if self.enabled > 0 {
+            "ok"
+        } else {
+            "disabled"
+        })
+    }
 }
 
 /// The overview query, a capability of its own.
@@ -78,6 +115,25 @@ impl OverviewStore for SqlStore {
             let w = crate::sql::window_point_from_row(r)?;
             last.insert(w.monitor_id, w);
         }
+        let rules =
+            sqlx::query("SELECT connection_id, enabled, state FROM alarms WHERE project_id = $1")
+                .bind(p.as_str().to_string())
+                .fetch_all(&self.read)
+                .await
+                .map_err(internal)?;
+        let mut alarms: HashMap<String, AlarmSummary> = HashMap::new();
+        for r in &rules {
+            let a = alarms.entry(get(r, "connection_id")?).or_default();
+            a.rules += 1;
+            if get::<i64>(r, "enabled")? != 0 {
+                a.enabled += 1;
+                match get::<String>(r, "state")?.as_str() {
+                    "alarm" => a.alarm += 1,
+                    "insufficient_data" => a.insufficient_data += 1,
+                    _ => {}
+                }
+            }
+        }
         rows.iter()
             .map(|r| {
                 let id: MonitorId = get_id(r, "id")?;
@@ -89,8 +145,10 @@ impl OverviewStore for SqlStore {
                         .unwrap_or_default()
                         .to_string()
                 };
+                let vpn_connection_id: String = get(r, "vpn_connection_id")?;
                 Ok(OverviewRow {
-                    vpn_connection_id: get(r, "vpn_connection_id")?,
+                    alarms: alarms.get(&vpn_connection_id).copied().unwrap_or_default(),
+                    vpn_connection_id,
                     connection_name: text(&conn, "name"),
                     source_ip: text(&body, "source_ip"),
                     destination_ip: text(&body, "destination_ip"),

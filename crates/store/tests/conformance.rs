@@ -118,6 +118,7 @@ on_every_engine! {
         outbox_confirms_with_the_token_and_publishes_to_confirmed_only,
         outbox_records_each_attempt_and_retries_until_delivered_or_given_up,
         alarm_notices_go_into_the_outbox_with_the_state_change,
+        alarms_of_a_connection_and_their_summary_in_the_overview,
     ],
     db: [
         rule_changes_on_another_node_reach_the_evaluating_one,

@@ -150,6 +150,7 @@ async fn overview_lists_every_monitor_with_its_connection_link_and_newest_window
         status: m.status.clone(),
         link: LinkState::default(),
         last: None,
+        alarms: store::AlarmSummary::default(),
     };
     assert_eq!(
         rows,

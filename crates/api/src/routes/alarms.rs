@@ -107,6 +107,26 @@ pub async fn list(
     .into_response())
 }
 
+/// `GET /vpnmon/{project_id}/connections/{connection_id}/alarms`: every
+/// rule watching that connection (any of its metrics), in creation order,
+/// each as the CES list shows it; 404 for a connection that is not the
+/// caller's. vpnmon's own path: CES v1 lists rules by project only, and
+/// the dashboard draws one connection's rules.
+pub async fn for_connection(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    HwPath((_, id)): HwPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let conn = super::path_uuid("connection_id", &id)?;
+    s.store.get_connection(&c.project, &conn).await?;
+    let rules = s.store.connection_alarms(&c.project, &conn).await?;
+    let count = rules.len();
+    Ok(
+        axum::Json(json!({"metric_alarms": rules, "meta_data": {"count": count, "total": count}}))
+            .into_response(),
+    )
+}
+
 /// `GET /V1.0/{project_id}/alarms/{alarm_id}`: a one-element list.
 pub async fn show(
     State(s): State<AppState>,

@@ -5,17 +5,22 @@
 //! Query parameters (all optional):
 //! - `sort`: `connection` (name, the default), `source`, `destination`,
 //!   `status`, `link`, `since` (when the link state last changed),
-//!   `rtt_avg`, `rtt_max`, `loss`, `jitter` (of the newest window);
+//!   `rtt_avg`, `rtt_max`, `loss`, `jitter` (of the newest window),
+//!   `alarm` (the alarm state of the connection's rules: `alarm` >
+//!   `insufficient_data` > `ok` > `disabled`, no rules last);
 //! - `order`: `asc` (default) or `desc`; monitors without a value for the
 //!   sort key come last in both orders, ties go by monitor id;
 //! - `limit` 1..=200 (default 50), `offset` (default 0);
 //! - `q`: case-insensitive substring of the connection name or id, the
-//!   monitor id, the source or destination address, or the status.
+//!   monitor id, the source or destination address, the status, or the
+//!   alarm state.
 //!
 //! Each row carries the same fields as the monitor's `.../state` (status,
 //! link, newest window of the last [`LAST_WINDOW_MS`]) plus the
-//! connection's name and a sparkline of the last hour: the 60 s rollups the
-//! CES API serves for `period=60` (same store query, same `average`).
+//! connection's name, a sparkline of the last hour (the 60 s rollups the
+//! CES API serves for `period=60`: same store query, same `average`) and
+//! `alarm`: null when no rule watches the connection, else `{"state",
+//! "rules", "enabled", "in_alarm"}` of its rules (the states CES shows).
 
 use crate::authn::Caller;
 use crate::context::ReqId;
@@ -51,6 +56,7 @@ pub enum SortKey {
     RttMax,
     Loss,
     Jitter,
+    Alarm,
 }
 
 impl SortKey {
@@ -67,6 +73,7 @@ impl SortKey {
             "rtt_max" => SortKey::RttMax,
             "loss" => SortKey::Loss,
             "jitter" => SortKey::Jitter,
+            "alarm" => SortKey::Alarm,
             _ => return None,
         })
     }
@@ -91,6 +98,12 @@ fn key(r: &OverviewRow, k: SortKey) -> Key<'_> {
         SortKey::RttMax => Key::Num(last.and_then(|p| p.rtt_max_ms)),
         SortKey::Loss => Key::Num(last.map(|p| p.loss_pct)),
         SortKey::Jitter => Key::Num(last.and_then(|p| p.jitter_ms)),
+        SortKey::Alarm => Key::Num(r.alarms.state().map(|s| match s {
+            "alarm" => 3.0,
+            "insufficient_data" => 2.0,
+            "ok" => 1.0,
+            _ => 0.0,
+        })),
     }
 }
 
@@ -122,12 +135,13 @@ pub fn sort_rows(rows: &mut [OverviewRow], k: SortKey, desc: bool) {
 pub fn matches(r: &OverviewRow, q: &str) -> bool {
     q.is_empty()
         || [
-            &r.connection_name,
+            r.connection_name.as_str(),
             &r.vpn_connection_id,
             &r.monitor_id,
             &r.source_ip,
             &r.destination_ip,
             &r.status,
+            r.alarms.state().unwrap_or_default(),
         ]
         .iter()
         .any(|f| f.to_lowercase().contains(q))
@@ -151,7 +165,7 @@ pub async fn show(
         Some(v) => SortKey::parse(v).ok_or_else(|| {
             ApiError::invalid(format!(
                 "sort must be one of connection, source, destination, status, link, since, \
-                 rtt_avg, rtt_max, loss, jitter, got {v:?}"
+                 rtt_avg, rtt_max, loss, jitter, alarm, got {v:?}"
             ))
         })?,
     };
@@ -214,6 +228,12 @@ pub async fn show(
             "not_probed_reason": r.link.note,
             "last_window": r.last.as_ref().map(window_json),
             "sparkline": spark,
+            "alarm": r.alarms.state().map(|state| json!({
+                "state": state,
+                "rules": r.alarms.rules,
+                "enabled": r.alarms.enabled,
+                "in_alarm": r.alarms.alarm,
+            })),
         }));
     }
     Ok((
@@ -243,6 +263,7 @@ mod tests {
             destination_ip: "127.0.0.10".into(),
             status: "ACTIVE".into(),
             link: LinkState::default(),
+            alarms: store::AlarmSummary::default(),
             last: loss.map(|l| WindowPoint {
                 monitor_id: domain::MonitorId::random(),
                 project_id: domain::ProjectId::generate(),

@@ -10,7 +10,7 @@ use domain::alarm::eval::{
 };
 use domain::alarm::{self, AlarmHistory, AlarmRule, AlarmState, Measure, NAMESPACE, UpdateAlarm};
 use domain::smn;
-use domain::{AlarmId, DomainError, MonitorId, ProjectId};
+use domain::{AlarmId, ConnectionId, DomainError, MonitorId, ProjectId};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::HashMap;
 
@@ -581,6 +581,25 @@ impl AlarmStore for SqlStore {
             .map(|r| parse(&get::<String>(r, "body")?))
             .collect::<Result<Vec<AlarmRule>>>()?;
         Ok(AlarmPage { items, total })
+    }
+
+    async fn connection_alarms(
+        &self,
+        p: &ProjectId,
+        conn: &ConnectionId,
+    ) -> Result<Vec<AlarmRule>> {
+        let rows = sqlx::query(
+            "SELECT body FROM alarms WHERE connection_id = $1 AND project_id = $2 \
+             ORDER BY created_us, id",
+        )
+        .bind(conn.to_string())
+        .bind(p.as_str().to_string())
+        .fetch_all(&self.read)
+        .await
+        .map_err(internal)?;
+        rows.iter()
+            .map(|r| parse(&get::<String>(r, "body")?))
+            .collect()
     }
 
     async fn update_alarm(

@@ -836,3 +836,96 @@ pub(crate) async fn an_evaluation_from_a_stale_cache_writes_nothing_over_newer_m
     assert_eq!(got, vec![(AlarmState::Alarm, raised), (AlarmState::Ok, t0)]);
     assert_eq!(r.alarm_id, h[0].alarm_id);
 }
+
+pub(crate) async fn alarms_of_a_connection_and_their_summary_in_the_overview(store: &SqlStore) {
+    let s = setup(store).await;
+    let m = monitor(store, &s.p, &s.conn).await;
+    let other = connection(store, &s.p, &s.gw, &s.cgw).await;
+    let om = monitor(store, &s.p, &other).await;
+    let (a, b) = (
+        new_rule(store, &s.p, &s.conn.id, 1).await,
+        new_rule(store, &s.p, &s.conn.id, 1).await,
+    );
+    let c = new_rule(store, &s.p, &other.id, 1).await;
+    let watched = |rules: &[AlarmRule]| rules.iter().map(|r| r.alarm_id).collect::<Vec<_>>();
+    let mine = store
+        .connection_alarms(&s.p, &s.conn.id)
+        .await
+        .expect("list");
+    assert_eq!(
+        watched(&mine),
+        vec![a.alarm_id, b.alarm_id],
+        "in creation order"
+    );
+    assert_eq!(
+        watched(&store.connection_alarms(&s.p, &other.id).await.unwrap()),
+        vec![c.alarm_id]
+    );
+    assert_eq!(
+        store
+            .connection_alarms(&ProjectId::generate(), &s.conn.id)
+            .await,
+        Ok(vec![]),
+        "another project's connection has none of ours"
+    );
+
+    let summary = |rows: &[store::OverviewRow], id: &MonitorId| {
+        rows.iter()
+            .find(|r| r.monitor_id == id.to_string())
+            .map(|r| (r.alarms, r.alarms.state()))
+            .expect("a row")
+    };
+    let fresh = store.overview(&s.p, 0).await.unwrap();
+    let none = store::AlarmSummary {
+        rules: 2,
+        enabled: 2,
+        alarm: 0,
+        insufficient_data: 2,
+    };
+    assert_eq!(summary(&fresh, &m.id), (none, Some("insufficient_data")));
+
+    // A lost window raises both rules of the first connection, a clean one
+    // clears the second's.
+    store
+        .evaluate_windows(&[point(&m, &s.p, 10_000, 0), point(&om, &s.p, 10_000, 10)])
+        .await
+        .expect("evaluate");
+    store
+        .set_alarm_enabled(&s.p, &b.alarm_id, false)
+        .await
+        .unwrap();
+    let rows = store.overview(&s.p, 0).await.unwrap();
+    assert_eq!(
+        summary(&rows, &m.id),
+        (
+            store::AlarmSummary {
+                rules: 2,
+                enabled: 1,
+                alarm: 1,
+                insufficient_data: 0
+            },
+            Some("alarm")
+        )
+    );
+    assert_eq!(summary(&rows, &om.id).1, Some("ok"));
+    let states = store.connection_alarms(&s.p, &s.conn.id).await.unwrap();
+    assert_eq!(
+        states
+            .iter()
+            .map(|r| (r.alarm_state, r.alarm_enabled))
+            .collect::<Vec<_>>(),
+        vec![(AlarmState::Alarm, true), (AlarmState::Alarm, false)]
+    );
+    store
+        .set_alarm_enabled(&s.p, &a.alarm_id, false)
+        .await
+        .unwrap();
+    let rows = store.overview(&s.p, 0).await.unwrap();
+    assert_eq!(summary(&rows, &m.id).1, Some("disabled"));
+    store.delete_alarm(&s.p, &c.alarm_id).await.unwrap();
+    let rows = store.overview(&s.p, 0).await.unwrap();
+    assert_eq!(
+        summary(&rows, &om.id),
+        (store::AlarmSummary::default(), None)
+    );
+}

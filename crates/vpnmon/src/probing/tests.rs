@@ -161,6 +161,13 @@ impl AlarmStore for FakeStore {
             total: 0,
         })
     }
+    async fn connection_alarms(
+        &self,
+        _: &ProjectId,
+        _: &domain::ConnectionId,
+    ) -> store::Result<Vec<AlarmRule>> {
+        Ok(Vec::new())
+    }
     async fn update_alarm(
         &self,
         _: &ProjectId,

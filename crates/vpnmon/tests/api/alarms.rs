@@ -499,3 +499,83 @@ async fn alarm_histories_list_state_changes_with_their_value_and_time() {
         assert!(m.contains(&format!("incorrect, {field}: ")), "{q}: {m}");
     }
 }
+
+#[tokio::test]
+async fn a_connections_rules_and_the_overviews_alarm_badge() {
+    let app = TestApp::spawn().await;
+    let (conn, m) = monitored(&app).await;
+    let rules_of = |conn: String, token: String, project: String| {
+        let app = &app;
+        async move {
+            app.send(
+                Method::GET,
+                &format!("/vpnmon/{project}/connections/{conn}/alarms"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let (p, t) = (app.project_id.clone(), app.token.clone());
+    let none = rules_of(conn.clone(), t.clone(), p.clone()).await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.raw);
+    assert_eq!(
+        none.body,
+        json!({"metric_alarms": [], "meta_data": {"count": 0, "total": 0}})
+    );
+    let overview = || async {
+        let r = app
+            .send(
+                Method::GET,
+                &format!("/vpnmon/{p}/overview"),
+                Some(&t),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+        r.body["monitors"][0]["alarm"].clone()
+    };
+    assert_eq!(overview().await, Value::Null, "no rule, no badge");
+
+    let id = create(&app, create_body(&app, &conn)).await;
+    let r = rules_of(conn.clone(), t.clone(), p.clone()).await;
+    let shown = ces(&app, Method::GET, &format!("/alarms/{id}"), None).await;
+    assert_eq!(
+        r.body["metric_alarms"], shown.body["metric_alarms"],
+        "the same rule as CES shows it"
+    );
+    assert_eq!(
+        overview().await,
+        json!({"state": "insufficient_data", "rules": 1, "enabled": 1, "in_alarm": 0})
+    );
+    app.store
+        .evaluate_windows(&[
+            window(&app, &m, 1_700_000_000_000, 0),
+            window(&app, &m, 1_700_000_010_000, 0),
+        ])
+        .await
+        .expect("evaluate");
+    assert_eq!(
+        overview().await,
+        json!({"state": "alarm", "rules": 1, "enabled": 1, "in_alarm": 1})
+    );
+    let sorted = app
+        .send(
+            Method::GET,
+            &format!("/vpnmon/{p}/overview?sort=alarm&order=desc&q=alarm"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(sorted.body["total_count"], 1, "{}", sorted.raw);
+
+    // Not a UUID: 400; another project's connection: 404, as for the connection itself.
+    rules_of("nope".into(), t.clone(), p.clone())
+        .await
+        .assert_error(400, "VPN.0001");
+    let (other_token, other) = app.other_tenant("beta").await;
+    rules_of(conn.clone(), other_token, other)
+        .await
+        .assert_error(404, "VPN.0004");
+    rules_of(uuid(), t, p).await.assert_error(404, "VPN.0004");
+}
