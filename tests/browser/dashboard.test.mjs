@@ -148,11 +148,15 @@ test('the overview lists this project\'s monitors with their link state, sorts a
   await page.waitForSelector('body[data-ready=true]');
   assert.ok(!page.url().includes(fx.password) && !(await page.evaluate(() => location.href)).includes('token'));
   const rows = await page.$$eval('tr[data-monitor-id]', (trs) =>
-    trs.map((t) => ({ id: t.dataset.monitorId, link: t.dataset.link, status: t.dataset.status, name: t.querySelector('a').textContent })),
+    trs.map((t) => ({ id: t.dataset.monitorId, link: t.dataset.link, status: t.dataset.status, alarm: t.dataset.alarm, name: t.querySelector('a').textContent })),
   );
   const want = [...fx.monitors].sort((a, b) => a.name.localeCompare(b.name));
-  assert.deepEqual(rows, want.map((m) => ({ id: m.id, link: m.link, status: m.status, name: m.name })), 'sorted by connection name');
+  assert.deepEqual(rows, want.map((m) => ({ id: m.id, link: m.link, status: m.status, alarm: m.alarm, name: m.name })), 'sorted by connection name');
   const oslo = fx.monitors.find((m) => m.link === 'unknown').id;
+  const berlin = fx.monitors.find((m) => m.alarm === 'alarm').id;
+  assert.equal(await page.textContent(`tr[data-monitor-id="${berlin}"] [data-col=alarm] .badge`), 'alarm');
+  assert.equal(await page.getAttribute(`tr[data-monitor-id="${berlin}"] [data-col=alarm] .badge`, 'title'), '1 rule, 1 enabled, 1 in alarm');
+  assert.equal(await page.textContent(`tr[data-monitor-id="${oslo}"] [data-col=alarm]`), '–', 'no rule, no badge');
   assert.equal(await page.textContent(`tr[data-monitor-id="${oslo}"] [data-col=link]`), 'not probed');
   assert.match(await page.getAttribute(`tr[data-monitor-id="${oslo}"] [data-col=link] .badge`, 'title'), /outside the probe allowlist/);
   assert.equal(await page.textContent(`tr[data-monitor-id="${oslo}"] [data-col=loss]`), '–');
@@ -245,6 +249,137 @@ test('the detail page shows the CES numbers for the range, changes range, zooms 
   assert.equal(Number(custom.from), Math.floor(from / MIN) * MIN);
   assert.equal(custom.period, '1');
   assert.deepEqual(await legend(page), await expectedLegend(auth, conn, custom));
+  await page.context().close();
+});
+
+async function cesGet(auth, rest) {
+  const r = await fetch(`${B}/V1.0/${auth.project}${rest}`, { headers: { 'X-Auth-Token': auth.token } });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
+
+/** Every history record of `rule` in [from, to], from the CES API. */
+async function historyOf(auth, rule, from, to) {
+  const out = [];
+  for (let start = 0; ; start += 100) {
+    const q = new URLSearchParams({ alarm_id: rule, from, to, limit: 100, start });
+    const { status, body } = await cesGet(auth, `/alarm-histories?${q}`);
+    assert.equal(status, 200);
+    out.push(...body.alarm_histories);
+    if (start + 100 >= body.meta_data.total) return out;
+  }
+}
+
+test('the detail page draws the rules\' thresholds, shades the alarm period and lists the CES history', async () => {
+  const auth = await token(fx.user, fx.password, fx.project);
+  const page = await newPage();
+  await logIn(page, fx.user, fx.password, fx.project);
+  await page.waitForSelector('body[data-ready=true]');
+  await rerender(page, () => page.goto(`${B}/dashboard/monitors/${fx.lossy}`));
+  const rules = await page.$$eval('#alarm-rules tr[data-alarm-id]', (trs) => trs.map((t) => [t.dataset.alarmId, t.dataset.state, t.dataset.enabled]));
+  assert.deepEqual(rules, [[fx.rules.lagos_loss, 'ok', 'true'], [fx.rules.lagos_rtt, 'ok', 'true']]);
+  const span = await chartSpan(page);
+  assert.equal(await page.getAttribute('#chart', 'data-thresholds'), '2', 'a line per rule: loss on its axis, RTT on its');
+
+  // The one alarm period is the lagos-loss rule's alarm record to its ok record, as CES has them.
+  const hist = await historyOf(auth, fx.rules.lagos_loss, span.from, span.to);
+  const alarm = hist.find((h) => h.alarm_status === 'alarm');
+  const ok = hist.filter((h) => h.alarm_status === 'ok' && h.trigger_time > alarm.trigger_time).at(-1);
+  assert.ok(Math.abs(alarm.trigger_time - (fx.lagos_down.from + 20e3)) <= 20e3, `alarm at the 3rd lost window: ${alarm.trigger_time} vs ${fx.lagos_down.from}`);
+  assert.ok(Math.abs(ok.trigger_time - fx.lagos_down.to) <= 20e3, `ok at the first clean window: ${ok.trigger_time} vs ${fx.lagos_down.to}`);
+  const periods = await page.$$eval('[data-alarm-period]', (ls) => ls.map((l) => [l.dataset.alarmId, Number(l.dataset.from), Number(l.dataset.to), l.dataset.open]));
+  assert.deepEqual(periods, [[fx.rules.lagos_loss, alarm.trigger_time, ok.trigger_time, 'false']]);
+  assert.equal(await page.getAttribute('#chart', 'data-alarm-periods'), '1');
+
+  // The history list: every change of both rules in the range, newest first.
+  const all = [...hist, ...(await historyOf(auth, fx.rules.lagos_rtt, span.from, span.to))].sort((a, b) => b.trigger_time - a.trigger_time);
+  const listed = await page.$$eval('[data-history]', (trs) => trs.map((t) => [t.dataset.alarmId, t.dataset.status, Number(t.dataset.time)]));
+  assert.deepEqual(listed, all.map((h) => [h.alarm_id, h.alarm_status, h.trigger_time]));
+
+  // A range that starts inside the alarm: shaded from the range's start (the state before it is read too).
+  const from = alarm.trigger_time + 60e3, to = ok.trigger_time + 30 * MIN;
+  await page.goto(`${B}/dashboard/`); // (a new document: a hash change alone loads nothing)
+  await rerender(page, () => page.goto(`${B}/dashboard/monitors/${fx.lossy}#from=${from}&to=${to}`));
+  const inside = await page.$$eval('[data-alarm-period]', (ls) => ls.map((l) => [Number(l.dataset.from), Number(l.dataset.to)]));
+  assert.deepEqual(inside, [[from, ok.trigger_time]]);
+
+  // "New rule on this connection" opens the rules page with the connection chosen.
+  await page.click('#new-rule');
+  await page.waitForSelector('body[data-ready=true]');
+  const lagosConn = fx.monitors.find((m) => m.id === fx.lossy).connection;
+  assert.equal(await page.inputValue('select[name=connection]'), lagosConn);
+  await page.context().close();
+});
+
+test('the rules page lists, disables, enables, creates and deletes rules through the CES API', async () => {
+  const auth = await token(fx.user, fx.password, fx.project);
+  const page = await newPage();
+  await logIn(page, fx.user, fx.password, fx.project);
+  await page.waitForSelector('body[data-ready=true]');
+  await page.click('header a[href="/dashboard/alarms"]');
+  await page.waitForURL(`${B}/dashboard/alarms`);
+  await page.waitForSelector('body[data-ready=true]');
+  const rows = async () => page.$$eval('#rules tr[data-alarm-id]', (trs) => trs.map((t) => [t.dataset.alarmId, t.dataset.state, t.dataset.enabled]));
+  const listed = await rows();
+  const api = (await cesGet(auth, '/alarms?order=desc')).body.metric_alarms;
+  assert.deepEqual(listed, api.map((r) => [r.alarm_id, r.alarm_state, String(r.alarm_enabled)]), 'what CES lists, newest first');
+  assert.deepEqual(new Set(listed.map((r) => r[0])), new Set(Object.values(fx.rules)));
+  assert.equal(listed.find((r) => r[0] === fx.rules.berlin_loss)[1], 'alarm');
+  assert.match(await page.textContent(`tr[data-alarm-id="${fx.rules.berlin_loss}"]`), /office-berlin.*link_packet_loss_rate average >= 50 % for 2 raw windows/);
+
+  // Disable, then enable again.
+  const loads = async () => Number(await page.getAttribute('body', 'data-loads'));
+  const rtt = `tr[data-alarm-id="${fx.rules.lagos_rtt}"]`;
+  let n = await loads();
+  await page.click(`${rtt} button[data-action=toggle]`);
+  await page.waitForFunction((k) => Number(document.body.dataset.loads) > k, n);
+  assert.equal(await page.getAttribute(rtt, 'data-enabled'), 'false');
+  assert.equal((await cesGet(auth, `/alarms/${fx.rules.lagos_rtt}`)).body.metric_alarms[0].alarm_enabled, false);
+  n = await loads();
+  await page.click(`${rtt} button[data-action=toggle]`);
+  await page.waitForFunction((k) => Number(document.body.dataset.loads) > k, n);
+  assert.equal((await cesGet(auth, `/alarms/${fx.rules.lagos_rtt}`)).body.metric_alarms[0].alarm_enabled, true);
+
+  // A name CES refuses: its message, in role=alert.
+  const frankfurt = fx.monitors.find((m) => m.name === 'dc-frankfurt').connection;
+  await page.selectOption('select[name=connection]', frankfurt);
+  await page.fill('input[name=alarm_name]', 'bad name!');
+  await page.click('#new-rule button[type=submit]');
+  await page.locator('#form-error').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#form-error'), /alarm_name: "bad name!" must be 1-128 letters/);
+  expected(/400 \(Bad Request\)/, '/dashboard/alarms');
+
+  // A new rule on dc-frankfurt: max RTT > 40 ms over 5 minutes, notifying the topic.
+  await page.fill('input[name=alarm_name]', 'frankfurt-rtt');
+  await page.selectOption('select[name=metric_name]', 'link_max_latency');
+  await page.selectOption('select[name=filter]', 'max');
+  await page.selectOption('select[name=comparison_operator]', '>');
+  await page.fill('input[name=value]', '40');
+  await page.selectOption('select[name=period]', '300');
+  await page.fill('input[name=count]', '1');
+  await page.selectOption('select[name=topic]', fx.topic);
+  await page.click('#new-rule button[type=submit]');
+  await page.waitForSelector('#new-rule[data-created]');
+  const id = await page.getAttribute('#new-rule', 'data-created');
+  assert.equal(await page.isHidden('#form-error'), true);
+  await page.waitForSelector(`tr.fresh[data-alarm-id="${id}"]`);
+  const made = (await cesGet(auth, `/alarms/${id}`)).body.metric_alarms[0];
+  assert.equal(made.alarm_name, 'frankfurt-rtt');
+  assert.deepEqual(made.metric.dimensions, [{ name: 'evpn_connection_id', value: frankfurt }]);
+  assert.equal(made.metric.metric_name, 'link_max_latency');
+  assert.deepEqual(
+    [made.condition.comparison_operator, made.condition.filter, made.condition.value, made.condition.unit, made.condition.period, made.condition.count],
+    ['>', 'max', 40, 'ms', 300, 1],
+  );
+  assert.deepEqual(made.alarm_actions, [{ type: 'notification', notificationList: [fx.topic] }]);
+
+  // Deleted after a confirmation.
+  page.once('dialog', (d) => d.accept());
+  n = await loads();
+  await page.click(`tr[data-alarm-id="${id}"] button[data-action=delete]`);
+  await page.waitForFunction((k) => Number(document.body.dataset.loads) > k, n);
+  assert.equal(await page.locator(`tr[data-alarm-id="${id}"]`).count(), 0);
+  assert.equal((await cesGet(auth, `/alarms/${id}`)).status, 404);
+  await shot(page, 'dashboard-alarms.png');
   await page.context().close();
 });
 

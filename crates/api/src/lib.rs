@@ -326,6 +326,7 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         false,
         get(dashboard::detail),
     )
+    .add("/dashboard/alarms", &["GET"], false, get(dashboard::alarms))
     .add(
         "/dashboard/assets/{*path}",
         &["GET"],

@@ -4,8 +4,9 @@
 //!
 //! The browser test writes monitor data through the store (two days of
 //! 10 s windows with delay, jitter, loss bursts, a link-down period and a
-//! stretch without data, plus a year of hourly windows, all rolled up), then
-//! runs the node script against the real server on 127.0.0.1:0. Without
+//! stretch without data, plus a year of hourly windows, all rolled up),
+//! creates alarm rules through the CES API and has the store evaluate them
+//! over those windows, then runs the node script against the real server on 127.0.0.1:0. Without
 //! chromium, node or `tests/browser/node_modules` it prints why and skips,
 //! unless `VPNMON_REQUIRE_BROWSER=1` (what `.ci/run` sets) makes that a
 //! failure. `VPNMON_SCREENSHOTS=DIR` saves the overview and detail pages;
@@ -74,7 +75,7 @@ async fn pages_and_assets_are_served_without_credentials() {
             "{range}"
         );
     }
-    assert!(html.contains(r#"data-placeholder="alarms""#));
+    assert!(html.contains(r#"<table id="alarm-rules""#));
 
     for (path, mime) in [
         (
@@ -587,6 +588,66 @@ async fn dashboard_in_a_real_browser() {
         .set_link_state(&mid(&oslo.1), &not_probed)
         .await
         .unwrap();
+    // Alarm rules, evaluated over the windows just written as the prober's
+    // persist step does: branch-lagos loss >= 50 % for 3 windows (its
+    // link-down 40-30 minutes ago is one alarm period) and RTT average
+    // > 150 ms (never); office-berlin loss >= 50 % for 2 windows (down for
+    // the last 5 minutes: in alarm now). The topic is for the rules page.
+    let topic = app
+        .send(
+            Method::POST,
+            &format!("/v2/{p}/notifications/topics"),
+            Some(&token),
+            Some(json!({"name": "noc", "display_name": "Network operations"})),
+        )
+        .await;
+    assert_eq!(topic.status, StatusCode::CREATED, "{}", topic.raw);
+    let urn = topic.body["topic_urn"].as_str().unwrap().to_string();
+    let rule = |name: &str, conn: &str, metric: &str, op: &str, value: f64, count: i64| {
+        let (app, token, p, urn) = (&app, &token, &p, &urn);
+        let body = json!({"alarm_name": name,
+            "metric": {"namespace": "SYS.VPN", "metric_name": metric,
+                       "dimensions": [{"name": "evpn_connection_id", "value": conn}]},
+            "condition": {"comparison_operator": op, "count": count, "filter": "average", "period": 1,
+                          "value": value, "unit": if metric.ends_with("rate") { "%" } else { "ms" }},
+            "alarm_level": 2,
+            "alarm_actions": [{"type": "notification", "notificationList": [urn]}],
+            "ok_actions": [{"type": "notification", "notificationList": [urn]}]});
+        async move {
+            let r = app
+                .send(
+                    Method::POST,
+                    &format!("/V1.0/{p}/alarms"),
+                    Some(token),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+            r.body["alarm_id"].as_str().unwrap().to_string()
+        }
+    };
+    let lagos_loss = rule(
+        "lagos-loss",
+        &lagos.0,
+        "link_packet_loss_rate",
+        ">=",
+        50.0,
+        3,
+    )
+    .await;
+    let lagos_rtt = rule("lagos-rtt", &lagos.0, "link_average_latency", ">", 150.0, 1).await;
+    let berlin_loss = rule(
+        "berlin-loss",
+        &berlin.0,
+        "link_packet_loss_rate",
+        ">=",
+        50.0,
+        2,
+    )
+    .await;
+    for chunk in pts.chunks(5000) {
+        app.store.evaluate_windows(chunk).await.unwrap();
+    }
     let gap_to = end - 70 * MIN;
     let fixture = json!({
         "base": app.base,
@@ -594,11 +655,19 @@ async fn dashboard_in_a_real_browser() {
         "password": ADMIN_PASSWORD,
         "project": "local-1",
         "monitors": [
-            {"id": frankfurt.1, "name": "dc-frankfurt", "link": "up", "status": "ACTIVE"},
-            {"id": berlin.1, "name": "office-berlin", "link": "down", "status": "ACTIVE"},
-            {"id": lagos.1, "name": "branch-lagos", "link": "up", "status": "ACTIVE"},
-            {"id": oslo.1, "name": "branch-oslo", "link": "unknown", "status": "PENDING_CREATE"},
+            {"id": frankfurt.1, "connection": frankfurt.0, "name": "dc-frankfurt", "link": "up",
+             "status": "ACTIVE", "alarm": "none"},
+            {"id": berlin.1, "connection": berlin.0, "name": "office-berlin", "link": "down",
+             "status": "ACTIVE", "alarm": "alarm"},
+            {"id": lagos.1, "connection": lagos.0, "name": "branch-lagos", "link": "up",
+             "status": "ACTIVE", "alarm": "ok"},
+            {"id": oslo.1, "connection": oslo.0, "name": "branch-oslo", "link": "unknown",
+             "status": "PENDING_CREATE", "alarm": "none"},
         ],
+        "rules": {"lagos_loss": lagos_loss, "lagos_rtt": lagos_rtt, "berlin_loss": berlin_loss},
+        // lagos' link was down for [end - 40 min, end - 30 min).
+        "lagos_down": {"from": end - 40 * MIN, "to": end - 30 * MIN},
+        "topic": urn,
         "top_loss": berlin.1,
         "lossy": lagos.1,
         // The windows of [end - 90 min, end - 70 min) are missing.

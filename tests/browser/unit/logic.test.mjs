@@ -112,3 +112,57 @@ test('times format and parse in UTC or local time', () => {
   assert.equal(L.fmtDuration(185 * 60e3), '3 h 5 min');
   assert.equal(L.fmtDuration(52 * H), '2 d 4 h');
 });
+
+const rec = (id, status, t) => ({ alarm_id: id, alarm_status: status, trigger_time: t });
+
+test('alarm periods run from a change to alarm until the next other state', () => {
+  const hs = [rec('a', 'ok', 100), rec('a', 'alarm', 200), rec('a', 'ok', 300), rec('a', 'alarm', 400), rec('a', 'insufficient_data', 450)];
+  assert.deepEqual(L.alarmPeriods(hs, 0, 1000), [
+    { alarmId: 'a', from: 200, to: 300, open: false },
+    { alarmId: 'a', from: 400, to: 450, open: false },
+  ]);
+});
+
+test('an alarm open at the start or the end of the range is cut there', () => {
+  const hs = [rec('a', 'ok', 300), rec('a', 'alarm', 800), rec('b', 'alarm', 50)];
+  assert.deepEqual(L.alarmPeriods(hs, 100, 1000, { a: 'alarm' }), [
+    { alarmId: 'a', from: 100, to: 300, open: false },
+    { alarmId: 'a', from: 800, to: 1000, open: true },
+  ], 'b changed before the range and is not said to be in alarm');
+  assert.deepEqual(L.alarmPeriods([], 100, 1000, { c: 'alarm', d: 'ok' }), [{ alarmId: 'c', from: 100, to: 1000, open: true }]);
+  assert.deepEqual(L.alarmPeriods([rec('a', 'alarm', 200), rec('a', 'alarm', 250), rec('a', 'ok', 260)], 0, 1000), [
+    { alarmId: 'a', from: 200, to: 260, open: false },
+  ], 'a repeated alarm record continues the period');
+});
+
+test('overlapping periods of several rules shade once', () => {
+  assert.deepEqual(L.mergePeriods([{ from: 5, to: 9 }, { from: 1, to: 3 }, { from: 2, to: 4 }, { from: 9, to: 12 }]), [
+    { from: 1, to: 4 },
+    { from: 5, to: 12 },
+  ]);
+});
+
+const rule = (metric, filter, op, value, unit, period = 1, count = 2) => ({
+  alarm_name: 'r',
+  metric: { metric_name: metric },
+  condition: { filter, comparison_operator: op, value, unit, period, count },
+});
+
+test('a threshold line goes on the axis of its metric, where its filter is what is drawn', () => {
+  assert.deepEqual(L.thresholdOf(rule('link_packet_loss_rate', 'average', '>=', 50, '%')), { axis: 'loss', value: 50, label: 'r >= 50 %' });
+  assert.equal(L.thresholdOf(rule('public_max_latency', 'max', '>', 150, 'ms')).axis, 'ms');
+  assert.equal(L.thresholdOf(rule('link_average_latency', 'variance', '>', 4, 'ms')), null);
+  assert.equal(L.thresholdOf(rule('link_average_latency', 'sum', '>', 4, 'ms')), null);
+});
+
+test('a rule reads as its condition', () => {
+  assert.equal(L.ruleText(rule('link_packet_loss_rate', 'average', '>=', 50, '%')), 'link_packet_loss_rate average >= 50 % for 2 raw windows');
+  assert.equal(L.ruleText(rule('link_max_latency', 'max', '>', 150, 'ms', 300, 1)), 'link_max_latency max > 150 ms for 1 period of 5 min');
+});
+
+test('the overview badge says the worst state of the connection\'s rules', () => {
+  assert.equal(L.alarmBadge(null), null);
+  assert.deepEqual(L.alarmBadge({ state: 'alarm', rules: 2, enabled: 2, in_alarm: 2 }), { text: 'alarm (2)', cls: 'down', title: '2 rules, 2 enabled, 2 in alarm' });
+  assert.equal(L.alarmBadge({ state: 'insufficient_data', rules: 1, enabled: 1, in_alarm: 0 }).text, 'no data');
+  assert.equal(L.alarmBadge({ state: 'disabled', rules: 1, enabled: 0, in_alarm: 0 }).cls, 'off');
+});

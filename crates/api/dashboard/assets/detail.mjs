@@ -4,6 +4,10 @@
 // own axis, grey where there is no data at all. Every number comes from the
 // CES metric API (`GET /V1.0/{project_id}/metric-data`), the same data any
 // API client gets; the period is picked from the range (logic.mjs).
+// The connection's Cloud Eye alarm rules (vpnmon's
+// `/vpnmon/{project_id}/connections/{id}/alarms`, each rule as CES shows
+// it) draw their thresholds, and their history (CES `alarm-histories`)
+// shades the periods in alarm and fills the history list.
 import { api, requireSession, header } from './session.mjs';
 import * as L from './logic.mjs';
 
@@ -14,7 +18,7 @@ header(s);
 const $ = (id) => document.getElementById(id);
 const monitorId = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop());
 const st = { range: '3h', from: null, to: null, utc: false, zoom: [] };
-let info = null; // {monitor, connection, state, pings}
+let info = null; // {monitor, connection, state, pings, rules}
 let last = null; // the last data loaded
 let chart = null;
 let loads = 0;
@@ -39,12 +43,14 @@ function showError(e) {
 
 async function loadInfo() {
   const monitor = (await api(`/v5/{project_id}/connection-monitors/${encodeURIComponent(monitorId)}`)).connection_monitor;
-  const [connection, state] = await Promise.all([
+  const [connection, state, rules] = await Promise.all([
     api(`/v5/{project_id}/vpn-connection/${monitor.vpn_connection_id}`).then((j) => j.vpn_connection),
     api(`/vpnmon/{project_id}/monitors/${encodeURIComponent(monitorId)}/state`).then((j) => j.monitor_state),
+    api(`/vpnmon/{project_id}/connections/${monitor.vpn_connection_id}/alarms`).then((j) => j.metric_alarms),
   ]);
   const pings = state.last_window?.sent || 3;
-  info = { monitor, connection, state, pings };
+  info = { monitor, connection, state, pings, rules };
+  renderRules();
   document.title = `vpnmon · ${connection.name || monitor.vpn_connection_id}`;
   $('title').textContent = connection.name || monitor.vpn_connection_id;
   const link = state.link.up === true ? 'up' : state.link.up === false ? 'down' : 'unknown';
@@ -114,14 +120,106 @@ async function load() {
   const my = ++loads;
   const [from, to] = currentSpan();
   try {
-    const d = await fetchSeries(from, to);
+    const [d, alarms] = await Promise.all([fetchSeries(from, to), fetchAlarms(from, to)]);
     if (my !== loads) return;
     $('error').hidden = true;
-    last = d;
+    last = { ...d, alarms };
     render();
   } catch (e) {
     if (my === loads) showError(e);
   }
+}
+
+// Most history records read per rule and range (10 pages of 100): a rule
+// flapping all year shows its newest ones and says so.
+const HISTORY_PAGES = 10;
+
+async function historyPage(q) {
+  return api(`/V1.0/{project_id}/alarm-histories?${new URLSearchParams(q)}`);
+}
+
+/**
+ * The rules' history in [from, to] (CES `alarm-histories`, newest first),
+ * each rule's status at `from` (its newest record before), and whether
+ * some records were left out.
+ */
+async function fetchAlarms(from, to) {
+  const out = { records: [], before: {}, truncated: false };
+  await Promise.all(
+    info.rules.map(async (r) => {
+      const id = r.alarm_id;
+      const prior = await historyPage({ alarm_id: id, to: String(Math.floor(from) - 1), limit: '1' });
+      if (prior.alarm_histories.length) out.before[id] = prior.alarm_histories[0].alarm_status;
+      for (let page = 0; page < HISTORY_PAGES; page++) {
+        const j = await historyPage({ alarm_id: id, from: String(Math.floor(from)), to: String(Math.ceil(to)), limit: '100', start: String(page * 100) });
+        out.records.push(...j.alarm_histories);
+        if ((page + 1) * 100 >= j.meta_data.total) return;
+      }
+      out.truncated = true;
+    }),
+  );
+  out.records.sort((a, b) => b.trigger_time - a.trigger_time);
+  return out;
+}
+
+function cell(text, attrs = {}) {
+  const td = document.createElement('td');
+  td.append(text);
+  Object.assign(td, attrs);
+  return td;
+}
+
+function stateBadge(state, enabled = true) {
+  const cls = !enabled ? 'off' : state === 'alarm' ? 'down' : state === 'ok' ? 'up' : 'unknown';
+  return Object.assign(document.createElement('span'), { className: `badge ${cls}`, textContent: state });
+}
+
+/** The rules table (with their state now) and the link to a new rule here. */
+function renderRules() {
+  $('new-rule').href = `/dashboard/alarms?connection=${encodeURIComponent(info.monitor.vpn_connection_id)}#new`;
+  const body = $('alarm-rules').tBodies[0];
+  if (!info.rules.length) return;
+  body.replaceChildren(
+    ...info.rules.map((r) => {
+      const tr = document.createElement('tr');
+      Object.assign(tr.dataset, { alarmId: r.alarm_id, state: r.alarm_state, enabled: String(r.alarm_enabled) });
+      tr.append(
+        cell(r.alarm_name),
+        cell(L.ruleText(r)),
+        cell(String(r.alarm_level)),
+        cell(stateBadge(r.alarm_state, r.alarm_enabled)),
+        cell(L.fmtTime(r.update_time, st.utc)),
+        cell(r.alarm_enabled ? 'yes' : 'no'),
+      );
+      return tr;
+    }),
+  );
+}
+
+function renderHistory({ records, truncated }, periods) {
+  const names = Object.fromEntries(info.rules.map((r) => [r.alarm_id, r.alarm_name]));
+  $('alarm-history').tBodies[0].replaceChildren(
+    ...(records.length
+      ? records.map((h) => {
+          const tr = document.createElement('tr');
+          Object.assign(tr.dataset, { history: '', alarmId: h.alarm_id, status: h.alarm_status, time: String(h.trigger_time) });
+          const v = h.datapoints?.[0]?.value;
+          tr.append(cell(L.fmtTime(h.trigger_time, st.utc)), cell(names[h.alarm_id] || h.alarm_name), cell(stateBadge(h.alarm_status)), cell(v === undefined ? '–' : String(v), { className: 'num' }));
+          return tr;
+        })
+      : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="4" class="hint">No state change in this range.</td>' })]),
+  );
+  $('history-note').textContent = truncated ? `Only the newest ${HISTORY_PAGES * 100} changes of a rule are shown; narrow the range for the rest.` : '';
+  $('alarm-periods').replaceChildren(
+    ...(periods.length
+      ? periods.map((p) => {
+          const li = document.createElement('li');
+          Object.assign(li.dataset, { alarmPeriod: '', alarmId: p.alarmId, from: String(p.from), to: String(p.to), open: String(p.open) });
+          li.textContent = `${names[p.alarmId] || p.alarmId}: ${L.fmtTime(p.from, st.utc)} – ${p.open ? 'now' : L.fmtTime(p.to, st.utc)} (${L.fmtDuration(p.to - p.from)}${p.open ? ', still in alarm' : ''})`;
+          return li;
+        })
+      : [Object.assign(document.createElement('li'), { textContent: 'none in this range' })]),
+  );
 }
 
 /** Chart-ready data of fetched series: aligned columns broken at the gaps. */
@@ -169,17 +267,26 @@ function render() {
   $('to').value = L.toInputValue(to, st.utc);
   for (const b of document.querySelectorAll('[data-range]')) b.setAttribute('aria-pressed', String(b.dataset.range === st.range));
   $('reset').disabled = st.zoom.length === 0;
+  const periods = L.alarmPeriods(d.alarms.records, from, to, d.alarms.before);
+  const overlay = {
+    shaded: L.mergePeriods(periods),
+    thresholds: info.rules.filter((r) => r.alarm_enabled).map(L.thresholdOf).filter(Boolean),
+  };
+  renderHistory(d.alarms, periods);
   if (chart) chart.destroy();
-  chart = plot($('chart'), broken, gaps, { from, to }, { height: 340, interactive: true });
+  chart = plot($('chart'), broken, gaps, { from, to }, { height: 340, interactive: true, overlay });
   const box = $('chart');
-  Object.assign(box.dataset, { from: String(from), to: String(to), period: String(period), points: String(d.loss.length), gaps: String(gaps.length) });
+  Object.assign(box.dataset, {
+    from: String(from), to: String(to), period: String(period), points: String(d.loss.length), gaps: String(gaps.length),
+    thresholds: String(overlay.thresholds.length), alarmPeriods: String(overlay.shaded.length),
+  });
   document.body.dataset.ready = 'true';
   document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
   writeHash();
 }
 
 /** A uPlot chart of prepared data in `box` (replacing what is there). */
-function plot(box, { ts, cols }, gaps, { from, to }, { height, interactive }) {
+function plot(box, { ts, cols }, gaps, { from, to }, { height, interactive, overlay = { shaded: [], thresholds: [] } }) {
   const bands = L.lossBands(info.pings);
   const data = [ts.map((t) => t / 1000), ...cols];
   const clear = 'rgba(0,0,0,0)';
@@ -193,7 +300,15 @@ function plot(box, { ts, cols }, gaps, { from, to }, { height, interactive }) {
       : { show: false, drag: { x: false, y: false } },
     scales: {
       x: { time: true, range: () => [from / 1000, to / 1000] },
-      ms: { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] },
+      // A threshold up to twice the data's top is brought into view; one
+      // further up is marked at the top edge instead (paintThresholds).
+      ms: {
+        range: (u, lo, hi) => {
+          const top = hi > 0 ? hi : 1;
+          const near = overlay.thresholds.filter((t) => t.axis === 'ms' && t.value <= 2 * top).map((t) => t.value);
+          return [0, Math.max(top, ...near) * 1.1];
+        },
+      },
       loss: { range: [0, 100] },
     },
     axes: interactive
@@ -220,8 +335,8 @@ function plot(box, { ts, cols }, gaps, { from, to }, { height, interactive }) {
     ],
     bands: [{ series: [3, 2], fill: 'rgba(90,90,90,0.22)' }],
     hooks: {
-      drawClear: [(u) => paintGaps(u, gaps)],
-      draw: [(u) => paintRtt(u, bands)],
+      drawClear: [(u) => paintGaps(u, gaps), (u) => paintAlarms(u, overlay.shaded)],
+      draw: [(u) => paintRtt(u, bands), (u) => paintThresholds(u, overlay.thresholds, interactive)],
       setSelect: [
         (u) => {
           if (!interactive || u.select.width < 4) return;
@@ -299,6 +414,51 @@ function paintGaps(u, gaps) {
   c.restore();
 }
 
+/** Light red over the periods in which a rule was in alarm, a red bar along the bottom. */
+function paintAlarms(u, shaded) {
+  const c = u.ctx;
+  const dpr = window.devicePixelRatio || 1;
+  c.save();
+  clipToPlot(u);
+  for (const p of shaded) {
+    const x0 = u.valToPos(p.from / 1000, 'x', true);
+    const x1 = u.valToPos(p.to / 1000, 'x', true);
+    const w = Math.max(2 * dpr, x1 - x0);
+    c.fillStyle = 'rgba(220,30,30,0.10)';
+    c.fillRect(x0, u.bbox.top, w, u.bbox.height);
+    c.fillStyle = 'rgba(220,30,30,0.75)';
+    c.fillRect(x0, u.bbox.top + u.bbox.height - 4 * dpr, w, 4 * dpr);
+  }
+  c.restore();
+}
+
+/** Each rule's threshold as a dashed line on its axis, labelled; above the scale, a mark at the top edge. */
+function paintThresholds(u, thresholds, labels) {
+  const c = u.ctx;
+  const dpr = window.devicePixelRatio || 1;
+  c.save();
+  clipToPlot(u);
+  c.strokeStyle = '#d4480b';
+  c.fillStyle = '#d4480b';
+  c.lineWidth = 1.5 * dpr;
+  c.setLineDash([6 * dpr, 4 * dpr]);
+  c.font = `${11 * dpr}px system-ui, sans-serif`;
+  const max = u.scales.ms.max;
+  thresholds.forEach((t, i) => {
+    const over = t.axis === 'ms' && t.value > max;
+    const y = over ? u.bbox.top + 1 : u.valToPos(t.value, t.axis, true);
+    c.beginPath();
+    c.moveTo(u.bbox.left, y);
+    c.lineTo(u.bbox.left + u.bbox.width, y);
+    c.stroke();
+    if (labels) {
+      const text = `${over ? '▲ ' : ''}${t.label}`;
+      c.fillText(text, u.bbox.left + 6 * dpr + i * 4 * dpr, over ? y + 12 * dpr : y - 4 * dpr);
+    }
+  });
+  c.restore();
+}
+
 /** The RTT line, each segment in the loss band colour of the window it ends at; all-lost windows as dark red ticks on top. */
 function paintRtt(u, bands) {
   const [xs, avg, , , loss] = u.data;
@@ -372,15 +532,22 @@ $('reset').addEventListener('click', () => {
 });
 $('utc').addEventListener('change', () => {
   st.utc = $('utc').checked;
+  if (info) renderRules();
   if (last) render();
   loadStrips().catch(showError);
 });
 window.addEventListener('resize', () => {
   if (chart) chart.setSize({ width: Math.max(320, $('chart').clientWidth), height: 340 });
 });
+/** The rules again (their states move on). */
+async function refreshRules() {
+  info.rules = (await api(`/vpnmon/{project_id}/connections/${info.monitor.vpn_connection_id}/alarms`)).metric_alarms;
+  renderRules();
+}
+
 setInterval(() => {
-  if (!$('auto').checked || document.hidden) return;
-  if (st.range) load();
+  if (!$('auto').checked || document.hidden || !info) return;
+  if (st.range) refreshRules().then(load, showError);
   loadStrips().catch(showError);
 }, 30_000);
 

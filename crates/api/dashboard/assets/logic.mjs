@@ -225,3 +225,86 @@ export function fmtDuration(ms) {
   const d = Math.floor(h / 24);
   return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
 }
+
+// ---------- alarms ----------
+
+/** The chart axis a rule's metric is drawn on: RTT (`ms`) or loss (`loss`). */
+export function axisOf(metricName) {
+  if (/_packet_loss_rate$/.test(metricName)) return 'loss';
+  if (/_(average|max)_latency$/.test(metricName)) return 'ms';
+  return null;
+}
+
+/**
+ * A rule's threshold line on the chart, or null where its value is not on
+ * a plotted scale (a `sum` or `variance` filter is not the line drawn).
+ */
+export function thresholdOf(rule) {
+  const axis = axisOf(rule.metric.metric_name);
+  const c = rule.condition;
+  if (!axis || !['average', 'max', 'min'].includes(c.filter)) return null;
+  return { axis, value: Number(c.value), label: `${rule.alarm_name} ${c.comparison_operator} ${c.value} ${c.unit || (axis === 'ms' ? 'ms' : '%')}` };
+}
+
+const PERIOD_WORDS = { 1: 'raw window', 300: '5 min', 1200: '20 min', 3600: '1 h', 14400: '4 h', 86400: '1 d' };
+
+/** "link_packet_loss_rate average >= 50 % for 2 raw windows". */
+export function ruleText(rule) {
+  const c = rule.condition;
+  const unit = c.unit || (axisOf(rule.metric.metric_name) === 'loss' ? '%' : 'ms');
+  const each = PERIOD_WORDS[c.period] || `${c.period} s`;
+  const times = c.count === 1 ? (c.period === 1 ? `1 ${each}` : `1 period of ${each}`) : c.period === 1 ? `${c.count} ${each}s` : `${c.count} periods of ${each}`;
+  return `${rule.metric.metric_name} ${c.filter} ${c.comparison_operator} ${c.value} ${unit} for ${times}`;
+}
+
+/**
+ * The alarm periods in [from, to] of history records (CES
+ * `alarm_histories`, any order, any rules): per rule, from a change to
+ * `alarm` until its next change to another state; `before` maps an
+ * alarm_id to its status at `from` (its newest record before it). A period
+ * still open at `to` ends there with `open: true`. Returns them by start.
+ */
+export function alarmPeriods(records, from, to, before = {}) {
+  const byRule = new Map();
+  for (const r of records) {
+    if (r.trigger_time < from || r.trigger_time > to) continue;
+    if (!byRule.has(r.alarm_id)) byRule.set(r.alarm_id, []);
+    byRule.get(r.alarm_id).push(r);
+  }
+  for (const id of Object.keys(before)) if (!byRule.has(id)) byRule.set(id, []);
+  const out = [];
+  for (const [id, rs] of byRule) {
+    rs.sort((a, b) => a.trigger_time - b.trigger_time);
+    let start = before[id] === 'alarm' ? from : null;
+    for (const r of rs) {
+      if (r.alarm_status === 'alarm') {
+        if (start === null) start = r.trigger_time;
+      } else if (start !== null) {
+        out.push({ alarmId: id, from: start, to: r.trigger_time, open: false });
+        start = null;
+      }
+    }
+    if (start !== null) out.push({ alarmId: id, from: start, to, open: true });
+  }
+  return out.sort((a, b) => a.from - b.from || a.to - b.to);
+}
+
+/** The union of periods (for shading: overlapping rules shade once). */
+export function mergePeriods(periods) {
+  const ps = [...periods].sort((a, b) => a.from - b.from);
+  const out = [];
+  for (const p of ps) {
+    const last = out[out.length - 1];
+    if (last && p.from <= last.to) last.to = Math.max(last.to, p.to);
+    else out.push({ from: p.from, to: p.to });
+  }
+  return out;
+}
+
+/** The overview's alarm badge: text and CSS class of a row's `alarm` summary (null: no rules). */
+export function alarmBadge(a) {
+  if (!a) return null;
+  const text = { alarm: a.in_alarm > 1 ? `alarm (${a.in_alarm})` : 'alarm', insufficient_data: 'no data', ok: 'ok', disabled: 'disabled' }[a.state] || a.state;
+  const cls = { alarm: 'down', insufficient_data: 'unknown', ok: 'up', disabled: 'off' }[a.state] || 'unknown';
+  return { text, cls, title: `${a.rules} rule${a.rules === 1 ? '' : 's'}, ${a.enabled} enabled, ${a.in_alarm} in alarm` };
+}

@@ -1,7 +1,7 @@
 // The overview: one page of GET /vpnmon/{project_id}/overview, which sorts,
 // filters and pages on the server (usable at 10 000 monitors).
 import { api, requireSession, header } from './session.mjs';
-import { fmtDuration, fmtStat } from './logic.mjs';
+import { alarmBadge, fmtDuration, fmtStat } from './logic.mjs';
 
 const s = await requireSession();
 header(s);
@@ -81,12 +81,20 @@ function linkCell(m) {
   return b;
 }
 
+function alarmCell(m) {
+  const a = alarmBadge(m.alarm);
+  if (!a) return '–';
+  const b = el('span', { class: `badge ${a.cls}` }, a.text);
+  b.title = a.title;
+  return b;
+}
+
 function row(m) {
   const w = m.last_window;
   const link = m.link.up === true ? 'up' : m.link.up === false ? 'down' : 'unknown';
   const since = m.link.changed_at ? Date.parse(m.link.changed_at) : null;
   const name = el('a', { href: `/dashboard/monitors/${m.id}` }, m.connection_name || m.vpn_connection_id);
-  return el('tr', { 'data-monitor-id': m.id, 'data-link': link, 'data-status': m.status },
+  return el('tr', { 'data-monitor-id': m.id, 'data-link': link, 'data-status': m.status, 'data-alarm': m.alarm?.state ?? 'none' },
     el('td', {}, name, el('div', { class: 'id' }, m.vpn_connection_id)),
     el('td', {}, `${m.source_ip} → ${m.destination_ip}`),
     el('td', { 'data-col': 'status' }, m.status),
@@ -96,6 +104,7 @@ function row(m) {
     el('td', { class: 'num', 'data-col': 'rtt_max' }, fmtStat('rtt', w?.rtt_max_ms)),
     el('td', { class: 'num', 'data-col': 'loss' }, w ? fmtStat('loss', w.loss_pct) : '–'),
     el('td', { class: 'num', 'data-col': 'jitter' }, fmtStat('rtt', w?.jitter_ms)),
+    el('td', { 'data-col': 'alarm' }, alarmCell(m)),
     el('td', {}, sparkline(m.sparkline)),
   );
 }
@@ -112,7 +121,7 @@ async function load() {
     $('error').hidden = true;
     tbody.replaceChildren(...j.monitors.map(row));
     if (j.monitors.length === 0) {
-      tbody.append(el('tr', { class: 'empty' }, el('td', { colSpan: 10 }, state.q ? 'No monitor matches.' : 'No connection monitors in this project yet.')));
+      tbody.append(el('tr', { class: 'empty' }, el('td', { colSpan: 11 }, state.q ? 'No monitor matches.' : 'No connection monitors in this project yet.')));
     }
     const first = j.total_count ? j.offset + 1 : 0;
     $('range').textContent = `${first}–${j.offset + j.monitors.length} of ${j.total_count}`;
@@ -141,7 +150,7 @@ for (const th of document.querySelectorAll('th[data-sort]')) {
     if (state.sort === k) state.order = state.order === 'asc' ? 'desc' : 'asc';
     else {
       state.sort = k;
-      state.order = ['rtt_avg', 'rtt_max', 'loss', 'jitter'].includes(k) ? 'desc' : 'asc';
+      state.order = ['rtt_avg', 'rtt_max', 'loss', 'jitter', 'alarm'].includes(k) ? 'desc' : 'asc';
     }
     state.offset = 0;
     load();

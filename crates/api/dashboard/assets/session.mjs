@@ -115,7 +115,8 @@ export async function api(path, { method = 'GET', body } = {}) {
     clearSession();
     toLogin();
   }
-  if (!r.ok) throw new ApiError(r.status, j.error_code, j.error_msg);
+  // VPN and CES bodies say error_code/error_msg, SMN's code/message.
+  if (!r.ok) throw new ApiError(r.status, j.error_code ?? j.code, j.error_msg ?? j.message);
   return j;
 }
 

@@ -93,6 +93,12 @@ pub async fn detail(req: HeaderMap, HwPath(_): HwPath<String>) -> Response {
     serve("detail.html", &req)
 }
 
+/// `GET /dashboard/alarms`: the alarm rules page (list, enable/disable,
+/// delete, create on a connection).
+pub async fn alarms(req: HeaderMap) -> Response {
+    serve("alarms.html", &req)
+}
+
 /// `GET /dashboard/assets/{*path}`: scripts, styles, the vendored uPlot.
 pub async fn asset(req: HeaderMap, HwPath(path): HwPath<String>) -> Response {
     if path.split('/').any(|seg| seg.is_empty() || seg == "..") {

@@ -871,7 +871,7 @@ pub(crate) async fn alarms_of_a_connection_and_their_summary_in_the_overview(sto
 
     let summary = |rows: &[store::OverviewRow], id: &MonitorId| {
         rows.iter()
-            .find(|r| r.monitor_id == id.to_string())
+            .find(|r| r.monitor_id == *id)
             .map(|r| (r.alarms, r.alarms.state()))
             .expect("a row")
     };
