@@ -166,3 +166,8 @@ test('the overview badge says the worst state of the connection\'s rules', () =>
   assert.equal(L.alarmBadge({ state: 'insufficient_data', rules: 1, enabled: 1, in_alarm: 0 }).text, 'no data');
   assert.equal(L.alarmBadge({ state: 'disabled', rules: 1, enabled: 0, in_alarm: 0 }).cls, 'off');
 });
+
+test('a disabled rule\'s state is shown as off, whatever it was', () => {
+  assert.deepEqual(['alarm', 'ok', 'insufficient_data'].map((s) => L.stateClass(s)), ['down', 'up', 'unknown']);
+  assert.equal(L.stateClass('alarm', false), 'off');
+});

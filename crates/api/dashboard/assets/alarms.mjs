@@ -87,7 +87,7 @@ function row(r) {
   if (r.alarm_description) name.append(Object.assign(document.createElement('div'), { className: 'id', textContent: r.alarm_description }));
   name.append(Object.assign(document.createElement('div'), { className: 'id', textContent: r.alarm_id }));
   const badge = Object.assign(document.createElement('span'), {
-    className: `badge ${!r.alarm_enabled ? 'off' : r.alarm_state === 'alarm' ? 'down' : r.alarm_state === 'ok' ? 'up' : 'unknown'}`,
+    className: `badge ${L.stateClass(r.alarm_state, r.alarm_enabled)}`,
     textContent: r.alarm_state,
   });
   tr.append(

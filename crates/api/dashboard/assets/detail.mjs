@@ -170,8 +170,7 @@ function cell(text, attrs = {}) {
 }
 
 function stateBadge(state, enabled = true) {
-  const cls = !enabled ? 'off' : state === 'alarm' ? 'down' : state === 'ok' ? 'up' : 'unknown';
-  return Object.assign(document.createElement('span'), { className: `badge ${cls}`, textContent: state });
+  return Object.assign(document.createElement('span'), { className: `badge ${L.stateClass(state, enabled)}`, textContent: state });
 }
 
 /** The rules table (with their state now) and the link to a new rule here. */

@@ -301,6 +301,11 @@ export function mergePeriods(periods) {
   return out;
 }
 
+/** The badge class of a rule's state (`off` for a disabled rule, whose state says nothing now). */
+export function stateClass(state, enabled = true) {
+  return !enabled ? 'off' : state === 'alarm' ? 'down' : state === 'ok' ? 'up' : 'unknown';
+}
+
 /** The overview's alarm badge: text and CSS class of a row's `alarm` summary (null: no rules). */
 export function alarmBadge(a) {
   if (!a) return null;
