@@ -17,6 +17,7 @@ use crate::measurements::WindowPoint;
 use crate::probing::LinkState;
 use crate::sql::{SqlStore, buckets, get, get_id, internal};
 use async_trait::async_trait;
+use domain::alarm::AlarmState;
 use domain::{MonitorId, ProjectId};
 use std::collections::HashMap;
 
@@ -56,18 +57,37 @@ impl AlarmSummary {
     /// rule is in alarm, else `insufficient_data` if any lacks data, else
     /// `ok`; `disabled` when every rule is disabled; `None` without rules.
     pub fn state(&self) -> Option<&'static str> {
+        self.worst().map(|w| match w {
+            Worst::Alarm => "alarm",
+            Worst::InsufficientData => "insufficient_data",
+            Worst::Ok => "ok",
+            Worst::Disabled => "disabled",
+        })
+    }
+
+    /// The same state as an order, worst last (for sorting).
+    pub fn worst(&self) -> Option<Worst> {
         Some(if self.rules == 0 {
             return None;
         } else if self.alarm > 0 {
-            "alarm"
+            Worst::Alarm
         } else if self.insufficient_data > 0 {
-            "insufficient_data"
+            Worst::InsufficientData
         } else if self.enabled > 0 {
-            "ok"
+            Worst::Ok
         } else {
-            "disabled"
+            Worst::Disabled
         })
     }
+}
+
+/// A connection's alarm state over its rules, from least to most urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Worst {
+    Disabled,
+    Ok,
+    InsufficientData,
+    Alarm,
 }
 
 /// The overview query, a capability of its own.
@@ -127,9 +147,9 @@ impl OverviewStore for SqlStore {
             a.rules += 1;
             if get::<i64>(r, "enabled")? != 0 {
                 a.enabled += 1;
-                match get::<String>(r, "state")?.as_str() {
-                    "alarm" => a.alarm += 1,
-                    "insufficient_data" => a.insufficient_data += 1,
+                match AlarmState::parse(&get::<String>(r, "state")?) {
+                    Some(AlarmState::Alarm) => a.alarm += 1,
+                    Some(AlarmState::InsufficientData) => a.insufficient_data += 1,
                     _ => {}
                 }
             }

@@ -4,6 +4,7 @@
 // client sees and does; errors are the API's own messages.
 import { api, requireSession, header } from './session.mjs';
 import * as L from './logic.mjs';
+import { el } from './dom.mjs';
 
 const s = await requireSession();
 header(s);
@@ -19,15 +20,10 @@ function showError(e, where = 'error') {
   $(where).hidden = false;
 }
 
-function cell(...kids) {
-  const td = document.createElement('td');
-  td.append(...kids);
-  return td;
-}
+const cell = (...kids) => el('td', {}, ...kids);
 
 function button(text, action, onClick) {
-  const b = Object.assign(document.createElement('button'), { type: 'button', textContent: text });
-  b.dataset.action = action;
+  const b = el('button', { type: 'button', 'data-action': action }, text);
   b.addEventListener('click', onClick);
   return b;
 }
@@ -84,12 +80,9 @@ function row(r) {
   });
   const name = document.createElement('div');
   name.append(r.alarm_name);
-  if (r.alarm_description) name.append(Object.assign(document.createElement('div'), { className: 'id', textContent: r.alarm_description }));
-  name.append(Object.assign(document.createElement('div'), { className: 'id', textContent: r.alarm_id }));
-  const badge = Object.assign(document.createElement('span'), {
-    className: `badge ${L.stateClass(r.alarm_state, r.alarm_enabled)}`,
-    textContent: r.alarm_state,
-  });
+  if (r.alarm_description) name.append(el('div', { class: 'id' }, r.alarm_description));
+  name.append(el('div', { class: 'id' }, r.alarm_id));
+  const badge = el('span', { class: `badge ${L.stateClass(r.alarm_state, r.alarm_enabled)}` }, r.alarm_state);
   tr.append(
     cell(name),
     cell(link),
@@ -99,15 +92,14 @@ function row(r) {
     cell(L.fmtTime(r.update_time, false)),
     cell(r.alarm_action_enabled ? topicsOf(r) : 'off'),
     cell(r.alarm_enabled ? 'yes' : 'no'),
-    Object.assign(
-      cell(
-        button(r.alarm_enabled ? 'Disable' : 'Enable', 'toggle', () => act(() => api(`/V1.0/{project_id}/alarms/${r.alarm_id}/action`, { method: 'PUT', body: { alarm_enabled: !r.alarm_enabled } }))),
-        ' ',
-        button('Delete', 'delete', () => {
-          if (confirm(`Delete the rule ${r.alarm_name}? Its history stays.`)) act(() => api(`/V1.0/{project_id}/alarms/${r.alarm_id}`, { method: 'DELETE' }));
-        }),
-      ),
-      { className: 'actions' },
+    el(
+      'td',
+      { class: 'actions' },
+      button(r.alarm_enabled ? 'Disable' : 'Enable', 'toggle', () => act(() => api(`/V1.0/{project_id}/alarms/${r.alarm_id}/action`, { method: 'PUT', body: { alarm_enabled: !r.alarm_enabled } }))),
+      ' ',
+      button('Delete', 'delete', () => {
+        if (confirm(`Delete the rule ${r.alarm_name}? Its history stays.`)) act(() => api(`/V1.0/{project_id}/alarms/${r.alarm_id}`, { method: 'DELETE' }));
+      }),
     ),
   );
   return tr;
@@ -134,7 +126,7 @@ async function load() {
   body.replaceChildren(...j.metric_alarms.map(row));
   if (!j.metric_alarms.length) {
     const tr = document.createElement('tr');
-    tr.append(Object.assign(cell('No alarm rule yet: create one below.'), { colSpan: 9, className: 'hint' }));
+    tr.append(el('td', { colSpan: 9, class: 'hint' }, 'No alarm rule yet: create one below.'));
     body.append(tr);
   }
   const shown = st.trail.length * PAGE;

@@ -10,6 +10,7 @@
 // shades the periods in alarm and fills the history list.
 import { api, requireSession, header } from './session.mjs';
 import * as L from './logic.mjs';
+import { el } from './dom.mjs';
 
 /* global uPlot */
 const s = await requireSession();
@@ -162,15 +163,10 @@ async function fetchAlarms(from, to) {
   return out;
 }
 
-function cell(text, attrs = {}) {
-  const td = document.createElement('td');
-  td.append(text);
-  Object.assign(td, attrs);
-  return td;
-}
+const cell = (text, attrs = {}) => el('td', attrs, text);
 
 function stateBadge(state, enabled = true) {
-  return Object.assign(document.createElement('span'), { className: `badge ${L.stateClass(state, enabled)}`, textContent: state });
+  return el('span', { class: `badge ${L.stateClass(state, enabled)}` }, state);
 }
 
 /** The rules table (with their state now) and the link to a new rule here. */
@@ -203,7 +199,7 @@ function renderHistory({ records, truncated }, periods) {
           const tr = document.createElement('tr');
           Object.assign(tr.dataset, { history: '', alarmId: h.alarm_id, status: h.alarm_status, time: String(h.trigger_time) });
           const v = h.datapoints?.[0]?.value;
-          tr.append(cell(L.fmtTime(h.trigger_time, st.utc)), cell(names[h.alarm_id] || h.alarm_name), cell(stateBadge(h.alarm_status)), cell(v === undefined ? '–' : String(v), { className: 'num' }));
+          tr.append(cell(L.fmtTime(h.trigger_time, st.utc)), cell(names[h.alarm_id] || h.alarm_name), cell(stateBadge(h.alarm_status)), cell(v === undefined ? '–' : String(v), { class: 'num' }));
           return tr;
         })
       : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="4" class="hint">No state change in this range.</td>' })]),

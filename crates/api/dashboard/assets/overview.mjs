@@ -2,6 +2,7 @@
 // filters and pages on the server (usable at 10 000 monitors).
 import { api, requireSession, header } from './session.mjs';
 import { alarmBadge, fmtDuration, fmtStat } from './logic.mjs';
+import { el } from './dom.mjs';
 
 const s = await requireSession();
 header(s);
@@ -16,17 +17,6 @@ const tbody = document.querySelector('#monitors tbody');
 const search = $('search');
 search.value = state.q;
 $('limit').value = String(state.limit);
-
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') e.className = v;
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const k of kids) e.append(k);
-  return e;
-}
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** The last hour: RTT average as a line (broken where there is none), loss as red bars. */

@@ -98,12 +98,7 @@ fn key(r: &OverviewRow, k: SortKey) -> Key<'_> {
         SortKey::RttMax => Key::Num(last.and_then(|p| p.rtt_max_ms)),
         SortKey::Loss => Key::Num(last.map(|p| p.loss_pct)),
         SortKey::Jitter => Key::Num(last.and_then(|p| p.jitter_ms)),
-        SortKey::Alarm => Key::Num(r.alarms.state().map(|s| match s {
-            "alarm" => 3.0,
-            "insufficient_data" => 2.0,
-            "ok" => 1.0,
-            _ => 0.0,
-        })),
+        SortKey::Alarm => Key::Num(r.alarms.worst().map(|w| w as u8 as f64)),
     }
 }
 
