@@ -344,6 +344,12 @@ fn delay_of_20ms_with_5ms_jitter_gives_rtts_spread_over_15_to_25ms() {
     );
 }
 
+/// How much earlier than its delay a reply may arrive by the ping's own
+/// clock: the responder's timer and the ping's timestamps are different
+/// clocks and wake-ups (seen in CI: 4.88 ms for 5 ms, 1.87 ms for 2 ms). An
+/// absolute bound: the error does not grow with the delay.
+const EARLY_MS: f64 = 0.25;
+
 #[test]
 fn loss_applies_to_requests_before_the_responder_sees_them() {
     let Some(mut lab) = lab_or_skip("loss_applies_to_requests_before_the_responder_sees_them")
@@ -357,9 +363,10 @@ fn loss_applies_to_requests_before_the_responder_sees_them() {
         .run_in(|| ping(ip("198.18.1.1"), 100, 2 * MS, 300 * MS))
         .unwrap();
     assert_eq!(lost(&rtts), 30);
-    // The responder's timer may fire up to ~5 % early against the ping's
-    // own clock (seen in CI: 4.88 ms for 5 ms); the delay is still there.
-    assert!(millis(&rtts).iter().all(|&ms| ms >= 2.0 * 0.95), "{rtts:?}");
+    assert!(
+        millis(&rtts).iter().all(|&ms| ms >= 2.0 - EARLY_MS),
+        "{rtts:?}"
+    );
 }
 
 #[test]
@@ -432,7 +439,7 @@ fn another_handle_can_change_the_lab_and_down_stops_its_responder_by_pid() {
         .run_in(|| ping(ip("198.18.1.1"), 5, MS, 300 * MS))
         .unwrap();
     assert!(
-        millis(&delayed).iter().all(|&ms| ms >= 5.0 * 0.95),
+        millis(&delayed).iter().all(|&ms| ms >= 5.0 - EARLY_MS),
         "{delayed:?}"
     );
 
