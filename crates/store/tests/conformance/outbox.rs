@@ -30,7 +30,12 @@ fn sub(p: &ProjectId, t: &Topic, endpoint: &str) -> domain::smn::Subscription {
 }
 
 fn note(t: &Topic, text: &str) -> OutMessage {
-    let now = harness::now().timestamp_micros();
+    note_at(t, text, now_us())
+}
+
+/// A message created (and so due) at `now`: a case that claims at a time it
+/// read earlier must not depend on the shared suite clock standing still.
+fn note_at(t: &Topic, text: &str, now: i64) -> OutMessage {
     OutMessage {
         kind: smn::NOTIFICATION,
         topic_urn: t.topic_urn.clone(),
@@ -206,7 +211,7 @@ pub(crate) async fn outbox_records_each_attempt_and_retries_until_delivered_or_g
         .finish_attempt(&rows[0], &ok_attempt(now), Outcome::Delivered)
         .await
         .expect("finish");
-    let m = note(&t, "hello");
+    let m = note_at(&t, "hello", now);
     store.publish(&p, "ops", &m).await.expect("publish");
     let rows = store
         .claim_deliveries(now, 60_000_000, 10)
@@ -271,7 +276,7 @@ pub(crate) async fn outbox_records_each_attempt_and_retries_until_delivered_or_g
     );
 
     // Given up: failed, counted, kept until pruned.
-    let m2 = note(&t, "bye");
+    let m2 = note_at(&t, "bye", now);
     store.publish(&p, "ops", &m2).await.expect("publish");
     let rows = store
         .claim_deliveries(now, 60_000_000, 10)
@@ -289,7 +294,7 @@ pub(crate) async fn outbox_records_each_attempt_and_retries_until_delivered_or_g
         })
     );
     // A row handed back without an attempt is due when it says.
-    let m3 = note(&t, "later");
+    let m3 = note_at(&t, "later", now);
     store.publish(&p, "ops", &m3).await.expect("publish");
     let rows = store
         .claim_deliveries(now, 60_000_000, 10)
