@@ -214,6 +214,9 @@ def add_alarm_rules(data):
         "    SELECT row_number() OVER () AS n, project_id, vpn_connection_id FROM connection_monitors))",
         (now_ms * 1000, now_ms, RULE_BODY.replace('"update_time":0', f'"update_time":{now_ms}'),
          json.dumps(dict(RULE_EVAL, last_data_ms=now_ms), separators=(",", ":"))))
+    # Each rule's row of newest data time (migration 0013), at the start, as the
+    # server writes them.
+    db.execute("INSERT INTO alarm_data (id, last_data_ms) SELECT id, ? FROM alarms", (now_ms,))
     db.commit()
     n = db.execute("SELECT COUNT(*) FROM alarms").fetchone()[0]
     db.close()

@@ -123,6 +123,7 @@ on_every_engine! {
     db: [
         rule_changes_on_another_node_reach_the_evaluating_one,
         an_evaluation_from_a_stale_cache_writes_nothing_over_newer_memory,
+        swept_data_times_survive_a_restart_and_are_not_evaluated_twice,
         data_survives_reopen,
         concurrent_creates_on_two_nodes_take_unique_markers,
         concurrent_monitor_creates_on_two_nodes_one_wins,

@@ -33,11 +33,12 @@ use serde::{Deserialize, Serialize};
 /// How long without data before a rule is `insufficient_data`.
 pub const NO_DATA_MS: i64 = 3 * 3600 * 1000;
 
-/// How far the time of a rule's newest data may run ahead of the stored
-/// one before the store writes the evaluator's memory although nothing
-/// else changed: a healthy link's rule is written once per this, not once
-/// per window. The no-data check allows for it: a rule without data
-/// becomes `insufficient_data` between [`no_data_ms`] and this much later.
+/// How far the stored time of a rule's newest data may lag the newest data
+/// the evaluation saw: a healthy link's rule changes nothing but that time,
+/// and the store writes it for all such rules in one sweep a few times per
+/// this, not once per window. The no-data check allows for it: a rule
+/// without data becomes `insufficient_data` between [`no_data_ms`] and
+/// this much later.
 pub const DATA_TIME_SAVED_EVERY_MS: i64 = 5 * 60 * 1000;
 
 /// How long a rule of `period` (seconds) waits without data before it is

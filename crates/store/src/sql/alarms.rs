@@ -46,6 +46,21 @@ async fn store_rule(c: &mut AnyConnection, r: &AlarmRule, eval: &EvalState) -> R
     .execute(&mut *c)
     .await
     .map_err(internal)?;
+    save_data_time(c, &r.alarm_id.to_string(), eval.last_data_ms).await
+}
+
+/// Moves rule `id`'s stored time of newest data on to `t`, never back.
+async fn save_data_time(c: &mut AnyConnection, id: &str, t: Option<i64>) -> Result<()> {
+    let Some(t) = t else { return Ok(()) };
+    sqlx::query(
+        "UPDATE alarm_data SET last_data_ms = $1 WHERE id = $2 \
+         AND (last_data_ms IS NULL OR last_data_ms < $1)",
+    )
+    .bind(t)
+    .bind(id.to_string())
+    .execute(&mut *c)
+    .await
+    .map_err(internal)?;
     Ok(())
 }
 
@@ -135,20 +150,28 @@ struct RuleHead {
 
 /// Whether `after` (the memory after a batch without transitions or
 /// notices) must be written over `before`: anything but the newest window's
-/// time changed, or that time is [`DATA_TIME_SAVED_EVERY_MS`] ahead.
+/// time changed. That time alone is written by the next sweep
+/// ([`RuleCache::sweep_due_ms`]).
 fn memory_worth_saving(before: &EvalState, after: &EvalState) -> bool {
-    let same_but_time = EvalState {
+    EvalState {
         last_data_ms: before.last_data_ms,
         ..*after
-    } == *before;
-    if !same_but_time {
-        return true;
-    }
-    match (before.last_data_ms, after.last_data_ms) {
-        (None, Some(_)) => true,
-        (Some(b), Some(a)) => a - b >= DATA_TIME_SAVED_EVERY_MS,
-        _ => false,
-    }
+    } != *before
+}
+
+/// How often, in the time of the windows evaluated, the newest data time
+/// of every cached rule that moved is written ([`RuleCache::sweep_due_ms`]):
+/// a minute less than [`DATA_TIME_SAVED_EVERY_MS`], the most that the
+/// no-data check allows the stored time to lag, which leaves the windows of
+/// a sweep's 10 s and the batches that carry them time to arrive.
+pub(crate) const DATA_TIME_SWEEP_MS: i64 = DATA_TIME_SAVED_EVERY_MS - 60_000;
+
+/// Rules written per statement of a sweep: each is its own short write.
+const SWEEP_CHUNK: usize = 2_000;
+
+/// The first sweep boundary after the window time `t_ms`.
+fn next_sweep(t_ms: i64) -> i64 {
+    (t_ms.div_euclid(DATA_TIME_SWEEP_MS) + 1) * DATA_TIME_SWEEP_MS
 }
 
 /// Writes only the evaluator's memory of rule `id` (its body is
@@ -164,7 +187,11 @@ async fn save_memory(c: &mut AnyConnection, id: &str, m: &EvalState, seen: &str)
             .execute(&mut *c)
             .await
             .map_err(internal)?;
-    Ok(r.rows_affected() == 1)
+    if r.rows_affected() != 1 {
+        return Ok(false);
+    }
+    save_data_time(c, id, m.last_data_ms).await?;
+    Ok(true)
 }
 
 /// Rule `id` and the exact text of its stored memory, if it still exists;
@@ -256,6 +283,8 @@ struct CachedRule {
     /// The memory as the store has it, and its exact text.
     saved: EvalState,
     saved_text: String,
+    /// The newest data time as `alarm_data` has it.
+    data_saved: Option<i64>,
 }
 
 /// The enabled period-1 rules by monitor with their state and memory, kept
@@ -268,6 +297,13 @@ pub(crate) struct RuleCache {
     /// version itself is `None` before any change ever set one).
     loaded_at: Option<Option<String>>,
     by_monitor: HashMap<MonitorId, Vec<CachedRule>>,
+    /// The window time from which the next batch writes, in one sweep in
+    /// key order, the newest data time of every rule whose time moved
+    /// (`None`: set by the first batch). The boundaries are multiples of
+    /// [`DATA_TIME_SWEEP_MS`], the same on every node and across restarts,
+    /// so a stored time lags the rule's newest window by at most that and
+    /// a window's arrival; a healthy link's rule is otherwise not written.
+    sweep_due_ms: Option<i64>,
 }
 
 impl RuleCache {
@@ -292,9 +328,11 @@ impl RuleCache {
         let mut after = String::new();
         loop {
             let rows = sqlx::query(
-                "SELECT a.id, a.project_id, a.body, a.eval, m.id AS monitor_id \
+                "SELECT a.id, a.project_id, a.body, a.eval, m.id AS monitor_id, \
+                   d.last_data_ms AS data_ms \
                  FROM alarms a JOIN connection_monitors m \
                    ON m.vpn_connection_id = a.connection_id AND m.project_id = a.project_id \
+                 LEFT JOIN alarm_data d ON d.id = a.id \
                  WHERE a.enabled = 1 AND a.period = 1 AND a.id > $1 ORDER BY a.id LIMIT $2",
             )
             .bind(after.clone())
@@ -305,7 +343,14 @@ impl RuleCache {
             for r in &rows {
                 let head: RuleHead = parse(&get::<String>(r, "body")?)?;
                 let saved_text: String = get(r, "eval")?;
-                let memory: EvalState = parse(&saved_text)?;
+                let saved: EvalState = parse(&saved_text)?;
+                let data_saved: Option<i64> = get(r, "data_ms")?;
+                // The swept time is newer than the memory's when nothing
+                // else changed since.
+                let memory = EvalState {
+                    last_data_ms: saved.last_data_ms.max(data_saved),
+                    ..saved
+                };
                 let id: String = get(r, "id")?;
                 let alarm = AlarmId::parse(&id)
                     .ok_or_else(|| DomainError::Internal(format!("stored alarm id {id:?}")))?;
@@ -321,8 +366,9 @@ impl RuleCache {
                         actions_enabled: head.alarm_action_enabled,
                         state: head.alarm_state,
                         memory,
-                        saved: memory,
+                        saved,
                         saved_text,
+                        data_saved,
                     });
             }
             if (rows.len() as i64) < LOAD_PAGE {
@@ -495,6 +541,54 @@ pub(crate) async fn evaluate_rollups(
     Ok(events)
 }
 
+impl SqlStore {
+    /// Writes the newest data time of every cached rule whose time moved
+    /// since it was stored, in key order, [`SWEEP_CHUNK`] rules a
+    /// statement. A time only moves on (a rule deleted meanwhile has no row
+    /// to update), so a sweep from a cache that is stale writes nothing
+    /// false.
+    async fn sweep_data_times(&self, cache: &mut RuleCache) -> Result<()> {
+        let mut due: Vec<(String, i64, MonitorId, usize)> = Vec::new();
+        for (m, rules) in &cache.by_monitor {
+            for (i, r) in rules.iter().enumerate() {
+                if let Some(t) = r.memory.last_data_ms
+                    && r.data_saved.is_none_or(|s| s < t)
+                {
+                    due.push((r.id.to_string(), t, *m, i));
+                }
+            }
+        }
+        due.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let sql = if self.backend == super::Backend::Postgres {
+            "UPDATE alarm_data SET last_data_ms = j.t FROM \
+             (SELECT e->>0 AS id, (e->>1)::BIGINT AS t FROM json_array_elements($1::json) AS e) AS j \
+             WHERE alarm_data.id = j.id AND (alarm_data.last_data_ms IS NULL OR alarm_data.last_data_ms < j.t)"
+        } else {
+            "UPDATE alarm_data SET last_data_ms = j.t FROM \
+             (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS t \
+              FROM json_each($1)) AS j \
+             WHERE alarm_data.id = j.id AND (alarm_data.last_data_ms IS NULL OR alarm_data.last_data_ms < j.t)"
+        };
+        for chunk in due.chunks(SWEEP_CHUNK) {
+            let pairs: Vec<(&str, i64)> = chunk
+                .iter()
+                .map(|(id, t, _, _)| (id.as_str(), *t))
+                .collect();
+            sqlx::query(sql)
+                .bind(json(&pairs)?)
+                .execute(&self.write)
+                .await
+                .map_err(internal)?;
+            for (_, t, m, i) in chunk {
+                if let Some(r) = cache.by_monitor.get_mut(m).and_then(|v| v.get_mut(*i)) {
+                    r.data_saved = Some(*t);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl AlarmStore for SqlStore {
     async fn create_alarm(&self, p: &ProjectId, rule: &AlarmRule) -> Result<()> {
@@ -528,6 +622,11 @@ impl AlarmStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
+        sqlx::query("INSERT INTO alarm_data (id, last_data_ms) VALUES ($1, NULL)")
+            .bind(rule.alarm_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
         touch_version(&mut tx).await?;
         tx.commit().await.map_err(internal)
     }
@@ -647,6 +746,11 @@ impl AlarmStore for SqlStore {
         if r.rows_affected() == 0 {
             return Err(DomainError::NotFound);
         }
+        sqlx::query("DELETE FROM alarm_data WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
         touch_version(&mut tx).await?;
         tx.commit().await.map_err(internal)
     }
@@ -813,6 +917,7 @@ impl AlarmStore for SqlStore {
                 if written[k] {
                     c.saved = after;
                     c.saved_text = json(&after)?;
+                    c.data_saved = c.data_saved.max(after.last_data_ms);
                 }
             }
         }
@@ -821,6 +926,16 @@ impl AlarmStore for SqlStore {
             Some(_) => cache.loaded_at = None,
             None if stale => cache.loaded_at = None,
             None => {}
+        }
+        if let Some(newest) = points.iter().map(|p| p.window_start_ms).max() {
+            match cache.sweep_due_ms {
+                Some(due) if newest >= due => {
+                    self.sweep_data_times(&mut cache).await?;
+                    cache.sweep_due_ms = Some(next_sweep(newest));
+                }
+                Some(_) => {}
+                None => cache.sweep_due_ms = Some(next_sweep(newest)),
+            }
         }
         Ok(events)
     }
@@ -858,11 +973,15 @@ impl AlarmStore for SqlStore {
         let rows = sqlx::query(
             // `domain::alarm::eval::no_data_ms` in SQL: two periods more
             // for the rules of longer periods.
-            "SELECT project_id, body, eval, watch_ms FROM alarms WHERE enabled = 1 \
-             AND state <> 'insufficient_data' \
-             AND watch_ms <= $1 - CASE WHEN period > 1 THEN 2000 * period ELSE 0 END \
-             AND (last_data_ms IS NULL \
-                  OR last_data_ms <= $2 - CASE WHEN period > 1 THEN 2000 * period ELSE 0 END)",
+            // The time index finds the rules whose newest data is old
+            // enough for the shortest period (or that have none).
+            "SELECT a.project_id, a.body, a.eval, a.watch_ms, d.last_data_ms AS data_ms \
+             FROM alarm_data d JOIN alarms a ON a.id = d.id \
+             WHERE (d.last_data_ms IS NULL OR d.last_data_ms <= $2) \
+             AND a.enabled = 1 AND a.state <> 'insufficient_data' \
+             AND a.watch_ms <= $1 - CASE WHEN a.period > 1 THEN 2000 * a.period ELSE 0 END \
+             AND (d.last_data_ms IS NULL \
+                  OR d.last_data_ms <= $2 - CASE WHEN a.period > 1 THEN 2000 * a.period ELSE 0 END)",
         )
         .bind(now_ms - NO_DATA_MS)
         // The stored time of the newest data may lag by up to
@@ -875,7 +994,8 @@ impl AlarmStore for SqlStore {
         for r in &rows {
             let p = get_project_id(r, "project_id")?;
             let mut rule: AlarmRule = parse(&get::<String>(r, "body")?)?;
-            let memory: EvalState = parse(&get::<String>(r, "eval")?)?;
+            let mut memory: EvalState = parse(&get::<String>(r, "eval")?)?;
+            memory.last_data_ms = memory.last_data_ms.max(get(r, "data_ms")?);
             let watch_ms: i64 = get(r, "watch_ms")?;
             let condition = rule.condition.clone();
             let mut e = Evaluator {
