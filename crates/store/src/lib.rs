@@ -75,7 +75,10 @@ pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
 pub use overview::{AlarmSummary, OverviewRow, OverviewStore, Worst};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
-pub use sql::{Backend, SqlStore};
+pub use sql::{
+    BACKUP_POSTGRES, Backend, BackupReport, PostgresTrouble, SqlStore, StoreFacts,
+    inspect_postgres, inspect_sqlite, restore_sqlite, schema_version, with_socket_host,
+};
 pub use topics::{DeliveryView, OutboxCounts, OutboxStore, TopicStore};
 
 /// Every capability trait, for code that calls store methods on a concrete

@@ -23,6 +23,8 @@ mod outbox;
 mod probing;
 #[path = "conformance/resources.rs"]
 mod resources;
+#[path = "conformance/schema.rs"]
+mod schema;
 #[path = "conformance/topics.rs"]
 mod topics;
 
@@ -34,6 +36,7 @@ use measurements::*;
 use outbox::*;
 use probing::*;
 use resources::*;
+use schema::*;
 use topics::*;
 
 use domain::connection::{CreateConnection, UpdateConnection, VpnConnection};
@@ -129,6 +132,8 @@ on_every_engine! {
         concurrent_monitor_creates_on_two_nodes_one_wins,
         partitions_are_created_ahead_and_dropped_whole,
         partitioning_migration_keeps_existing_measurements,
+        a_database_a_newer_vpnmon_migrated_is_refused_untouched,
+        backup_under_write_load_holds_every_acknowledged_write,
     ],
 }
 

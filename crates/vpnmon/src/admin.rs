@@ -499,3 +499,125 @@ pub async fn bulk_monitors(
     }
     Ok(())
 }
+
+/// The SQLite file that `serve` with these settings opens, or why there is
+/// none (a PostgreSQL store).
+pub fn sqlite_database(settings: &crate::config::Settings) -> Result<std::path::PathBuf> {
+    match &settings.database_url {
+        None => Ok(settings.data_dir.join("vpnmon.db")),
+        Some(url) if url.starts_with("sqlite:") => {
+            let rest = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or("");
+            match rest.split('?').next() {
+                Some(p) if !p.is_empty() && p != ":memory:" => Ok(p.into()),
+                _ => bail!("the database URL {url} names no file"),
+            }
+        }
+        Some(_) => bail!("{}", store::BACKUP_POSTGRES),
+    }
+}
+
+/// Where the SK master key lives, for the operator: it is never in a
+/// SQLite backup, and a restored store needs the same key.
+fn key_note(settings: &crate::config::Settings) -> String {
+    match crate::secrets::key_source(settings) {
+        crate::secrets::KeySource::File(f) => format!(
+            "the SK master key is not in it: keep {} with it (the AK/SK secrets open only with that key)",
+            f.display()
+        ),
+        crate::secrets::KeySource::Database => "the SK master key is in it".to_string(),
+    }
+}
+
+/// The same for a restore: the key must be the backed-up store's.
+fn restore_key_note(settings: &crate::config::Settings) -> String {
+    match crate::secrets::key_source(settings) {
+        crate::secrets::KeySource::File(f) => format!(
+            "the SK master key is not in a backup: {} must be the key file of the store that was backed up",
+            f.display()
+        ),
+        crate::secrets::KeySource::Database => "the SK master key came with it".to_string(),
+    }
+}
+
+fn print_report(verb: &str, r: &store::BackupReport, note: &str, out: Output) {
+    match out {
+        Output::Json => {
+            let rows: serde_json::Map<String, serde_json::Value> =
+                r.rows.iter().map(|(t, n)| (t.clone(), json!(n))).collect();
+            println!(
+                "{}",
+                json!({
+                    "path": r.path,
+                    "bytes": r.bytes,
+                    "schema_version": r.schema_version,
+                    "rows": rows,
+                    "previous": r.previous,
+                    "note": note,
+                })
+            )
+        }
+        Output::Text => {
+            let rows: Vec<String> = r.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            println!(
+                "{verb} {} ({} bytes, schema version {}): {}",
+                r.path.display(),
+                r.bytes,
+                r.schema_version,
+                rows.join(", ")
+            );
+            if let Some(p) = &r.previous {
+                println!("the database it replaced is kept as {}", p.display());
+            }
+            println!("{note}");
+        }
+    }
+}
+
+/// `admin backup FILE`: a consistent copy of the SQLite store while it
+/// serves.
+pub async fn backup(
+    store: &store::SqlStore,
+    settings: &crate::config::Settings,
+    file: &std::path::Path,
+    out: Output,
+) -> Result<()> {
+    let r = store.backup_to(file).await.map_err(e)?;
+    print_report("backed up to", &r, &key_note(settings), out);
+    Ok(())
+}
+
+/// `admin restore FILE`: puts a backup in place of the stopped store.
+pub async fn restore(
+    settings: &crate::config::Settings,
+    file: &std::path::Path,
+    out: Output,
+) -> Result<()> {
+    let db = sqlite_database(settings)?;
+    if !file.is_file() {
+        bail!("{}: no such backup file", file.display());
+    }
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .map_err(|err| anyhow!("create the data directory {}: {err}", dir.display()))?;
+    }
+    let r = store::restore_sqlite(file, &db).await.map_err(e)?;
+    print_report(
+        "restored",
+        &r,
+        &format!(
+            "{}; start vpnmon on it (it migrates an older backup on start)",
+            restore_key_note(settings)
+        ),
+        out,
+    );
+    Ok(())
+}

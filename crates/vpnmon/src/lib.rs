@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod delivery;
+pub mod doctor;
 pub mod health;
 pub mod membership;
 pub mod probing;

@@ -27,6 +27,16 @@ enum Cmd {
     /// Inspect the settings of `serve`.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Check what would keep `serve` (with the same flags, environment and
+    /// config file) from probing, storing or serving: one line per problem
+    /// with its remedy. Exit status 0: none; 1: problems; 2: doctor could
+    /// not run (e.g. invalid settings).
+    Doctor {
+        #[command(flatten)]
+        settings: config::ServeFlags,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
     // The CLI client (crate `client`): login, gateway, customer-gateway, connection, monitor.
     #[command(flatten)]
     Client(client::ClientCmd),
@@ -81,6 +91,22 @@ enum AdminCmd {
     /// The nodes sharing this store.
     #[command(subcommand)]
     Node(NodeCmd),
+    /// Write a consistent copy of the SQLite store to FILE while vpnmon
+    /// serves (`VACUUM INTO`; a PostgreSQL store: use `pg_dump`, as the
+    /// error says). FILE must not exist.
+    Backup {
+        file: std::path::PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Put the backup FILE in place of the store of a stopped vpnmon (the
+    /// database it replaces is moved aside, not deleted). Refused while a
+    /// vpnmon has the store open.
+    Restore {
+        file: std::path::PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
     /// Create many monitored links at once: per address a customer gateway,
     /// a policy-mode connection and a monitor (for fleets and benchmarks).
     BulkMonitors {
@@ -265,6 +291,10 @@ fn config_cmd(c: ConfigCmd) -> Result<()> {
 async fn admin_cmd(a: AdminArgs) -> Result<()> {
     vpnmon::telemetry::init("text");
     let settings = a.store.resolve()?.settings;
+    // A restore replaces the store: it must not open it.
+    if let AdminCmd::Restore { file, output } = &a.cmd {
+        return admin::restore(&settings, file, *output).await;
+    }
     let store = app::open_store(&settings).await?;
     let s: &dyn store::Store = &store;
     let r = match a.cmd {
@@ -317,6 +347,9 @@ async fn admin_cmd(a: AdminArgs) -> Result<()> {
         }
         AdminCmd::Eip(EipCmd::List { output }) => admin::eip_list(s, output).await,
         AdminCmd::Node(NodeCmd::List { output }) => admin::node_list(s, output).await,
+        AdminCmd::Backup { file, output } => admin::backup(&store, &settings, &file, output).await,
+        // Returned above, before the store was opened (and locked).
+        AdminCmd::Restore { .. } => Err(anyhow!("restore must not open the store")),
         AdminCmd::BulkMonitors {
             project,
             gateway,
@@ -395,6 +428,19 @@ async fn run() {
         Cmd::Serve(a) => serve(a).await,
         Cmd::Admin(a) => admin_cmd(a).await,
         Cmd::Config(c) => config_cmd(c),
+        Cmd::Doctor { settings, output } => {
+            let settings = match settings.resolve() {
+                Ok(r) => r.settings,
+                Err(e) => {
+                    eprintln!("vpnmon doctor: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            let problems = vpnmon::doctor::check(&settings).await;
+            let healthy = vpnmon::doctor::report(&problems, output);
+            let _ = std::io::stdout().flush();
+            std::process::exit(if healthy { 0 } else { 1 });
+        }
         Cmd::Client(c) => client::run(c).await,
         Cmd::Lab(c) => lab::cli::run(c).await.map_err(Into::into),
     };

@@ -26,7 +26,11 @@ impl Server {
 
     /// With these `serve` flags besides the defaults.
     fn start_with(extra: &[&str]) -> Server {
-        let data = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// On the data directory `data/db` (kept across restarts).
+    fn start_in(data: TempDir, extra: &[&str]) -> Server {
         let log = std::fs::File::create(data.path().join("server.log")).unwrap();
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -130,6 +134,19 @@ impl Client {
             cache: cache.path().to_path_buf(),
             config: config.path().to_path_buf(),
             password: Some(ADMIN_PASSWORD.into()),
+            extra: Vec::new(),
+            _dirs: Some((cache, config)),
+        }
+    }
+
+    /// A client with no server (for `admin` commands on a data directory).
+    fn offline() -> Client {
+        let (cache, config) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        Client {
+            base: String::new(),
+            cache: cache.path().to_path_buf(),
+            config: config.path().to_path_buf(),
+            password: None,
             extra: Vec::new(),
             _dirs: Some((cache, config)),
         }
@@ -1433,4 +1450,565 @@ fn alarm_and_topic_commands_manage_rules_topics_and_subscriptions() {
     assert_eq!(r.trim(), format!("deleted alarm rule {aid}"));
     let listed = c.run(&["alarm", "list", "-o", "json"]).ok().json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+/// The names of the customer gateways in the store `server` serves.
+fn customer_gateway_names(c: &Client) -> std::collections::BTreeSet<String> {
+    let l = c
+        .run(&["customer-gateway", "list", "-o", "json"])
+        .ok()
+        .json();
+    l.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn admin_backup_under_write_load_restores_every_acknowledged_write() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut server = Server::start();
+    let c = Client::new(&server);
+    c.run(&["login"]).ok();
+    let db = server.db_dir().display().to_string();
+    let backup_dir = tempfile::tempdir().unwrap();
+    let file = backup_dir.path().join("vpnmon-backup.db");
+    let file_s = file.display().to_string();
+
+    // A writer creating customer gateways one after another, recording
+    // each create it started and each one the server acknowledged.
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let writer = {
+        let (stop, started, acked) = (stop.clone(), started.clone(), acked.clone());
+        let w = c.sharing(Some(ADMIN_PASSWORD));
+        std::thread::spawn(move || {
+            for n in 1..=250usize {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                started.store(n, Ordering::SeqCst);
+                let ip = format!("127.0.1.{n}");
+                let name = format!("cg-{n}");
+                let r = w.run(&["customer-gateway", "create", "--ip", &ip, "--name", &name]);
+                if r.code == Some(0) {
+                    acked.lock().unwrap().push(n);
+                }
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 15 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let acked_before: Vec<usize> = acked.lock().unwrap().clone();
+    let b = c
+        .run(&["admin", "backup", &file_s, "-o", "json", "--data-dir", &db])
+        .ok()
+        .json();
+    let started_by_end = started.load(Ordering::SeqCst);
+    // Writes go on after the backup; it holds none of them.
+    while acked.lock().unwrap().len() < acked_before.len() + 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    assert_eq!(b["path"], file_s.as_str());
+    assert_eq!(b["schema_version"], store::schema_version());
+    assert!(b["bytes"].as_u64().unwrap() > 4096, "{b}");
+    assert!(
+        b["note"].as_str().unwrap().contains("vpnmon.key"),
+        "the note names the key file to keep: {b}"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "a backup holds secrets: private"
+    );
+    let all_before_kill = customer_gateway_names(&c);
+
+    // A second backup to the same name is refused; the first is untouched.
+    let again = c
+        .run(&["admin", "backup", &file_s, "--data-dir", &db])
+        .failed();
+    assert!(again.stderr.contains("exists"), "{}", again.stderr);
+
+    // A restore while the server has the store open is refused.
+    let busy = c
+        .run(&["admin", "restore", &file_s, "--data-dir", &db])
+        .failed();
+    assert!(busy.stderr.contains("stop it first"), "{}", busy.stderr);
+    assert_eq!(
+        customer_gateway_names(&c),
+        all_before_kill,
+        "nothing changed"
+    );
+
+    // Stop the server; restore into its own data directory.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let data = std::mem::replace(&mut server.data, tempfile::tempdir().unwrap());
+    drop(server);
+    let r = c
+        .run(&["admin", "restore", &file_s, "-o", "json", "--data-dir", &db])
+        .ok()
+        .json();
+    let previous = r["previous"]
+        .as_str()
+        .expect("the old database moved aside");
+    assert!(previous.contains("vpnmon.db.before-restore-"), "{r}");
+    assert!(std::path::Path::new(previous).exists());
+    assert_eq!(
+        r["rows"]["customer_gateways"],
+        b["rows"]["customer_gateways"]
+    );
+
+    let server = Server::start_in(data, &[]);
+    let c = Client::new(&server);
+    let names = customer_gateway_names(&c);
+    for n in &acked_before {
+        assert!(
+            names.contains(&format!("cg-{n}")),
+            "cg-{n} was acknowledged before the backup began and is missing: {names:?}"
+        );
+    }
+    for name in &names {
+        let n: usize = name.strip_prefix("cg-").unwrap().parse().unwrap();
+        assert!(
+            n <= started_by_end,
+            "{name} was not even sent when the backup ended"
+        );
+    }
+    assert!(
+        names.len() < all_before_kill.len(),
+        "the writes after the backup are gone with the restore: {} of {}",
+        names.len(),
+        all_before_kill.len()
+    );
+    assert_eq!(
+        b["rows"]["customer_gateways"].as_u64().unwrap() as usize,
+        names.len()
+    );
+}
+
+#[test]
+fn a_backup_that_is_not_a_vpnmon_database_is_refused_and_the_store_kept() {
+    let c = Client::offline();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let data = db.display().to_string();
+    // A store with something in it.
+    c.run(&["admin", "project", "create", "kept", "--data-dir", &data])
+        .ok();
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"not a database at all, just text").unwrap();
+    let r = c
+        .run(&[
+            "admin",
+            "restore",
+            &junk.display().to_string(),
+            "--data-dir",
+            &data,
+        ])
+        .failed();
+    assert!(r.stderr.contains("not a"), "{}", r.stderr);
+    let missing = c
+        .run(&[
+            "admin",
+            "restore",
+            "/nonexistent/backup.db",
+            "--data-dir",
+            &data,
+        ])
+        .failed();
+    assert!(
+        missing.stderr.contains("no such backup file"),
+        "{}",
+        missing.stderr
+    );
+    let l = c
+        .run(&[
+            "admin",
+            "project",
+            "list",
+            "-o",
+            "json",
+            "--data-dir",
+            &data,
+        ])
+        .ok()
+        .stdout;
+    assert!(l.contains("\"kept\""), "the store is untouched: {l}");
+}
+
+/// The fixtures of earlier releases (`tests/fixtures/upgrade/*/`, written
+/// by `make.py` there): each opens with this binary, which migrates it,
+/// and serves what its manifest lists.
+#[test]
+fn every_upgrade_fixture_opens_migrates_and_serves_what_it_holds() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+            continue;
+        };
+        seen += 1;
+        let m: Value = serde_json::from_str(&text).unwrap();
+        check_upgrade_fixture(&dir, &m);
+    }
+    assert!(seen >= 1, "no fixture under {}", root.display());
+}
+
+fn check_upgrade_fixture(dir: &std::path::Path, m: &Value) {
+    use std::os::unix::fs::PermissionsExt;
+    let at = dir.display();
+    assert_eq!(m["admin_password"], ADMIN_PASSWORD, "{at}");
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for f in ["vpnmon.db", "vpnmon.key"] {
+        std::fs::copy(dir.join(f), db.join(f)).unwrap();
+        std::fs::set_permissions(db.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // Its windows are older than the default raw retention by now.
+    let server = Server::start_in(
+        data,
+        &["--retention", "20y", "--notify-allow", "127.0.0.0/8"],
+    );
+    let c = Client::new(&server);
+    c.run(&["login"]).ok();
+    let show = |kind: &str, id: &Value| {
+        c.run(&[kind, "show", id.as_str().unwrap(), "-o", "json"])
+            .ok()
+            .json()
+    };
+    let g = show("gateway", &m["gateway"]["id"]);
+    assert_eq!(g["name"], m["gateway"]["name"], "{at}");
+    let cg = show("customer-gateway", &m["customer_gateway"]["id"]);
+    assert_eq!(cg["name"], m["customer_gateway"]["name"], "{at}");
+    assert_eq!(cg["id_value"], m["customer_gateway"]["ip"], "{at}");
+    let conn = show("connection", &m["connection"]["id"]);
+    assert_eq!(conn["name"], m["connection"]["name"], "{at}");
+    assert_eq!(conn["vgw_id"], m["gateway"]["id"], "{at}");
+    assert_eq!(conn["cgw_id"], m["customer_gateway"]["id"], "{at}");
+    let mon = show("monitor", &m["monitor"]["id"]);
+    assert_eq!(mon["vpn_connection_id"], m["connection"]["id"], "{at}");
+    let alarm = c
+        .run(&[
+            "alarm",
+            "show",
+            m["alarm"]["id"].as_str().unwrap(),
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(alarm["alarm_name"], m["alarm"]["name"], "{at}: {alarm}");
+    let topics = c.run(&["topic", "list", "-o", "json"]).ok().stdout;
+    assert!(
+        topics.contains(m["topic"]["urn"].as_str().unwrap()),
+        "{at}: {topics}"
+    );
+    let subs = c
+        .run(&["topic", "subscriptions", "fx-topic", "-o", "json"])
+        .ok()
+        .stdout;
+    assert!(
+        subs.contains(m["subscription"]["endpoint"].as_str().unwrap()),
+        "{at}: {subs}"
+    );
+    let creds = c
+        .run(&[
+            "admin",
+            "credential",
+            "list",
+            "-o",
+            "json",
+            "--data-dir",
+            server.db_dir().to_str().unwrap(),
+        ])
+        .ok()
+        .stdout;
+    assert!(
+        creds.contains(m["credential"]["access"].as_str().unwrap()),
+        "{at}: {creds}"
+    );
+    // The measurements, exactly as they were served when written.
+    let want = m["datapoints"].as_array().unwrap();
+    assert!(!want.is_empty(), "{at}: the fixture holds measurements");
+    let first = want[0]["timestamp"].as_i64().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let since = format!("{}s", (now_ms - first) / 1000 + 3600);
+    let stats = c
+        .run(&[
+            "monitor",
+            "stats",
+            m["monitor"]["id"].as_str().unwrap(),
+            "--since",
+            &since,
+            "--period",
+            "1",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(&stats["datapoints"], &m["datapoints"], "{at}");
+    // Migrated to this binary's schema: a backup of it says so.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("after.db");
+    let b = c
+        .run(&[
+            "admin",
+            "backup",
+            file.to_str().unwrap(),
+            "-o",
+            "json",
+            "--data-dir",
+            server.db_dir().to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(b["schema_version"], store::schema_version(), "{at}");
+    for (table, n) in m["rows"].as_object().unwrap() {
+        assert_eq!(&b["rows"][table], n, "{at}: rows of {table}");
+    }
+}
+
+/// `vpnmon doctor -o json` with these flags: its exit status and the
+/// problems by check name.
+fn doctor(c: &Client, args: &[&str]) -> (Option<i32>, Vec<Value>) {
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    let r = c.run(&all);
+    let v: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", r.stdout, r.stderr));
+    (r.code, v.as_array().unwrap().clone())
+}
+
+fn checks(problems: &[Value]) -> Vec<&str> {
+    problems
+        .iter()
+        .map(|p| p["check"].as_str().unwrap())
+        .filter(|c| *c != "clock") // the machine's, not staged
+        .collect()
+}
+
+/// Free bytes of the file system holding `dir` (`df`).
+fn free_bytes(dir: &std::path::Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .expect("df");
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn doctor_names_each_staged_problem_with_its_remedy_and_exits_1() {
+    let c = Client::offline();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db").display().to_string();
+
+    // Healthy: a new data directory, loopback EIPs, a free port.
+    let (code, problems) = doctor(
+        &c,
+        &[
+            "--data-dir",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--eip-pool",
+            "127.0.0.2-127.0.0.3",
+            "--no-probe",
+        ],
+    );
+    assert_eq!(checks(&problems), Vec::<&str>::new(), "{problems:?}");
+    assert_eq!(code, Some(if problems.is_empty() { 0 } else { 1 }));
+    assert!(
+        !std::path::Path::new(&data).exists(),
+        "doctor creates nothing"
+    );
+
+    // Staged: the data directory under a plain file, the API port taken,
+    // an EIP that is not on this host (a lab address; nothing is sent).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let under_file = file.join("db").display().to_string();
+    let (code, problems) = doctor(
+        &c,
+        &[
+            "--data-dir",
+            &under_file,
+            "--listen",
+            &taken_addr,
+            "--metrics-listen",
+            "off",
+            "--eip-pool",
+            "127.0.0.2,198.18.7.7",
+        ],
+    );
+    assert_eq!(code, Some(1), "{problems:?}");
+    let names = checks(&problems);
+    for want in ["data-dir", "eip-not-local", "port"] {
+        assert!(names.contains(&want), "{want} missing: {problems:?}");
+    }
+    for p in &problems {
+        assert!(!p["remedy"].as_str().unwrap().is_empty(), "{p}");
+    }
+    let text = |check: &str| {
+        problems
+            .iter()
+            .find(|p| p["check"] == check)
+            .map(|p| p["problem"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(text("eip-not-local").contains("198.18.7.7"), "{problems:?}");
+    assert!(!text("eip-not-local").contains("127.0.0.2"), "{problems:?}");
+    assert!(text("port").contains(&taken_addr), "{problems:?}");
+    drop(taken);
+
+    // The text form: one line per problem, each with its fix.
+    let r = c.run(&[
+        "doctor",
+        "--data-dir",
+        &under_file,
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+        "--no-probe",
+    ]);
+    assert_eq!(r.code, Some(1));
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("data-dir: "))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(line.contains(" -- fix: "), "{line}");
+
+    // Too little disk for the retention: raw windows kept for longer than
+    // ten times the free space lasts one monitor.
+    let per_year = 365.0 * 8640.0 * 146.5;
+    let years = (free_bytes(dir.path()) as f64 * 10.0 / per_year).ceil() as u64 + 1;
+    let keep = format!("{years}y");
+    let (code, problems) = doctor(
+        &c,
+        &[
+            "--data-dir",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--no-probe",
+            "--retention",
+            &keep,
+        ],
+    );
+    assert_eq!(checks(&problems), ["disk-space"], "{problems:?}");
+    assert_eq!(code, Some(1));
+
+    // PostgreSQL that does not answer (nothing listens on port 1).
+    let (code, problems) = doctor(
+        &c,
+        &[
+            "--database-url",
+            "postgres://vpnmon:x@127.0.0.1:1/none",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--no-probe",
+        ],
+    );
+    assert_eq!(checks(&problems), ["postgres"], "{problems:?}");
+    assert!(
+        problems[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable")
+    );
+    assert_eq!(code, Some(1));
+
+    // Invalid settings: doctor cannot run at all.
+    let r = c.run(&["doctor", "--listen", "not-an-address"]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
+
+/// As a user without CAP_NET_RAW whose group may not open ping sockets,
+/// doctor names the ICMP socket. Needs root (to become that user) and a
+/// `ping_group_range` that leaves out the group `nogroup` (65534).
+#[test]
+fn doctor_names_a_missing_icmp_permission() {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+    let bounds: Vec<u64> = range
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let allowed = bounds.len() == 2 && bounds[0] <= 65534 && 65534 <= bounds[1];
+    let root = unsafe_free_euid() == 0;
+    if !root || allowed || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!(
+            "skipping: needs root, setpriv and a ping_group_range ({}) without 65534",
+            range.trim()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(BIN)
+        .args([
+            "doctor",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "-o",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("db"))
+        .env_clear()
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let problems = v.as_array().unwrap();
+    let icmp = problems
+        .iter()
+        .find(|p| p["check"] == "icmp-socket")
+        .unwrap_or_else(|| panic!("{problems:?}"));
+    assert!(
+        icmp["remedy"].as_str().unwrap().contains("CAP_NET_RAW"),
+        "{icmp}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// The effective user id, from /proc (no unsafe in tests).
+fn unsafe_free_euid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }

@@ -3,6 +3,10 @@
 //! SQL of each capability in a module of its own.
 
 mod alarms;
+mod backup;
+mod inspect;
+pub use backup::{BACKUP_POSTGRES, BackupReport, restore_sqlite, schema_version};
+pub use inspect::{PostgresTrouble, StoreFacts, inspect_postgres, inspect_sqlite};
 pub(crate) mod buckets;
 mod bulk;
 mod identity;
@@ -50,6 +54,9 @@ pub struct SqlStore {
     pub(crate) guarded: Arc<AtomicU64>,
     /// The rules that raw windows are evaluated against (`alarms.rs`).
     pub(crate) alarm_cache: Arc<tokio::sync::Mutex<alarms::RuleCache>>,
+    /// A SQLite store's shared lock on `<database>.lock`, held while any
+    /// clone is alive (`backup.rs`: a restore waits for it).
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 pub(crate) fn internal(e: sqlx::Error) -> DomainError {
@@ -194,6 +201,10 @@ impl SqlStore {
         };
         let store = match backend {
             Backend::Sqlite => {
+                let lock = match backup::sqlite_file(url) {
+                    Some(f) => Some(Arc::new(backup::lock_shared(&f)?)),
+                    None => None,
+                };
                 let opts = || {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(30))
@@ -224,6 +235,7 @@ impl SqlStore {
                     deletions: Arc::default(),
                     guarded: Arc::default(),
                     alarm_cache: Arc::default(),
+                    _lock: lock,
                 }
             }
             Backend::Postgres => {
@@ -242,14 +254,12 @@ impl SqlStore {
                     deletions: Arc::default(),
                     guarded: Arc::default(),
                     alarm_cache: Arc::default(),
+                    _lock: None,
                 }
             }
         };
-        let migrator = match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
-        migrator
+        backup::refuse_newer(&store.write, backend).await?;
+        backup::migrator(backend)
             .run(&store.write)
             .await
             .map_err(|e| DomainError::Internal(format!("migrations: {e}")))?;
@@ -289,7 +299,7 @@ impl SqlStore {
 /// an empty host, which URL parsers refuse ("empty host"); the `host`
 /// query parameter names the socket directory and overrides the URL's
 /// host, so a placeholder host is put in. Other URLs are kept as they are.
-pub(crate) fn with_socket_host(url: &str) -> String {
+pub fn with_socket_host(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

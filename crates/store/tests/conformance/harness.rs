@@ -135,6 +135,38 @@ impl TestDb {
         }
     }
 
+    /// The URL of this database (SQLite: its file in the data directory).
+    #[allow(
+        dead_code,
+        reason = "not every suite that includes the harness opens it raw"
+    )]
+    pub fn url(&self) -> String {
+        match &self.place {
+            Place::Sqlite(dir) => format!("sqlite://{}?mode=rwc", self.sqlite_file(dir).display()),
+            Place::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// The SQLite database file (`None` on PostgreSQL).
+    #[allow(
+        dead_code,
+        reason = "not every suite that includes the harness opens it raw"
+    )]
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match &self.place {
+            Place::Sqlite(dir) => Some(self.sqlite_file(dir)),
+            Place::Postgres { .. } => None,
+        }
+    }
+
+    #[allow(
+        dead_code,
+        reason = "not every suite that includes the harness opens it raw"
+    )]
+    fn sqlite_file(&self, dir: &tempfile::TempDir) -> std::path::PathBuf {
+        dir.path().join("vpnmon.db")
+    }
+
     /// Opens (and migrates) a store on this database; can be called again
     /// after closing the previous store.
     pub async fn open(&self) -> SqlStore {

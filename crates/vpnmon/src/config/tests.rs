@@ -635,3 +635,58 @@ fn allowlist_entries() {
     );
     assert!(parse_allow("nope").is_err());
 }
+
+#[test]
+fn the_packaged_config_file_lists_every_setting_at_its_default() {
+    let text = include_str!("../../../../packaging/vpnmon.toml");
+    // Every key appears as a setting line, commented or not.
+    let setting = |line: &str| {
+        let l = line.trim_start_matches('#').trim();
+        l.split_once(" = ").map(|(k, _)| k.to_string())
+    };
+    let keys: HashSet<String> = text.lines().filter_map(setting).collect();
+    for spec in SPECS {
+        assert!(
+            keys.contains(spec.key),
+            "packaging/vpnmon.toml lacks {}",
+            spec.key
+        );
+    }
+    // As shipped (only data_dir set) it is valid and is the defaults
+    // elsewhere.
+    let of_file = |file: Layer| {
+        resolve(&Layers {
+            file,
+            ..Layers::default()
+        })
+    };
+    let shipped = of_file(Layer::from_toml(text).expect("the shipped file parses")).unwrap();
+    assert_eq!(shipped.settings.data_dir, PathBuf::from("/var/lib/vpnmon"));
+    let defaults = resolve(&Layers::default()).unwrap().to_json();
+    let mut shipped_json = shipped.to_json();
+    shipped_json["data_dir"] = defaults["data_dir"].clone();
+    assert_eq!(shipped_json, defaults);
+    // Uncommented, each line with a default is that default (the examples
+    // of settings without one are only checked to parse).
+    let defaults_only: String = text
+        .lines()
+        .filter(|l| {
+            setting(l).is_some_and(|k| {
+                let v = &defaults[k.as_str()];
+                !(v.is_null() || v == &serde_json::json!([]) || v == "off")
+            })
+        })
+        .map(|l| l.trim_start_matches('#').trim().to_string() + "\n")
+        .collect();
+    let all = Layer::from_toml(&defaults_only).expect("the uncommented defaults parse");
+    let mut all = of_file(all).unwrap().to_json();
+    all["data_dir"] = defaults["data_dir"].clone();
+    assert_eq!(all, defaults, "a commented value differs from the default");
+    let examples: String = text
+        .lines()
+        .filter(|l| l.starts_with("# ") && setting(l).is_some())
+        .map(|l| l.trim_start_matches('#').trim().to_string() + "\n")
+        .collect();
+    let layer = Layer::from_toml(&examples).expect("every example parses");
+    of_file(layer).expect("every example is a valid value");
+}
