@@ -15,6 +15,9 @@ pub struct NodeRegistration {
     pub name: String,
     /// The host name.
     pub host: String,
+    /// The process that holds the lease, in a form that another process on
+    /// the same host can check for being alive (`None`: not known).
+    pub process: Option<String>,
 }
 
 /// What a node reports with every renewal.
@@ -46,4 +49,6 @@ pub struct NodeRecord {
     pub expires_us: i64,
     pub addresses: Vec<String>,
     pub monitors: i64,
+    /// As registered ([`NodeRegistration::process`]).
+    pub process: Option<String>,
 }

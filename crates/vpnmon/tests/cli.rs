@@ -1070,6 +1070,44 @@ fn admin_node_list_shows_the_live_node_until_its_lease_runs_out_after_a_kill() {
 }
 
 #[test]
+fn a_node_restarted_after_a_kill_removes_its_dead_predecessors_lease_at_once() {
+    let mut server = Server::start();
+    let c = Client::new(&server);
+    let db = server.db_dir().display().to_string();
+    let list = || {
+        c.run(&["admin", "node", "list", "-o", "json", "--data-dir", &db])
+            .ok()
+            .json()
+    };
+    let before = list()[0]["id"].as_str().unwrap().to_string();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(
+        list()[0]["id"],
+        before.as_str(),
+        "listed until its lease runs out"
+    );
+    let data = std::mem::replace(&mut server.data, tempfile::tempdir().unwrap());
+    drop(server);
+    let server = Server::start_in(data, &[]);
+    let nodes = list();
+    let nodes = nodes.as_array().unwrap();
+    assert_eq!(
+        nodes.len(),
+        1,
+        "the dead node is gone at the restart: {nodes:?}"
+    );
+    assert_ne!(nodes[0]["id"], before.as_str());
+    assert!(
+        server
+            .log()
+            .contains("removed the lease of a node whose process on this host has ended"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
 fn admin_user_show_reports_a_lock_that_admin_user_unlock_ends() {
     let server = Server::start();
     let mut wrong = Client::new(&server);

@@ -45,6 +45,7 @@ fn node_from_row(r: &AnyRow) -> Result<NodeRecord> {
         expires_us: get(r, "expires_us")?,
         addresses: parse(&get::<String>(r, "addresses")?)?,
         monitors: get(r, "monitors")?,
+        process: get(r, "process")?,
     })
 }
 
@@ -68,8 +69,8 @@ impl SqlStore {
     ) -> Result<NodeLease> {
         let now = now_us_sql(self.backend());
         let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO nodes (id, name, host, started_us, heartbeat_us, expires_us) \
-             VALUES ($1, $2, $3, {now}, {now}, {now} + $4) \
+            "INSERT INTO nodes (id, name, host, started_us, heartbeat_us, expires_us, process) \
+             VALUES ($1, $2, $3, {now}, {now}, {now} + $4, $5) \
              ON CONFLICT (id) DO UPDATE SET heartbeat_us = excluded.heartbeat_us, \
                  expires_us = excluded.expires_us \
              WHERE nodes.expires_us <= excluded.heartbeat_us \
@@ -79,6 +80,7 @@ impl SqlStore {
         .bind(node.name.clone())
         .bind(node.host.clone())
         .bind(ttl_us(ttl))
+        .bind(node.process.clone())
         .fetch_optional(&self.write)
         .await
         .map_err(internal)?;
@@ -127,7 +129,7 @@ impl SqlStore {
     pub(crate) async fn live_nodes_sql(&self) -> Result<Vec<NodeRecord>> {
         let now = now_us_sql(self.backend());
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, name, host, started_us, heartbeat_us, expires_us, addresses, monitors \
+            "SELECT id, name, host, started_us, heartbeat_us, expires_us, addresses, monitors, process \
              FROM nodes WHERE expires_us > {now} ORDER BY name, id"
         )))
         .fetch_all(&self.read)

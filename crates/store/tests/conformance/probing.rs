@@ -174,6 +174,7 @@ fn node(name: &str) -> NodeRegistration {
         id: NodeId::random(),
         name: name.into(),
         host: format!("{name}.example"),
+        process: Some(format!("linux:boot:pidns:1:{name}")),
     }
 }
 
@@ -193,6 +194,7 @@ pub(crate) async fn nodes_register_renew_list_leave(store: &SqlStore) {
     assert_eq!(live[0].started_us, lease_a.heartbeat_us);
     assert_eq!(live[0].addresses, Vec::<String>::new());
     assert_eq!(live[0].monitors, 0);
+    assert_eq!(live[0].process, a.process, "the process round-trips");
 
     let report = NodeReport {
         addresses: vec!["198.18.0.5".into(), "2001:db8::5".into()],

@@ -15,6 +15,7 @@
 
 pub mod addresses;
 pub mod core;
+pub mod process;
 pub mod view;
 
 use self::core::{Action, Core, Mono, Op, Outcome, Timing};
@@ -72,6 +73,7 @@ pub fn registration(node_name: Option<&str>) -> NodeRegistration {
         id: NodeId::random(),
         name: node_name.map_or_else(|| host.clone(), str::to_string),
         host,
+        process: process::this_process(),
     }
 }
 
@@ -81,6 +83,17 @@ pub async fn join(
     node: &NodeRegistration,
     timing: Timing,
 ) -> store::Result<Instant> {
+    // A predecessor on this host whose process has ended (a crash, kill -9)
+    // would keep the monitors it owned unprobed until its lease runs out.
+    for n in store.live_nodes().await? {
+        if n.id != node.id
+            && n.process.as_deref().is_some_and(process::dead)
+            && store.leave_node(&n.id).await?
+        {
+            tracing::info!(node = %n.id, name = %n.name,
+                "removed the lease of a node whose process on this host has ended");
+        }
+    }
     let started = Instant::now();
     store.register_node(node, timing.ttl).await?;
     tracing::info!(node = %node.id, name = %node.name, host = %node.host, "joined the membership");

@@ -141,6 +141,7 @@ mod tests {
             expires_us: 0,
             addresses: addresses.iter().map(|s| s.to_string()).collect(),
             monitors: 0,
+            process: None,
         }
     }
 
@@ -150,6 +151,7 @@ mod tests {
             id: NodeId::random(),
             name: "a".into(),
             host: "h".into(),
+            process: None,
         };
         let v = View::new(&me);
         let m = MonitorId::random();

@@ -82,12 +82,18 @@ pub(crate) async fn persist(
                 Err(mpsc::error::TryRecvError::Disconnected) => break true,
             }
         };
-        if stopping || closed || last_flush.elapsed() >= FLUSH_EVERY {
-            let points = stopping || closed || last_points.elapsed() >= POINTS_EVERY;
+        // Datapoints are due POINTS_EVERY after the previous batch began
+        // (checked every drain, not only with the status flush), so a crash
+        // loses at most the windows of the last POINTS_EVERY and the batch
+        // being written.
+        let points_due = last_points.elapsed() >= POINTS_EVERY;
+        if stopping || closed || points_due || last_flush.elapsed() >= FLUSH_EVERY {
+            let points = stopping || closed || points_due;
+            let began = tokio::time::Instant::now();
             flush(&ctx, &mut pending, points).await;
             last_flush = tokio::time::Instant::now();
             if points {
-                last_points = last_flush;
+                last_points = began;
             }
         }
         if last_trim.elapsed() >= super::jobs::TRIM_EVERY {
