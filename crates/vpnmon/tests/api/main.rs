@@ -13,6 +13,8 @@ mod http_limits;
 mod multinode;
 mod nodes;
 mod persistence;
+#[path = "../support/pg.rs"]
+mod pg_support;
 mod prometheus;
 mod seam;
 mod secrets;
