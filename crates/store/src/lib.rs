@@ -71,7 +71,7 @@ mod topics;
 pub use alarms::{AlarmEvent, AlarmPage, AlarmStore, HistoryQuery};
 pub use identity::{CredentialRecord, Domain, LoginLock, Project, TokenRecord, User};
 pub use measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
-pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
+pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport, job_leader};
 pub use overview::{AlarmSummary, OverviewRow, OverviewStore, Worst};
 pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};

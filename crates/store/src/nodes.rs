@@ -52,3 +52,13 @@ pub struct NodeRecord {
     /// As registered ([`NodeRegistration::process`]).
     pub process: Option<String>,
 }
+
+/// The node of `live` that leads the run-once jobs (rollups, retention,
+/// the alarm rules' no-data check): the one that started first on the
+/// database's clock, ties by id. A node that has just taken the lead waits
+/// a settle time before running them (vpnmon's `membership::view`).
+pub fn job_leader(live: &[NodeRecord]) -> Option<NodeId> {
+    live.iter()
+        .min_by_key(|n| (n.started_us, n.id))
+        .map(|n| n.id)
+}

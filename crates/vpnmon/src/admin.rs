@@ -398,21 +398,23 @@ pub async fn node_list(store: &dyn Store, out: Output) -> Result<()> {
     let nodes = store.live_nodes().await.map_err(e)?;
     match out {
         Output::Json => {
-            let v: Vec<_> = nodes.iter().map(api::routes::nodes::node_view).collect();
+            let v = api::routes::nodes::node_views(&nodes);
             println!("{}", serde_json::Value::Array(v));
         }
         Output::Text => {
+            let leader = store::job_leader(&nodes);
             println!(
-                "{:<20} {:<38} {:<25} {:>8} ADDRESSES",
-                "NAME", "ID", "HEARTBEAT", "MONITORS"
+                "{:<20} {:<38} {:<25} {:>8} {:<4} ADDRESSES",
+                "NAME", "ID", "HEARTBEAT", "MONITORS", "JOBS"
             );
             for n in nodes {
                 println!(
-                    "{:<20} {:<38} {:<25} {:>8} {}",
+                    "{:<20} {:<38} {:<25} {:>8} {:<4} {}",
                     n.name,
                     n.id.to_string(),
                     domain::time::wire_ms(domain::time::from_micros(n.heartbeat_us)),
                     n.monitors,
+                    if Some(n.id) == leader { "yes" } else { "-" },
                     if n.addresses.is_empty() {
                         "-".to_string()
                     } else {

@@ -170,7 +170,15 @@ impl Application {
         let granted_at = crate::membership::join(store.as_ref(), &node, timing)
             .await
             .map_err(|e| anyhow::anyhow!("cannot join the membership of the store: {e}"))?;
-        let view = Arc::new(crate::membership::view::View::new(&node));
+        // Run-once jobs: on PostgreSQL a node leads them only after holding
+        // its lease for a lease time and a renewal without a break (so a
+        // node that lost its lease and registers again cannot overlap the
+        // one that took over); SQLite has one node.
+        let settle = match store.backend() {
+            store::Backend::Sqlite => std::time::Duration::ZERO,
+            _ => timing.ttl + timing.renew_every,
+        };
+        let view = Arc::new(crate::membership::view::View::new(&node, settle));
         let mut probe = None;
         if let Some(w) = hooks.watcher {
             state.watcher = w;

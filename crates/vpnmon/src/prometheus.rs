@@ -26,6 +26,8 @@
 //!   `vpnmon_store_backlog_dropped_total{what}` (`what` = `datapoints` or `monitor_updates`);
 //! - supervision: `vpnmon_task_failures_total{task}` (background tasks that died);
 //! - ownership: `vpnmon_monitors_unowned` (monitors no live node can probe);
+//! - run-once jobs: `vpnmon_node_runs_jobs` (1 on the node that runs rollups,
+//!   retention and the alarm no-data check, 0 on the others);
 //! - alarm rules: `vpnmon_alarm_state{project,alarm,alarm_name,vpn_connection,metric,state}`
 //!   (1 for the rule's state, 0 for the others; at most `--metrics-max-monitors` rules,
 //!   the rest counted in `vpnmon_alarms_unexported`), see [`alarms`];
@@ -149,6 +151,7 @@ pub struct Metrics {
     link_up: Family<MonitorLabels, Gauge>,
     unexported: Gauge,
     unowned: Gauge,
+    runs_jobs: Gauge,
     /// Background tasks (and the engine thread) that died, by name.
     pub task_failures: Family<TaskLabels, Counter>,
     /// Datapoint batch write latency.
@@ -213,6 +216,13 @@ impl Metrics {
              as of this node's last reconcile",
             unowned.clone(),
         );
+        let runs_jobs = Gauge::default();
+        r.register(
+            "vpnmon_node_runs_jobs",
+            "1 while this node runs the run-once jobs (rollups, retention, the alarm rules' \
+             no-data check: the oldest live node holding its lease), 0 otherwise",
+            runs_jobs.clone(),
+        );
         let task_failures = Family::<TaskLabels, Counter>::default();
         r.register(
             "vpnmon_task_failures",
@@ -256,6 +266,7 @@ impl Metrics {
             link_up,
             unexported,
             unowned,
+            runs_jobs,
             task_failures,
             store_write_seconds,
             store_write_errors,
@@ -271,6 +282,11 @@ impl Metrics {
     /// Sets how many monitors no live node can probe.
     pub fn set_unowned(&self, n: usize) {
         self.unowned.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets whether this node runs the run-once jobs.
+    pub fn set_runs_jobs(&self, leads: bool) {
+        self.runs_jobs.set(i64::from(leads));
     }
 
     /// Lets the scrape read the engine's counters.

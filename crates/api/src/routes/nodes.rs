@@ -14,8 +14,21 @@ fn wire_us(us: i64) -> String {
     domain::time::wire_ms(domain::time::from_micros(us))
 }
 
-/// A node as `GET /vpnmon/nodes` and `vpnmon admin node list -o json` show it.
-pub fn node_view(n: &store::NodeRecord) -> Value {
+/// The live nodes as `GET /vpnmon/nodes` and `vpnmon admin node list -o
+/// json` show them; `runs_jobs` marks the one that leads the run-once jobs.
+pub fn node_views(live: &[store::NodeRecord]) -> Vec<Value> {
+    let leader = store::job_leader(live);
+    live.iter()
+        .map(|n| {
+            let mut v = node_view(n);
+            v["runs_jobs"] = Value::Bool(Some(n.id) == leader);
+            v
+        })
+        .collect()
+}
+
+/// One node as `GET /vpnmon/nodes` and `vpnmon admin node list -o json` show it.
+fn node_view(n: &store::NodeRecord) -> Value {
     json!({
         "name": n.name,
         "id": n.id,
@@ -31,10 +44,5 @@ pub fn node_view(n: &store::NodeRecord) -> Value {
 /// `GET` the live nodes.
 pub async fn list(State(s): State<AppState>, ReqId(rid): ReqId) -> Result<Response, ApiError> {
     let nodes = s.store.live_nodes().await?;
-    Ok(reply_list(
-        "nodes",
-        nodes.iter().map(node_view).collect(),
-        None,
-        &rid,
-    ))
+    Ok(reply_list("nodes", node_views(&nodes), None, &rid))
 }

@@ -121,6 +121,7 @@ pub async fn run(
     let origin = granted_at;
     let mono = move || -> Mono { Instant::now().saturating_duration_since(origin) };
     let mut core = Core::joined(timing, Duration::ZERO);
+    view.set_lease_held(Some(granted_at));
     let mut call: Option<Call> = None;
     loop {
         if *stop.borrow() {
@@ -147,13 +148,16 @@ pub async fn run(
                 }
                 Action::Fence => {
                     tracing::warn!(node = %node.id, "cannot prove the lease: probing stops");
+                    view.set_lease_held(None);
                     prober.fence();
                 }
                 Action::Unfence => {
                     tracing::info!(node = %node.id, "lease held again: probing resumes");
+                    view.set_lease_held(Some(Instant::now()));
                     prober.unfence();
                 }
                 Action::Leave => {
+                    view.set_lease_held(None);
                     match tokio::time::timeout(timing.attempt_timeout, store.leave_node(&node.id))
                         .await
                     {
@@ -368,7 +372,7 @@ mod tests {
             node.clone(),
             Timing::DEFAULT,
             granted,
-            Arc::new(View::new(&node)),
+            Arc::new(View::new(&node, std::time::Duration::ZERO)),
             prober.clone(),
             health.clone(),
             rx,

@@ -77,9 +77,13 @@ impl ProbeService {
             engine.clone(),
             owners.clone(),
             metrics.clone(),
-            view,
+            view.clone(),
         ));
         let (stop, stop_rx) = watch::channel(false);
+        let lead = jobs::Lead {
+            view,
+            metrics: metrics.clone(),
+        };
         let tasks = vec![
             supervise(
                 "persist",
@@ -97,19 +101,24 @@ impl ProbeService {
                 "retention",
                 health.clone(),
                 stop_rx.clone(),
-                jobs::prune(store.clone(), settings.retention, stop_rx.clone()),
+                jobs::prune(
+                    store.clone(),
+                    settings.retention,
+                    lead.clone(),
+                    stop_rx.clone(),
+                ),
             ),
             supervise(
                 "alarm-expiry",
                 health.clone(),
                 stop_rx.clone(),
-                jobs::expire_alarms(store.clone(), stop_rx.clone()),
+                jobs::expire_alarms(store.clone(), lead.clone(), stop_rx.clone()),
             ),
             supervise(
                 "rollups",
                 health.clone(),
                 stop_rx.clone(),
-                jobs::roll_up(store, settings.probe_interval, stop_rx.clone()),
+                jobs::roll_up(store, settings.probe_interval, lead, stop_rx.clone()),
             ),
         ];
         Ok(ProbeService {

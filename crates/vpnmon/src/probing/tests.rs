@@ -515,7 +515,7 @@ async fn the_watcher_gives_the_engine_only_owned_monitors_and_nothing_while_fenc
         }
     };
     let node = crate::membership::registration(Some("node-a"));
-    let view = Arc::new(View::new(&node));
+    let view = Arc::new(View::new(&node, std::time::Duration::ZERO));
     view.set_local(vec!["127.0.0.0/8".parse().unwrap()]);
     let w = super::registry::ProbeWatcher::new(
         engine.clone(),

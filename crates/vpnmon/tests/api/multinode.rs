@@ -225,3 +225,114 @@ async fn a_node_whose_engine_dies_is_unready_and_leaves_and_the_other_takes_over
     b.stop().await;
     drop_db(&admin_url, &db).await;
 }
+
+/// A node with its metrics listener; returns the app and its metrics URL.
+async fn node_with_metrics(url: &str, name: &str) -> (TestApp, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, name) = (url.to_string(), name.to_string());
+    let (app, metrics) = TestApp::spawn_with(
+        dir,
+        move |s| {
+            s.database_url = Some(url);
+            s.node_name = Some(name);
+            s.probe_interval = Duration::from_millis(900);
+            s.probe_timeout = Duration::from_millis(200);
+            s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        },
+        true,
+    )
+    .await;
+    (
+        app,
+        format!("http://{}/metrics", metrics.expect("metrics served")),
+    )
+}
+
+/// This node's `vpnmon_node_runs_jobs`.
+async fn runs_jobs(app: &TestApp, metrics: &str) -> bool {
+    let text = app
+        .client
+        .get(metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("vpnmon_node_runs_jobs "))
+        .unwrap_or_else(|| panic!("no vpnmon_node_runs_jobs in {text}"));
+    line.ends_with(" 1")
+}
+
+/// `runs_jobs` of every node in `GET /vpnmon/nodes`, by name.
+async fn listed_leaders(app: &TestApp) -> Vec<String> {
+    let r = app
+        .send(
+            reqwest::Method::GET,
+            "/vpnmon/nodes",
+            Some(&app.token),
+            None,
+        )
+        .await;
+    r.body["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["runs_jobs"] == serde_json::Value::Bool(true))
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_runs_the_rollups_and_retention_and_the_next_takes_over_when_it_leaves() {
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipping: {PG_ENV} not set (see .ci/pg-setup.sh)");
+        return;
+    };
+    let (db, url) = fresh_db(&admin_url).await;
+    let before_a = Instant::now();
+    let (a, ma) = node_with_metrics(&url, "node-a").await;
+    let (b, mb) = node_with_metrics(&url, "node-b").await;
+    // A started first: it leads once its lease has settled (ttl + renewal,
+    // 10 s); B never does while A is live.
+    let start = Instant::now();
+    loop {
+        let (la, lb) = (runs_jobs(&a, &ma).await, runs_jobs(&b, &mb).await);
+        assert!(!lb, "node-b runs the jobs while node-a is live");
+        if la {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "node-a does not lead within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        before_a.elapsed() >= Duration::from_secs(10),
+        "led before its lease settled: {:?} after it was started",
+        before_a.elapsed()
+    );
+    assert_eq!(listed_leaders(&b).await, ["node-a"]);
+    // Both stay as they are for a few renewals.
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(runs_jobs(&a, &ma).await && !runs_jobs(&b, &mb).await);
+    }
+    // A leaves (clean stop): B, whose lease has long settled, leads at its
+    // next membership read.
+    a.stop().await;
+    let left = Instant::now();
+    while !runs_jobs(&b, &mb).await {
+        assert!(
+            left.elapsed() < Duration::from_secs(6),
+            "node-b does not take over within 6 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed_leaders(&b).await, ["node-b"]);
+    b.stop().await;
+    drop_db(&admin_url, &db).await;
+}

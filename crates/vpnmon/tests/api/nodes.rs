@@ -26,10 +26,14 @@ async fn nodes_lists_this_node_for_the_bootstrap_admin() {
             "id",
             "monitors",
             "name",
+            "runs_jobs",
             "started_at"
         ]
     );
     assert_eq!(n["name"], "node-a");
+    // The only node on SQLite runs the rollups and the retention (no
+    // settle time: nothing else can hold a lease there).
+    assert_eq!(n["runs_jobs"], true, "{}", r.raw);
     assert_eq!(n["monitors"], 0);
     assert_eq!(n["addresses"], serde_json::json!([]));
     let live = app.store.live_nodes().await.unwrap();
