@@ -60,6 +60,7 @@ async fn main() {
             id: Uuid::new_v4(),
             source: IpAddr::V4(Ipv4Addr::LOCALHOST),
             destination: IpAddr::V4(dst),
+            resume: false,
         });
     }
     // Let the first windows start, then measure whole windows.

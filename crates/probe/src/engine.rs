@@ -463,6 +463,12 @@ async fn readable(sock: Option<&IcmpSocket>) -> io::Result<()> {
 
 /// Everything but the sockets, so that a socket can be borrowed while the
 /// core is mutated.
+///
+/// Tick 0 is a wall-clock multiple of the interval (since the Unix epoch),
+/// so a monitor's windows start at the same wall-clock instants on every
+/// node (`k × interval + phase`, the phase derived from the monitor's id):
+/// nodes agree on a window's key, and a node that takes a monitor over
+/// goes on with the same windows.
 struct Core {
     cfg: EngineConfig,
     cadence: Cadence,
@@ -491,6 +497,19 @@ struct Core {
     log: LogLimiter,
 }
 
+/// The engine's epoch: an instant and its wall-clock time, a multiple of
+/// `interval_ns` since the Unix epoch at or before now. (Right after boot,
+/// when the monotonic clock cannot go back that far, now, unaligned.)
+fn aligned_epoch(interval_ns: u64) -> (Instant, u64) {
+    let now = Instant::now();
+    let wall = socket::realtime_ns();
+    let back = wall % interval_ns.max(1);
+    match now.checked_sub(Duration::from_nanos(back)) {
+        Some(epoch) => (epoch, wall - back),
+        None => (now, wall),
+    }
+}
+
 impl Core {
     fn new(
         cfg: &EngineConfig,
@@ -507,8 +526,9 @@ impl Core {
             max_late_ticks: cfg.max_lateness.as_nanos() as u64 / tick_ns,
         };
         let random = Uuid::new_v4().as_u128();
-        let epoch = Instant::now();
-        let epoch_wall_ns = socket::realtime_ns();
+        let (epoch, epoch_wall_ns) = aligned_epoch(cadence.interval_ticks * tick_ns);
+        let start_tick =
+            (Instant::now().duration_since(epoch).as_nanos() / u128::from(tick_ns)) as u64;
         let packet_len = codec::ICMP_HEADER_LEN + cfg.payload_size;
         Core {
             cfg: cfg.clone(),
@@ -523,7 +543,7 @@ impl Core {
             ident: (random >> 32) as u16,
             unavailable,
             table: MonitorTable::new(cadence.count),
-            wheel: TimerWheel::new(cadence.wheel_span(), 0),
+            wheel: TimerWheel::new(cadence.wheel_span(), start_tick),
             due: Vec::new(),
             pending_sends: [Vec::new(), Vec::new()],
             packet_len,
@@ -669,11 +689,27 @@ impl Core {
         };
         let slot = self.table.insert(spec.id, source, destination, state);
         self.table.slot_mut(slot).first_sent = first_sent;
-        let start = self
-            .cadence
-            .next_window_start(self.cadence.phase(&spec.id), now);
+        let phase = self.cadence.phase(&spec.id);
+        let start = self.cadence.next_window_start(phase, now);
         match state {
-            SlotState::Probing => self.schedule_window(slot, start, NextEvent::Probe(0)),
+            // A monitor probed before goes on from the window in progress,
+            // with the probes still ahead of it (a node that takes it over
+            // does not wait for the next window boundary).
+            SlotState::Probing => match spec
+                .resume
+                .then(|| self.cadence.window_in_progress(phase, now))
+                .flatten()
+            {
+                Some((current, k)) => {
+                    self.table.begin_window(slot, current);
+                    let s = self.table.slot_mut(slot);
+                    s.window_start = current;
+                    s.next = NextEvent::Probe(k);
+                    self.wheel
+                        .schedule(slot, current + self.cadence.probe_offset(k));
+                }
+                None => self.schedule_window(slot, start, NextEvent::Probe(0)),
+            },
             SlotState::WaitingForSource => {
                 self.counters.not_probed += 1;
                 self.schedule_window(slot, start, NextEvent::Recheck);
@@ -1206,6 +1242,7 @@ mod tests {
             id: Uuid::from_u128(u128::from(i) + 1),
             source: IpAddr::V4(Ipv4Addr::LOCALHOST),
             destination: IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + i)),
+            resume: false,
         }
     }
 

@@ -202,6 +202,11 @@ pub struct MonitorSpec {
     pub source: IpAddr,
     /// Address to probe (the customer gateway).
     pub destination: IpAddr,
+    /// The monitor was probed before (by this node or another): it goes on
+    /// from the window in progress, with the probes still ahead of it, so a
+    /// node that takes it over leaves no gap to the next window boundary.
+    /// A new monitor starts at its next window.
+    pub resume: bool,
 }
 
 /// What the engine reports.

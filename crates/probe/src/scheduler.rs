@@ -55,6 +55,17 @@ impl Cadence {
         phase + laps * self.interval_ticks
     }
 
+    /// The window in progress at `now` (started at or before it) and the
+    /// first of its probes not yet due, or `None` when the window has no
+    /// probe left (or none has started yet).
+    pub fn window_in_progress(&self, phase: u64, now: u64) -> Option<(u64, u16)> {
+        let next = self.next_window_start(phase, now);
+        let current = next.checked_sub(self.interval_ticks)?;
+        (0..self.count)
+            .find(|&k| current + self.probe_offset(k) >= now)
+            .map(|k| (current, k))
+    }
+
     /// Offset of probe `k` from its window start.
     pub fn probe_offset(&self, k: u16) -> u64 {
         u64::from(k) * self.interval_ticks / u64::from(self.count)
@@ -261,6 +272,21 @@ mod tests {
             timeout_ticks: 500,
             max_late_ticks: 25,
         }
+    }
+
+    #[test]
+    fn a_monitor_joins_the_window_in_progress_at_its_next_probe() {
+        let c = cadence();
+        // Probes at 0, 1666, 3333 of each 5000-tick window; phase 100.
+        assert_eq!(c.window_in_progress(100, 50), None, "no window started yet");
+        assert_eq!(c.window_in_progress(100, 100), Some((100, 0)));
+        assert_eq!(c.window_in_progress(100, 101), Some((100, 1)));
+        assert_eq!(c.window_in_progress(100, 1766), Some((100, 1)));
+        assert_eq!(c.window_in_progress(100, 1767), Some((100, 2)));
+        assert_eq!(c.window_in_progress(100, 3433), Some((100, 2)));
+        assert_eq!(c.window_in_progress(100, 3434), None, "no probe left");
+        assert_eq!(c.window_in_progress(100, 20_100), Some((20_100, 0)));
+        assert_eq!(c.window_in_progress(100, 21_000), Some((20_100, 1)));
     }
 
     #[test]

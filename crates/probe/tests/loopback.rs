@@ -110,6 +110,7 @@ async fn loopback_three_of_three(mode: SocketMode, addr: IpAddr) -> Option<Socke
         id,
         source: addr,
         destination: addr,
+        resume: false,
     });
     // Within one window for the first probe, then three full windows.
     let events = collect(&mut rx, Duration::from_secs(6), |evs| {
@@ -198,6 +199,7 @@ async fn removed_monitor_stops_sending_at_once() {
         id,
         source: LOCALHOST,
         destination: LOCALHOST,
+        resume: false,
     });
     collect(&mut rx, Duration::from_secs(4), |evs| {
         !windows_of(evs, id).is_empty()
@@ -237,17 +239,20 @@ async fn unprobeable_monitors_say_why_and_send_nothing() {
         id: outside,
         source: LOCALHOST,
         destination: "198.19.0.1".parse().unwrap(),
+        resume: false,
     });
     // 192.0.2.1 (TEST-NET-1) is not an address of this host.
     engine.upsert(MonitorSpec {
         id: not_local,
         source: "192.0.2.1".parse().unwrap(),
         destination: LOCALHOST,
+        resume: false,
     });
     engine.upsert(MonitorSpec {
         id: mismatch,
         source: LOCALHOST,
         destination: IpAddr::V6(Ipv6Addr::LOCALHOST),
+        resume: false,
     });
     let events = collect(&mut rx, Duration::from_secs(2), |evs| evs.len() >= 3).await;
     let reason = |id: Uuid| {
@@ -291,6 +296,7 @@ async fn many_monitors_share_one_socket_and_each_gets_its_own_replies() {
             id: Uuid::new_v4(),
             source: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i % 3)),
             destination: IpAddr::V4(Ipv4Addr::new(127, 0, 1, i)),
+            resume: false,
         })
         .collect();
     for s in &specs {
@@ -324,6 +330,7 @@ async fn two_engines_ignore_each_others_replies() {
             id,
             source: LOCALHOST,
             destination: LOCALHOST,
+            resume: false,
         });
     }
     let ev_a = collect(&mut rx_a, Duration::from_secs(5), |e| {
@@ -380,6 +387,7 @@ async fn probes_leave_from_the_monitor_source_address() {
         id: Uuid::new_v4(),
         source: source.into(),
         destination: destination.into(),
+        resume: false,
     });
     let found = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
@@ -495,4 +503,71 @@ fn datagram_child() {
         println!("datagram-child: no IPv6 loopback in the namespace; IPv6 not checked");
     }
     println!("datagram-child: ok");
+}
+
+/// Nanoseconds since the Unix epoch.
+fn wall_ns(t: std::time::SystemTime) -> u128 {
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_are_aligned_to_wall_clock_and_a_resumed_monitor_joins_the_window_in_progress() {
+    let Some((a, mut rx_a)) = start(config(SocketMode::Auto)).await else {
+        return;
+    };
+    let id = Uuid::new_v4();
+    let spec = |resume| MonitorSpec {
+        id,
+        source: LOCALHOST,
+        destination: LOCALHOST,
+        resume,
+    };
+    a.upsert(spec(false));
+    let ev_a = collect(&mut rx_a, Duration::from_secs(5), |e| {
+        windows_of(e, id).len() >= 2
+    })
+    .await;
+    let wa = windows_of(&ev_a, id);
+    // A new monitor starts at a window boundary: full windows.
+    assert_clean_window(wa[0], 5.0);
+    let interval = Duration::from_secs(1).as_nanos();
+    let phase = wall_ns(wa[0].window_start) % interval;
+    assert_eq!(
+        wall_ns(wa[1].window_start) - wall_ns(wa[0].window_start),
+        interval
+    );
+    // Another engine (a node taking the monitor over) started later: the
+    // same window keys, to the nanosecond.
+    a.remove(id);
+    let Some((b, mut rx_b)) = start(config(SocketMode::Auto)).await else {
+        return;
+    };
+    // Half-way through a window: probes at 0, 333 and 666 ms of it.
+    let now = wall_ns(std::time::SystemTime::now());
+    let in_window = (now + interval - phase) % interval;
+    let wait = (interval + interval / 2 - in_window) % interval;
+    tokio::time::sleep(Duration::from_nanos(wait as u64)).await;
+    let joined = wall_ns(std::time::SystemTime::now());
+    b.upsert(spec(true));
+    let ev_b = collect(&mut rx_b, Duration::from_secs(4), |e| {
+        windows_of(e, id).len() >= 2
+    })
+    .await;
+    let wb = windows_of(&ev_b, id);
+    for w in &wb {
+        assert_eq!(wall_ns(w.window_start) % interval, phase, "{w:?}");
+    }
+    let first = wb[0];
+    assert!(
+        wall_ns(first.window_start) <= joined && joined - wall_ns(first.window_start) < interval,
+        "the first window is the one in progress when the monitor was given: {first:?}"
+    );
+    assert!(
+        (1..3).contains(&first.sent),
+        "only the probes still ahead of it: {first:?}"
+    );
+    assert_eq!(first.received, first.sent, "{first:?}");
+    assert_clean_window(wb[1], 5.0);
+    a.shutdown().await;
+    b.shutdown().await;
 }

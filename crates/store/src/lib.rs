@@ -73,7 +73,7 @@ pub use identity::{CredentialRecord, Domain, LoginLock, Project, TokenRecord, Us
 pub use measurements::{Agg, Pruned, ROLLUP_PERIODS, Rollup, WindowPoint};
 pub use nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport, job_leader};
 pub use overview::{AlarmSummary, OverviewRow, OverviewStore, Worst};
-pub use probing::{LinkState, MonitorUpdate, ProbeMonitor};
+pub use probing::{LinkState, MonitorChange, MonitorFeed, MonitorUpdate, ProbeMonitor};
 pub use resources::{ConnectionFilter, Listed, Page, PoolEntry};
 pub use sql::{
     BACKUP_POSTGRES, Backend, BackupReport, PostgresTrouble, SqlStore, StoreFacts,
@@ -313,6 +313,20 @@ pub trait ProbeStore: Send + Sync {
         after_id: Option<&MonitorId>,
         limit: usize,
     ) -> Result<Vec<ProbeMonitor>>;
+    /// The monitors among `ids` that exist (any order; at most a few
+    /// hundred ids at a time).
+    async fn monitors_for_probing_by_id(&self, ids: &[MonitorId]) -> Result<Vec<ProbeMonitor>> {
+        let _ = ids;
+        Err(DomainError::Internal(
+            "this store has no monitor lookup by id".into(),
+        ))
+    }
+    /// A subscription to the monitors created or deleted through any node
+    /// (PostgreSQL: `LISTEN vpnmon_monitors`), or `None` when the store has
+    /// one node only (SQLite), which hears of changes through its own API.
+    async fn monitor_feed(&self) -> Result<Option<Box<dyn MonitorFeed>>> {
+        Ok(None)
+    }
     /// Applies status and link-state changes in one transaction (updates of
     /// monitors that no longer exist are skipped; a status that is already
     /// set is not written again).

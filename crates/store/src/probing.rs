@@ -31,3 +31,23 @@ pub enum MonitorUpdate {
     /// Record the link state, or why the monitor is not probed.
     Link { id: MonitorId, state: LinkState },
 }
+
+/// What a node hears of the monitors created or deleted through any node
+/// ([`crate::ProbeStore::monitor_feed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorChange {
+    /// These monitors were created or deleted (a batch, in commit order;
+    /// read them again to see which).
+    Touched(Vec<MonitorId>),
+    /// Changes may have been missed (the feed's connection was lost and
+    /// made again, or a bulk load outran it): read every monitor again.
+    Missed,
+}
+
+/// A subscription to monitor changes.
+#[async_trait::async_trait]
+pub trait MonitorFeed: Send {
+    /// Waits for the next changes. An error ends the subscription: take a
+    /// new one (and read every monitor again).
+    async fn next(&mut self) -> crate::Result<MonitorChange>;
+}

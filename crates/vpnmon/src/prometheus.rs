@@ -28,6 +28,8 @@
 //! - ownership: `vpnmon_monitors_unowned` (monitors no live node can probe);
 //! - run-once jobs: `vpnmon_node_runs_jobs` (1 on the node that runs rollups,
 //!   retention and the alarm no-data check, 0 on the others);
+//! - change feed: `vpnmon_monitor_feed_up` (1 while this node listens for
+//!   monitors created or deleted through other nodes, PostgreSQL only);
 //! - alarm rules: `vpnmon_alarm_state{project,alarm,alarm_name,vpn_connection,metric,state}`
 //!   (1 for the rule's state, 0 for the others; at most `--metrics-max-monitors` rules,
 //!   the rest counted in `vpnmon_alarms_unexported`), see [`alarms`];
@@ -152,6 +154,7 @@ pub struct Metrics {
     unexported: Gauge,
     unowned: Gauge,
     runs_jobs: Gauge,
+    feed_up: Gauge,
     /// Background tasks (and the engine thread) that died, by name.
     pub task_failures: Family<TaskLabels, Counter>,
     /// Datapoint batch write latency.
@@ -223,6 +226,13 @@ impl Metrics {
              no-data check: the oldest live node holding its lease), 0 otherwise",
             runs_jobs.clone(),
         );
+        let feed_up = Gauge::default();
+        r.register(
+            "vpnmon_monitor_feed_up",
+            "1 while this node listens for monitors created or deleted through any node \
+             (PostgreSQL LISTEN); 0 while it cannot (it reads every monitor again once it can)",
+            feed_up.clone(),
+        );
         let task_failures = Family::<TaskLabels, Counter>::default();
         r.register(
             "vpnmon_task_failures",
@@ -267,6 +277,7 @@ impl Metrics {
             unexported,
             unowned,
             runs_jobs,
+            feed_up,
             task_failures,
             store_write_seconds,
             store_write_errors,
@@ -287,6 +298,11 @@ impl Metrics {
     /// Sets whether this node runs the run-once jobs.
     pub fn set_runs_jobs(&self, leads: bool) {
         self.runs_jobs.set(i64::from(leads));
+    }
+
+    /// Sets whether this node hears of monitor changes through other nodes.
+    pub fn set_feed_up(&self, up: bool) {
+        self.feed_up.set(i64::from(up));
     }
 
     /// Lets the scrape read the engine's counters.

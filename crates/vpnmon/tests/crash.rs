@@ -903,15 +903,20 @@ async fn check_windows(
                 }
             }
         }
-        for r in rounds {
+        for (i, r) in rounds.iter().enumerate() {
             let (lo, hi) = (
                 i64::try_from(ms(r.ready)).unwrap() - w,
                 i64::try_from(ms(r.end)).unwrap(),
             );
+            // A window that started less than a window before a kill was
+            // still in progress then: this process did not store it, and
+            // the next one goes on with it (a monitor that was probed
+            // resumes the window in progress), so it is the next round's.
+            let own = if i + 1 < rounds.len() { hi - w } else { hi };
             let run: Vec<i64> = loss
                 .iter()
                 .map(|p| p.0)
-                .filter(|t| (lo..=hi).contains(t))
+                .filter(|t| (lo..=own).contains(t))
                 .collect();
             let Some(&last) = run.last() else {
                 unprobed += 1;

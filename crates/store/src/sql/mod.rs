@@ -54,6 +54,8 @@ pub struct SqlStore {
     pub(crate) guarded: Arc<AtomicU64>,
     /// The rules that raw windows are evaluated against (`alarms.rs`).
     pub(crate) alarm_cache: Arc<tokio::sync::Mutex<alarms::RuleCache>>,
+    /// A PostgreSQL store's URL (the monitor feed's own connection).
+    pub(crate) url: Option<Arc<str>>,
     /// A SQLite store's shared lock on `<database>.lock`, held while any
     /// clone is alive (`backup.rs`: a restore waits for it).
     _lock: Option<Arc<std::fs::File>>,
@@ -235,6 +237,7 @@ impl SqlStore {
                     deletions: Arc::default(),
                     guarded: Arc::default(),
                     alarm_cache: Arc::default(),
+                    url: None,
                     _lock: lock,
                 }
             }
@@ -254,6 +257,7 @@ impl SqlStore {
                     deletions: Arc::default(),
                     guarded: Arc::default(),
                     alarm_cache: Arc::default(),
+                    url: Some(url.as_str().into()),
                     _lock: None,
                 }
             }

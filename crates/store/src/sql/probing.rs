@@ -3,7 +3,7 @@
 use super::resources::monitor_from_row;
 use super::{SqlStore, get, get_project_id, internal};
 use crate::nodes::{NodeLease, NodeRecord, NodeRegistration, NodeReport};
-use crate::probing::{LinkState, MonitorUpdate, ProbeMonitor};
+use crate::probing::{LinkState, MonitorChange, MonitorFeed, MonitorUpdate, ProbeMonitor};
 use crate::{ProbeStore, Result};
 use async_trait::async_trait;
 use domain::{DomainError, MonitorId, NodeId, ProjectId};
@@ -55,6 +55,32 @@ impl ProbeStore for SqlStore {
         .await
         .map_err(internal)?;
         rows.iter().map(probe_monitor_from_row).collect()
+    }
+
+    async fn monitors_for_probing_by_id(&self, ids: &[MonitorId]) -> Result<Vec<ProbeMonitor>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, project_id, vpn_connection_id, status, body FROM connection_monitors \
+             WHERE id IN ({})",
+            marks.join(", ")
+        );
+        // Only numbered placeholders are formatted in; the ids are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.to_string());
+        }
+        let rows = q.fetch_all(&self.read).await.map_err(internal)?;
+        rows.iter().map(probe_monitor_from_row).collect()
+    }
+
+    async fn monitor_feed(&self) -> Result<Option<Box<dyn MonitorFeed>>> {
+        match &self.url {
+            Some(url) => Ok(Some(Box::new(PgMonitorFeed::listen(url).await?))),
+            None => Ok(None),
+        }
     }
 
     async fn update_monitors(&self, updates: &[MonitorUpdate]) -> Result<()> {
@@ -158,5 +184,95 @@ impl SqlStore {
             .await
             .map_err(internal)?;
         Ok(r.rows_affected() > 0)
+    }
+}
+
+/// The channel that migration 0015's trigger notifies.
+const MONITOR_CHANNEL: &str = "vpnmon_monitors";
+
+/// Ids read from the feed per batch (one lookup each).
+const FEED_BATCH: usize = 500;
+
+/// More changes waiting than this (a bulk load): read everything again
+/// instead, a page at a time.
+const FEED_BACKLOG: usize = 20_000;
+
+/// What the listening task passes on.
+enum Heard {
+    Id(String),
+    Lost,
+    Failed(String),
+}
+
+/// `LISTEN vpnmon_monitors` on a connection of its own; a task reads it so
+/// that [`MonitorFeed::next`] can take what arrived in batches.
+struct PgMonitorFeed {
+    rx: tokio::sync::mpsc::Receiver<Heard>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl PgMonitorFeed {
+    async fn listen(url: &str) -> Result<Self> {
+        let mut l = sqlx::postgres::PgListener::connect(url)
+            .await
+            .map_err(internal)?;
+        l.listen(MONITOR_CHANNEL).await.map_err(internal)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(FEED_BACKLOG * 2);
+        let reader = tokio::spawn(async move {
+            loop {
+                let heard = match l.try_recv().await {
+                    Ok(Some(n)) => Heard::Id(n.payload().to_string()),
+                    // Lost and connected again (listening again): what was
+                    // sent meanwhile is gone.
+                    Ok(None) => Heard::Lost,
+                    Err(e) => Heard::Failed(e.to_string()),
+                };
+                let end = matches!(heard, Heard::Failed(_));
+                if tx.send(heard).await.is_err() || end {
+                    return;
+                }
+            }
+        });
+        Ok(PgMonitorFeed { rx, reader })
+    }
+}
+
+impl Drop for PgMonitorFeed {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+#[async_trait]
+impl MonitorFeed for PgMonitorFeed {
+    async fn next(&mut self) -> Result<MonitorChange> {
+        let first = self
+            .rx
+            .recv()
+            .await
+            .ok_or_else(|| DomainError::Internal("the monitor feed ended".into()))?;
+        let mut ids = Vec::new();
+        let mut missed = self.rx.len() > FEED_BACKLOG;
+        let mut next = Some(first);
+        while let Some(h) = next.take() {
+            match h {
+                Heard::Id(s) => match MonitorId::parse(&s) {
+                    Some(id) => ids.push(id),
+                    None => tracing::warn!(payload = %s, "monitor feed: not a monitor id"),
+                },
+                Heard::Lost => missed = true,
+                Heard::Failed(e) => {
+                    return Err(DomainError::Internal(format!("monitor feed: {e}")));
+                }
+            }
+            if missed || ids.len() < FEED_BATCH {
+                next = self.rx.try_recv().ok();
+            }
+        }
+        Ok(if missed {
+            MonitorChange::Missed
+        } else {
+            MonitorChange::Touched(ids)
+        })
     }
 }

@@ -4,6 +4,8 @@
 //!   monitors at once;
 //! - [`reconcile`]: the periodic safety net that brings the engine in line
 //!   with the store, a page at a time;
+//! - [`changes`]: monitors created or deleted through other nodes (the
+//!   store's change feed, PostgreSQL);
 //! - [`persist`]: engine events become batched store writes (status, link
 //!   state, datapoints), retried while the store fails, bounded;
 //! - [`jobs`]: retention, rollups, the alarm rules' no-data check and
@@ -14,6 +16,7 @@
 //! evaluated as windows are stored) ([`ProbeData`]), and is tested against a
 //! fake of them (`tests.rs`).
 
+mod changes;
 mod jobs;
 mod persist;
 mod reconcile;
@@ -96,6 +99,12 @@ impl ProbeService {
                 health.clone(),
                 stop_rx.clone(),
                 reconcile::reconcile(store.clone(), watcher.clone(), stop_rx.clone()),
+            ),
+            supervise(
+                "monitor-feed",
+                health.clone(),
+                stop_rx.clone(),
+                changes::follow(store.clone(), watcher.clone(), stop_rx.clone()),
             ),
             supervise(
                 "retention",

@@ -34,11 +34,12 @@ pub(crate) async fn reconcile(
         // Only monitors known before the store is read can be gone from it
         // (one the API creates meanwhile is not in this snapshot); each one
         // the store still has is taken out, and what is left is gone.
+        w.forget_old_deletions();
         let mut gone: HashSet<Uuid> = w.owners.lock().by_monitor.keys().copied().collect();
         match load_all(store.as_ref(), &w, &mut gone).await {
             Ok(()) => {
                 for id in gone.drain() {
-                    w.deleted(&MonitorId::from_uuid(id));
+                    w.unload(&MonitorId::from_uuid(id));
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot load monitors for probing"),
@@ -73,6 +74,8 @@ pub(crate) async fn load_all(
             };
             let known = w.owners.lock().by_monitor.get(&s.id).map(|o| o.addresses);
             match w.view.ownership(&m.id, s.source) {
+                // Deleted since this page was read: it stays in `unseen`.
+                Ownership::Mine if w.is_deleted(&s.id) => {}
                 Ownership::Mine => {
                     if known != Some(addresses_digest(&s)) {
                         w.created(m);

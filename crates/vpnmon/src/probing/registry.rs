@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 use store::NodeReport;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -122,7 +123,16 @@ pub struct ProbeWatcher {
     pub(crate) reload: Arc<Notify>,
     /// Who probes what.
     pub(crate) view: Arc<View>,
+    /// Monitors the store no longer has (deleted through an API, this
+    /// node's or another's), with when that was heard: a reconcile that
+    /// read one before it was deleted must not give it back to the engine.
+    /// Ids are never reused; entries go after [`TOMBSTONE_FOR`].
+    tombstones: Mutex<HashMap<Uuid, Instant>>,
 }
+
+/// How long a deleted monitor's id is remembered (longer than a reconcile
+/// takes).
+const TOMBSTONE_FOR: Duration = Duration::from_secs(600);
 
 impl ProbeWatcher {
     pub(crate) fn new(
@@ -138,7 +148,36 @@ impl ProbeWatcher {
             view,
             fenced: AtomicBool::new(false),
             reload: Arc::new(Notify::new()),
+            tombstones: Mutex::default(),
         }
+    }
+
+    /// Takes a monitor off the engine (another node probes it now, or the
+    /// node is fenced); it may come back.
+    pub(crate) fn unload(&self, id: &MonitorId) {
+        let u = id.uuid();
+        self.engine.remove(u);
+        let gone = self.owners.lock().by_monitor.remove(&u);
+        if let Some(owner) = gone {
+            self.metrics.remove(&owner.labels(u), u);
+        }
+    }
+
+    /// Whether the monitor was deleted from the store (recently).
+    pub(crate) fn is_deleted(&self, id: &Uuid) -> bool {
+        self.tombstones
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(id)
+    }
+
+    /// Forgets deletions older than [`TOMBSTONE_FOR`].
+    pub(crate) fn forget_old_deletions(&self) {
+        let now = Instant::now();
+        self.tombstones
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, at| now.duration_since(*at) < TOMBSTONE_FOR);
     }
 
     /// Whether the prober is fenced.
@@ -152,7 +191,7 @@ impl Fence for ProbeWatcher {
         self.fenced.store(true, Ordering::Release);
         let ids: Vec<Uuid> = self.owners.lock().by_monitor.keys().copied().collect();
         for id in &ids {
-            self.deleted(&MonitorId::from_uuid(*id));
+            self.unload(&MonitorId::from_uuid(*id));
         }
         tracing::warn!(
             monitors = ids.len(),
@@ -184,6 +223,7 @@ pub(crate) fn spec(m: &store::ProbeMonitor) -> Option<MonitorSpec> {
         id: m.id.uuid(),
         source: m.source_ip.parse::<IpAddr>().ok()?,
         destination: m.destination_ip.parse::<IpAddr>().ok()?,
+        resume: m.status == domain::monitor::status::ACTIVE,
     })
 }
 
@@ -193,7 +233,9 @@ impl MonitorWatcher for ProbeWatcher {
             return;
         }
         match spec(m) {
-            Some(s) if self.view.ownership(&m.id, s.source) != Ownership::Mine => {}
+            Some(s)
+                if self.is_deleted(&s.id)
+                    || self.view.ownership(&m.id, s.source) != Ownership::Mine => {}
             Some(s) => {
                 self.owners
                     .lock()
@@ -205,11 +247,10 @@ impl MonitorWatcher for ProbeWatcher {
     }
 
     fn deleted(&self, id: &MonitorId) {
-        let u = id.uuid();
-        self.engine.remove(u);
-        let gone = self.owners.lock().by_monitor.remove(&u);
-        if let Some(owner) = gone {
-            self.metrics.remove(&owner.labels(u), u);
-        }
+        self.tombstones
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.uuid(), Instant::now());
+        self.unload(id);
     }
 }

@@ -224,6 +224,7 @@ fn rig(n: usize) -> Rig {
             destination: format!("127.0.{}.{}", 1 + i / 250, 1 + i % 250)
                 .parse()
                 .unwrap(),
+            resume: false,
         };
         registry
             .lock()
@@ -402,6 +403,7 @@ async fn failed_writes_are_counted_by_kind() {
             id,
             source: "127.0.0.2".parse().unwrap(),
             destination: "127.0.0.3".parse().unwrap(),
+            resume: false,
         },
         &project,
         ConnectionId::random(),

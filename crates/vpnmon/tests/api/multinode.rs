@@ -336,3 +336,128 @@ async fn one_node_runs_the_rollups_and_retention_and_the_next_takes_over_when_it
     b.stop().await;
     drop_db(&admin_url, &db).await;
 }
+
+/// The node named in a monitor's state endpoint.
+async fn probed_by(app: &TestApp, id: &str) -> Option<String> {
+    let st = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/vpnmon/{}/monitors/{id}/state", app.project_id),
+            Some(&app.token),
+            None,
+        )
+        .await;
+    assert_eq!(st.status, 200, "{}", st.raw);
+    st.body["monitor_state"]["node"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_created_and_deleted_through_one_node_reach_the_other_at_once() {
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipping: {PG_ENV} not set (see .ci/pg-setup.sh)");
+        return;
+    };
+    let (db, url) = fresh_db(&admin_url).await;
+    let a = node(&url, "node-a").await;
+    let b = node(&url, "node-b").await;
+    for app in [&a, &b] {
+        let start = Instant::now();
+        while app.store.live_nodes().await.unwrap().len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // A decides again at its next renewal after B joined (<= 2 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Monitors created through A's API until three belong to B: B hears
+    // of each through the store's feed, not the 5-minute reconcile.
+    let (g, e, _) = a.gateway().await;
+    let (mut ids, mut conns, mut on_b) = (Vec::new(), Vec::new(), 0);
+    let mut slowest = Duration::ZERO;
+    for i in 1..=10 {
+        let c = a.cgw(&format!("127.0.3.{i}")).await;
+        let conn = a.connection(&g, &e, &c).await;
+        let before = (engine_monitors(&a), engine_monitors(&b));
+        let t = Instant::now();
+        let id = a.monitor(&conn).await;
+        let owner = probed_by(&a, &id).await.expect("a live node owns it");
+        if owner == "node-b" {
+            on_b += 1;
+            until(
+                "B's engine has the new monitor",
+                Duration::from_secs(5),
+                || engine_monitors(&b) == before.1 + 1,
+            )
+            .await;
+        } else {
+            assert_eq!(owner, "node-a");
+            until(
+                "A's engine has the new monitor",
+                Duration::from_secs(5),
+                || engine_monitors(&a) == before.0 + 1,
+            )
+            .await;
+        }
+        slowest = slowest.max(t.elapsed());
+        ids.push(id);
+        conns.push(conn);
+        if on_b == 3 {
+            break;
+        }
+    }
+    assert_eq!(on_b, 3, "B owns none of {} monitors?", ids.len());
+    assert_eq!(
+        engine_monitors(&a) + engine_monitors(&b),
+        ids.len() as u64,
+        "each monitor in exactly one engine"
+    );
+    eprintln!("slowest create -> owner's engine: {slowest:?}");
+    // Deleted through B (the monitor and a connection with its monitor):
+    // the owner takes each off at once, whichever node it is.
+    for id in &ids[..ids.len() / 2] {
+        let r = b.delete(&format!("/connection-monitors/{id}")).await;
+        assert_eq!(r.status, 204, "{}", r.raw);
+    }
+    for conn in &conns[ids.len() / 2..] {
+        let r = b.delete(&format!("/vpn-connection/{conn}")).await;
+        assert_eq!(r.status, 204, "{}", r.raw);
+    }
+    until("both engines empty", Duration::from_secs(5), || {
+        engine_monitors(&a) + engine_monitors(&b) == 0
+    })
+    .await;
+    // The listening connections are cut: each node listens again (and
+    // reads every monitor again, for what it may have missed), and a
+    // monitor created afterwards still reaches its owner at once.
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(cut.len(), 2, "one listening connection per node");
+    for i in 20..=40 {
+        let c = a.cgw(&format!("127.0.3.{i}")).await;
+        let conn = a.connection(&g, &e, &c).await;
+        let id = a.monitor(&conn).await;
+        if probed_by(&a, &id).await.as_deref() == Some("node-b") {
+            until(
+                "B's engine has a monitor created after its feed was cut",
+                Duration::from_secs(5),
+                || engine_monitors(&b) == 1,
+            )
+            .await;
+            break;
+        }
+        assert!(i < 40, "B owns none of 21 monitors?");
+    }
+    a.stop().await;
+    b.stop().await;
+    drop_db(&admin_url, &db).await;
+}
