@@ -65,7 +65,29 @@ pub async fn master_key(store: &dyn Store, settings: &Settings) -> anyhow::Resul
 
 /// Creates the bootstrap admin on an empty store: domain `vpnmon`, project
 /// `local-1`, user `admin` with `VPNMON_ADMIN_PASSWORD` or a generated password.
+///
+/// Several nodes started at once on one empty PostgreSQL race here: the
+/// loser's insert of the domain, project or user fails on the unique name,
+/// so it looks again (a few times, briefly), finds what the winner made and
+/// has nothing to create.
 pub async fn bootstrap(
+    store: &dyn Store,
+    admin_password: Option<&str>,
+) -> anyhow::Result<Option<Bootstrap>> {
+    let mut tries = 0u32;
+    loop {
+        match bootstrap_once(store, admin_password).await {
+            Err(err) if tries < 5 => {
+                tries += 1;
+                tracing::debug!(error = %err, "bootstrap raced another node; looking again");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(tries))).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn bootstrap_once(
     store: &dyn Store,
     admin_password: Option<&str>,
 ) -> anyhow::Result<Option<Bootstrap>> {

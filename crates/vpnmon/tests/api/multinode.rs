@@ -461,3 +461,31 @@ async fn monitors_created_and_deleted_through_one_node_reach_the_other_at_once()
     b.stop().await;
     drop_db(&admin_url, &db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_started_at_once_on_an_empty_database_all_come_up_with_one_admin() {
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipping: {PG_ENV} not set (see .ci/pg-setup.sh)");
+        return;
+    };
+    let (db, url) = fresh_db(&admin_url).await;
+    // Each races the others to create domain, project and admin user; every
+    // one logs in as that admin (spawn_with does) to the same project.
+    let (a, b, c) = tokio::join!(
+        node(&url, "node-a"),
+        node(&url, "node-b"),
+        node(&url, "node-c")
+    );
+    assert_eq!(a.project_id, b.project_id);
+    assert_eq!(a.project_id, c.project_id);
+    let projects = a.store.list_projects().await.unwrap();
+    assert_eq!(
+        projects.iter().filter(|p| p.name == "local-1").count(),
+        1,
+        "{projects:?}"
+    );
+    for n in [a, b, c] {
+        n.stop().await;
+    }
+    drop_db(&admin_url, &db).await;
+}
