@@ -26,4 +26,13 @@ if [ "$(psql_postgres "SELECT 1 FROM pg_database WHERE datname = 'vpnmon_test'")
     su postgres -c "createdb -O vpnmon vpnmon_test"
 fi
 
+# Password logins for the role over the Unix socket too (the multi-node lab
+# test reaches the server from network namespaces through
+# /var/run/postgresql); before the stock `local all all peer` line.
+hba="$(su postgres -c "psql -qAtc 'SHOW hba_file'")"
+if ! grep -qE '^local[[:space:]]+all[[:space:]]+vpnmon[[:space:]]' "$hba"; then
+    sed -i '0,/^local[[:space:]]/s//local   all             vpnmon                                  scram-sha-256\n&/' "$hba"
+    su postgres -c "psql -qAtc 'SELECT pg_reload_conf()'" >/dev/null
+fi
+
 echo "postgres://vpnmon:vpnmon@127.0.0.1:5432/vpnmon_test"
