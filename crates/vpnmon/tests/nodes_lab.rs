@@ -618,15 +618,46 @@ async fn three_nodes_probe_each_monitor_once_and_hand_over_on_kill_restart_and_a
         assert!(failures.is_empty(), "{}", failures.join("\n"));
 
         // 3. node-1 comes back: the load spreads again, no double probing.
+        // Counts every 500 ms through the hand-over show how long a moving
+        // monitor is probed by both its old and its new node.
+        let mut snaps = vec![t.counts()];
         t.start(0);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(14) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            snaps.push(tokio::task::block_in_place(|| t.counts()));
+        }
         let back = until_nodes(&mut db, &["node-1", "node-2", "node-3"], 300).await;
-        eprintln!("node-1 restarted: 300 monitors owned after {back:?}");
-        tokio::time::sleep(Duration::from_secs(12)).await;
+        eprintln!("node-1 restarted: 300 monitors owned ({back:?} after 14 s of snapshots)");
         let again = tokio::task::block_in_place(|| steady(&t, "node-1 back", expect_all));
         let share = (0..SHARED)
             .filter(|&k| again.get(&shared_dst(k)) == Some(&0))
             .count();
         assert!(share >= 20, "node-1 probes {share} of the 120 shared again");
+        // A monitor that moved back to node-1: requests its old node sent
+        // after node-1's first one (snapshot resolution, so one more than
+        // the true overlap at most). At most one window's worth (3).
+        let mut overlap: BTreeMap<u64, usize> = BTreeMap::new();
+        for k in 0..SHARED {
+            let d = shared_dst(k);
+            let (Some(&old), Some(0)) = (after_kill.get(&d), again.get(&d).copied()) else {
+                continue;
+            };
+            let first_new = snaps
+                .iter()
+                .position(|c| c[0][&d] > snaps[0][0][&d])
+                .expect("node-1 probed it within the snapshots");
+            let after = snaps.last().unwrap()[old][&d] - snaps[first_new - 1][old][&d];
+            *overlap.entry(after).or_default() += 1;
+            assert!(
+                after <= 3,
+                "{d}: node-{} sent {after} requests after node-1 took it over",
+                old + 1
+            );
+        }
+        eprintln!(
+            "hand-over to node-1: requests by the old node after the new one's first (requests: monitors): {overlap:?}"
+        );
 
         // 4. node-2's own address moves to node-3 (as with VRRP): its
         // monitors follow.
