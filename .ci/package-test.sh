@@ -32,8 +32,16 @@ work=$(mktemp -d /tmp/vpnmon-package.XXXXXX)
 lab="vpnmonpkg$$"
 root="$work/root"
 server=""
+pid=""
 cleanup() {
     set +e
+    # $server is the background subshell running as_vpnmon; $pid is the
+    # vpnmon process itself (not our child: wait by polling).
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
     [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
     "$BIN" lab down --name "$lab" >/dev/null 2>&1
     mountpoint -q "$root/proc" && umount "$root/proc"
