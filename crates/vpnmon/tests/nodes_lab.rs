@@ -451,6 +451,7 @@ async fn three_nodes_probe_each_monitor_once_and_hand_over_on_kill_restart_and_a
         return;
     }
     let (db_name, tcp_url) = fresh_db(&admin_url).await;
+    let _drop_db = DropDb(admin_url.clone(), db_name.clone());
     let credentials = admin_url
         .split_once("://")
         .and_then(|(_, r)| r.split_once('@'))
@@ -692,5 +693,22 @@ async fn three_nodes_probe_each_monitor_once_and_hand_over_on_kill_restart_and_a
     run_body.await;
     drop(t);
     db.close().await.ok();
-    drop_db(&admin_url, &db_name).await;
+}
+
+/// Drops the test database when the test ends, also when it fails (on a
+/// thread of its own: a panicking test's runtime cannot run it).
+struct DropDb(String, String);
+
+impl Drop for DropDb {
+    fn drop(&mut self) {
+        let (url, name) = (self.0.clone(), self.1.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(drop_db(&url, &name))
+        })
+        .join();
+    }
 }
