@@ -101,7 +101,9 @@ pub(crate) async fn apply(
             continue;
         };
         let known = w.owners.lock().by_monitor.get(&s.id).map(|o| o.addresses);
-        match w.view.ownership(&m.id, s.source) {
+        let ownership = w.view.ownership(&m.id, s.source);
+        w.judged(s.id, ownership);
+        match ownership {
             Ownership::Mine if known != Some(addresses_digest(&s)) => w.created(m),
             Ownership::Mine => {}
             Ownership::Other | Ownership::Nobody if known.is_some() => w.unload(&m.id),

@@ -62,7 +62,7 @@ pub(crate) async fn load_all(
     unseen: &mut HashSet<Uuid>,
 ) -> store::Result<()> {
     let mut after: Option<MonitorId> = None;
-    let mut unowned = 0usize;
+    let mut unowned = HashSet::new();
     loop {
         let page = store
             .monitors_for_probing_page(after.as_ref(), RECONCILE_PAGE)
@@ -85,11 +85,13 @@ pub(crate) async fn load_all(
                 // Another node probes it, or none can: what the engine has
                 // of it goes (it stays in `unseen`).
                 Ownership::Other => {}
-                Ownership::Nobody => unowned += 1,
+                Ownership::Nobody => {
+                    unowned.insert(s.id);
+                }
             }
         }
         if page.len() < RECONCILE_PAGE {
-            w.metrics.set_unowned(unowned);
+            w.judged_all(unowned);
             return Ok(());
         }
         after = page.last().map(|m| m.id);

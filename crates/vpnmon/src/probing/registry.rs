@@ -8,7 +8,7 @@ use crate::prometheus::{Metrics, MonitorLabels};
 use api::MonitorWatcher;
 use domain::{ConnectionId, MonitorId, ProjectId};
 use probe::{EngineHandle, MonitorSpec};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -128,6 +128,10 @@ pub struct ProbeWatcher {
     /// read one before it was deleted must not give it back to the engine.
     /// Ids are never reused; entries go after [`TOMBSTONE_FOR`].
     tombstones: Mutex<HashMap<Uuid, Instant>>,
+    /// Monitors no live node can send from, as last judged (by the
+    /// reconcile for all of them, by a create or a change for one):
+    /// `vpnmon_monitors_unowned`.
+    unowned: Mutex<HashSet<Uuid>>,
 }
 
 /// How long a deleted monitor's id is remembered (longer than a reconcile
@@ -149,7 +153,29 @@ impl ProbeWatcher {
             fenced: AtomicBool::new(false),
             reload: Arc::new(Notify::new()),
             tombstones: Mutex::default(),
+            unowned: Mutex::default(),
         }
+    }
+
+    /// Records how one monitor was judged, for the unowned gauge.
+    pub(crate) fn judged(&self, id: Uuid, ownership: Ownership) {
+        let mut set = self.unowned.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = if ownership == Ownership::Nobody {
+            set.insert(id)
+        } else {
+            set.remove(&id)
+        };
+        if changed {
+            self.metrics.set_unowned(set.len());
+        }
+    }
+
+    /// Replaces the unowned set after a reconcile that judged every
+    /// monitor.
+    pub(crate) fn judged_all(&self, unowned: HashSet<Uuid>) {
+        let mut set = self.unowned.lock().unwrap_or_else(PoisonError::into_inner);
+        *set = unowned;
+        self.metrics.set_unowned(set.len());
     }
 
     /// Takes a monitor off the engine (another node probes it now, or the
@@ -232,17 +258,23 @@ impl MonitorWatcher for ProbeWatcher {
         if self.is_fenced() {
             return;
         }
-        match spec(m) {
-            Some(s)
-                if self.is_deleted(&s.id)
-                    || self.view.ownership(&m.id, s.source) != Ownership::Mine => {}
-            Some(s) => {
+        let Some(s) = spec(m) else {
+            tracing::warn!(monitor = %m.id, "monitor has unparsable addresses; not probed");
+            return;
+        };
+        if self.is_deleted(&s.id) {
+            return;
+        }
+        let ownership = self.view.ownership(&m.id, s.source);
+        self.judged(s.id, ownership);
+        match ownership {
+            Ownership::Other | Ownership::Nobody => {}
+            Ownership::Mine => {
                 self.owners
                     .lock()
                     .insert(&s, &m.project_id, m.vpn_connection_id);
                 self.engine.upsert(s);
             }
-            None => tracing::warn!(monitor = %m.id, "monitor has unparsable addresses; not probed"),
         }
     }
 
@@ -251,6 +283,7 @@ impl MonitorWatcher for ProbeWatcher {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.uuid(), Instant::now());
+        self.judged(id.uuid(), Ownership::Other);
         self.unload(id);
     }
 }

@@ -134,3 +134,72 @@ async fn a_monitor_no_live_node_can_send_from_says_so() {
     );
     app.stop().await;
 }
+
+/// `vpnmon_monitors_unowned` on this node's metrics listener.
+async fn unowned(app: &TestApp, metrics: &str) -> f64 {
+    let text = app
+        .client
+        .get(metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("vpnmon_monitors_unowned "))
+        .unwrap_or_else(|| panic!("no vpnmon_monitors_unowned in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_no_live_node_can_send_from_are_counted_at_once_and_uncounted_when_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, metrics) = TestApp::spawn_with(
+        dir,
+        |s| {
+            // 198.18.0.5 is on no interface of this host: no node can send
+            // from it (so nothing is ever sent from it either).
+            s.eip_pool = vec!["198.18.0.5".into(), "127.0.0.2".into()];
+            s.probe_allow = vec!["127.0.0.0/8".parse().unwrap()];
+            s.probe_interval = std::time::Duration::from_millis(900);
+            s.probe_timeout = std::time::Duration::from_millis(200);
+            s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        },
+        true,
+    )
+    .await;
+    let metrics = format!("http://{}/metrics", metrics.expect("metrics served"));
+    assert_eq!(unowned(&app, &metrics).await, 0.0);
+    let mut monitors = std::collections::BTreeMap::new();
+    for k in 0..2 {
+        let (g, e, ip) = app.gateway().await;
+        let c = app.cgw(&format!("127.0.0.{}", 10 + k)).await;
+        let conn = app.connection(&g, &e, &c).await;
+        monitors.insert(ip, app.monitor(&conn).await);
+    }
+    let far = &monitors["198.18.0.5"];
+    let near = &monitors["127.0.0.2"];
+    // Counted as soon as it is created, not at the next reconcile.
+    assert_eq!(unowned(&app, &metrics).await, 1.0);
+    for (m, reason) in [
+        (
+            far,
+            serde_json::json!("no live node can send from 198.18.0.5"),
+        ),
+        (near, serde_json::Value::Null),
+    ] {
+        let path = format!("/vpnmon/{}/monitors/{m}/state", app.project_id);
+        let st = app.send(Method::GET, &path, Some(&app.token), None).await;
+        assert_eq!(
+            st.body["monitor_state"]["not_probed_reason"], reason,
+            "{}",
+            st.raw
+        );
+    }
+    let r = app.delete(&format!("/connection-monitors/{far}")).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    assert_eq!(unowned(&app, &metrics).await, 0.0);
+    app.stop().await;
+}
