@@ -291,6 +291,12 @@ impl TestApp {
         }
     }
 
+    /// The text a metrics listener serves at `url`.
+    pub async fn scrape(&self, url: &str) -> String {
+        let r = self.client.get(url).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
     pub async fn get(&self, rest: &str) -> Resp {
         self.send(Method::GET, &self.v5(rest), Some(&self.token), None)
             .await

@@ -250,15 +250,7 @@ async fn node_with_metrics(url: &str, name: &str) -> (TestApp, String) {
 
 /// This node's `vpnmon_node_runs_jobs`.
 async fn runs_jobs(app: &TestApp, metrics: &str) -> bool {
-    let text = app
-        .client
-        .get(metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.scrape(metrics).await;
     let line = text
         .lines()
         .find(|l| l.starts_with("vpnmon_node_runs_jobs "))

@@ -137,15 +137,7 @@ async fn a_monitor_no_live_node_can_send_from_says_so() {
 
 /// `vpnmon_monitors_unowned` on this node's metrics listener.
 async fn unowned(app: &TestApp, metrics: &str) -> f64 {
-    let text = app
-        .client
-        .get(metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.scrape(metrics).await;
     text.lines()
         .find_map(|l| l.strip_prefix("vpnmon_monitors_unowned "))
         .unwrap_or_else(|| panic!("no vpnmon_monitors_unowned in {text}"))
